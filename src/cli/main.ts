@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+import { isCachetError } from "../errors.js";
+import { runCli } from "./program.js";
+import { UsageError } from "./usage-error.js";
+
+// Signals end the process through `exit`, so temporary roots and queued index writes are handled on the way out.
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+  process.once(signal, () => process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1)));
+}
+
+try {
+  process.exitCode = await runCli(process.argv.slice(2));
+} catch (error) {
+  process.exitCode = reportFailure(error);
+}
+
+function reportFailure(error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return 2;
+  }
+  if (isCachetError(error)) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return 1;
+  }
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`error: ${message}${code ? ` (${code})` : ""}\n`);
+  if (process.env.CACHET_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  else process.stderr.write("(set CACHET_DEBUG=1 for details and report it if it looks like a bug in cachet)\n");
+  return 1;
+}

@@ -1,0 +1,100 @@
+import { Command, CommanderError, Option } from "commander";
+import { createRequire } from "node:module";
+import { cliSettings, type GlobalFlags } from "../config/index.js";
+import { commandContext, type CommandContext } from "./context.js";
+import { processOutput, type Output } from "./output.js";
+import { cacheCleanCommand } from "./commands/cache-clean.js";
+import { cacheDirCommand } from "./commands/cache-dir.js";
+import { cacheLsCommand } from "./commands/cache-ls.js";
+import { cachePruneCommand, type PruneFlags } from "./commands/cache-prune.js";
+import { cacheSizeCommand } from "./commands/cache-size.js";
+import { cacheVerifyCommand } from "./commands/cache-verify.js";
+import { UsageError } from "./usage-error.js";
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+/** Builds the `cachet` command tree. `run` receives the exit code of the command that ran. */
+export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code: number) => void): Command {
+  const program = new Command("cachet")
+    .description("Durable, versioned, concurrency-safe caching: task results and sources, on a local store.")
+    .version(version, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .addOption(new Option("--cache-dir <dir>", "cache root (env CACHET_CACHE_DIR)"))
+    .addOption(new Option("--no-cache", "use a temporary cache for this process only, removed at exit"))
+    .addOption(new Option("--force", "do not wait for other processes using the cache (clean, prune)"))
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.stdout.write(text),
+      writeErr: (text) => output.stderr.write(text),
+      outputError: () => {},
+    });
+
+  const contextOf = (command: Command): CommandContext => {
+    const flags = command.optsWithGlobals() as GlobalFlags;
+    return commandContext(cliSettings(flags, env, output.stderr.isTTY === true), output, env);
+  };
+  const action =
+    <A extends unknown[]>(fn: (context: CommandContext, ...args: A) => Promise<number>) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args[args.length - 1] as Command;
+      run(await fn(contextOf(command), ...(args.slice(0, -1) as A)));
+    };
+
+  const cache = program.command("cache").description("inspect and manage the cache directory").exitOverride();
+  cache.command("dir").description("print the cache root").action(action(cacheDirCommand));
+  cache
+    .command("clean")
+    .description("remove everything, or only the entries of the given names")
+    .argument("[names...]", "entry names (task or source names)")
+    .action(action((context, names: string[]) => cacheCleanCommand(context, names)));
+  cache
+    .command("prune")
+    .description("remove unused content; with flags, also downloaded, old or least-recently-used entries")
+    .option("--ci", "also remove downloaded entries, keep computed ones (run at the end of a CI job)")
+    .option("--max-age <duration>", "also remove entries not used within DURATION (e.g. 30d, 12h)")
+    .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
+    .option("--dry-run", "only report what would be removed")
+    .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
+  cache
+    .command("size")
+    .description("print the cache's size in bytes")
+    .option("-H, --human", "human-readable units (default on a terminal)")
+    .action(action((context, flags: { human?: boolean }) => cacheSizeCommand(context, flags)));
+  cache
+    .command("ls")
+    .description("list entries with name, key, size, origin, age and last use")
+    .argument("[name]", "only entries of this name")
+    .option("--json", "machine-readable output")
+    .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
+  cache
+    .command("verify")
+    .description("check every entry against its digest and drop the bad ones")
+    .option("--json", "machine-readable output")
+    .action(action((context, flags: { json?: boolean }) => cacheVerifyCommand(context, flags)));
+
+  for (const command of [program, cache, ...cache.commands]) {
+    command.exitOverride().configureOutput(program.configureOutput());
+    command.showSuggestionAfterError(true);
+  }
+  return program;
+}
+
+/** Parses argv and runs the command; resolves to the process exit code. */
+export async function runCli(argv: string[], output: Output = processOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let code = 0;
+  const program = buildProgram(output, env, (exitCode) => {
+    code = exitCode;
+  });
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0) return 0;
+      if (error.code === "commander.help") return 0;
+      throw new UsageError(`${error.message.replace(/^error: /, "")} (see cachet --help)`);
+    }
+    throw error;
+  }
+}

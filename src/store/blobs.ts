@@ -1,0 +1,104 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Readable, Transform } from "node:stream";
+import type { CacheLayout } from "./layout.js";
+import { BlobIntegrityError, asWriteError } from "./errors.js";
+import { stagingPath } from "./staging.js";
+
+/** The address and size of a written blob. */
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+/** Content sources a blob can be written from. */
+export type BlobSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+/**
+ * Writes content into `blobs-v1/` under its sha256: streamed into `tmp/` while hashing, then renamed into
+ * place, so a reader sees the whole blob or none. Writing content that is already there costs the write of
+ * the staging file only.
+ */
+export async function writeBlob(layout: CacheLayout, source: BlobSource): Promise<BlobRef> {
+  const staged = stagingPath(layout.tmp, "blob");
+  const hash = createHash("sha256");
+  let size = 0;
+  try {
+    const handle = await open(staged, "wx");
+    try {
+      const chunks = source instanceof Uint8Array ? [source] : source;
+      for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+        // Start the write on the thread pool, hash on this thread meanwhile: hashing and disk overlap.
+        const written = writeFully(handle, chunk);
+        hash.update(chunk);
+        size += chunk.byteLength;
+        await written;
+      }
+    } finally {
+      await handle.close();
+    }
+    const digest = hash.digest("hex");
+    const target = layout.blob(digest);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(staged, target);
+    return { digest, size };
+  } catch (error) {
+    await rm(staged, { force: true });
+    throw asWriteError(staged, error);
+  }
+}
+
+async function writeFully(handle: import("node:fs/promises").FileHandle, chunk: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    offset += bytesWritten;
+  }
+}
+
+/** Reads a whole blob and checks it against its digest; throws {@link BlobIntegrityError} on mismatch. */
+export async function readBlob(layout: CacheLayout, digest: string): Promise<Uint8Array> {
+  const path = layout.blob(digest);
+  const data = await readFile(path);
+  const actual = createHash("sha256").update(data).digest("hex");
+  if (actual !== digest) throw new BlobIntegrityError(path, digest, actual);
+  return data;
+}
+
+/**
+ * Streams a blob, hashing as it goes; the stream ends in an error ({@link BlobIntegrityError}) instead of
+ * a clean end if the content does not match. Consumers that must not act on bad bytes should buffer or
+ * stage what they read until the end.
+ */
+export function streamBlob(layout: CacheLayout, digest: string, onCorrupt?: (error: BlobIntegrityError) => void): Readable {
+  const path = layout.blob(digest);
+  const hash = createHash("sha256");
+  const verifier = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback) {
+      const actual = hash.digest("hex");
+      if (actual === digest) return callback();
+      const error = new BlobIntegrityError(path, digest, actual);
+      onCorrupt?.(error);
+      callback(error);
+    },
+  });
+  const source = createReadStream(path, { highWaterMark: 1 << 20 });
+  source.on("error", (error) => verifier.destroy(error));
+  return source.pipe(verifier);
+}
+
+/** True when the blob file exists (without checking its content). */
+export async function hasBlob(layout: CacheLayout, digest: string): Promise<boolean> {
+  try {
+    await stat(layout.blob(digest));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,251 @@
+import Database from "better-sqlite3";
+import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { asWriteError } from "./errors.js";
+
+/** Where an entry's content lives. */
+export type Storage = "inline" | "blob" | "tree";
+
+/** How an entry came to be: made here (kept by `prune --ci`) or fetched from elsewhere (dropped by it). */
+export type Origin = "computed" | "downloaded";
+
+/** One row of the index, as the rest of the store sees it. */
+export interface IndexRow {
+  id: number;
+  name: string;
+  key: string;
+  storage: Storage;
+  digest: string;
+  inline: Uint8Array | null;
+  size: number;
+  origin: Origin;
+  costMs: number;
+  createdAt: number;
+  lastUsedAt: number;
+  format: string | null;
+}
+
+/** What a writer supplies for a new or replaced row. */
+export interface NewRow {
+  name: string;
+  key: string;
+  storage: Storage;
+  digest: string;
+  inline: Uint8Array | null;
+  size: number;
+  origin: Origin;
+  costMs: number;
+  format: string | null;
+  components: string | null;
+}
+
+const STORAGE_TO_BUCKET: Record<Storage, string> = { inline: "inline", blob: "blobs-v1", tree: "trees-v1" };
+const BUCKET_TO_STORAGE: Record<string, Storage> = { inline: "inline", "blobs-v1": "blob", "trees-v1": "tree" };
+
+// Columns are only ever added (within index-v1, old and new builds must read each other's rows).
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  id           INTEGER PRIMARY KEY,
+  name         TEXT    NOT NULL,
+  key          TEXT    NOT NULL,
+  bucket       TEXT    NOT NULL,
+  digest       TEXT    NOT NULL,
+  inline       BLOB,
+  size         INTEGER NOT NULL,
+  origin       TEXT    NOT NULL,
+  cost_ms      REAL    NOT NULL DEFAULT 0,
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  format       TEXT,
+  components   TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_by_name_key ON entries (name, key);
+CREATE INDEX IF NOT EXISTS entries_by_last_use ON entries (last_used_at);
+`;
+
+const ROW_COLUMNS = "id, name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format";
+
+/** Last-use times are kept to this granularity, so hot reads do not each cost a write. */
+const TOUCH_GRANULARITY_MS = 1000;
+const TOUCH_FLUSH_MS = 1000;
+
+const openIndexes = new Set<EntryIndex>();
+let exitHookInstalled = false;
+
+/**
+ * The entry catalog: one SQLite database in WAL mode, shared by every process using the root. Readers never
+ * block writers; writers queue on SQLite's busy timeout. Last-use updates are batched in memory and written
+ * once a second, at close and at exit, because a write per read would cost ten times the read.
+ */
+export class EntryIndex {
+  private readonly db: SqliteDatabase;
+  private readonly lookupStatement: Statement<[string, string]>;
+  private readonly upsertStatement: Statement;
+  private readonly touchStatement: Statement<[number, number, number]>;
+  private readonly pendingTouches = new Map<number, number>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(readonly file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
+    try {
+      if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
+      this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 60_000, readonly: options.readonly ?? false });
+      if (!options.readonly) {
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma("synchronous = NORMAL");
+        this.db.exec(SCHEMA);
+      }
+      this.db.pragma("mmap_size = 268435456");
+    } catch (error) {
+      throw asWriteError(file, error);
+    }
+    this.lookupStatement = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
+    this.upsertStatement = this.db.prepare(`
+      INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components)
+      VALUES (@name, @key, @bucket, @digest, @inline, @size, @origin, @costMs, @now, @now, @format, @components)
+      ON CONFLICT (name, key) DO UPDATE SET
+        bucket = excluded.bucket, digest = excluded.digest, inline = excluded.inline, size = excluded.size,
+        origin = excluded.origin, cost_ms = excluded.cost_ms, created_at = excluded.created_at,
+        last_used_at = excluded.last_used_at, format = excluded.format, components = excluded.components
+      RETURNING id`);
+    this.touchStatement = this.db.prepare("UPDATE entries SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
+    openIndexes.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on("exit", () => {
+        for (const index of openIndexes) index.close();
+      });
+    }
+  }
+
+  /** The raw database, for maintenance queries of the store's own modules. */
+  get database(): SqliteDatabase {
+    return this.db;
+  }
+
+  /** The row for `(name, key)`, or undefined. Queues a last-use update. */
+  lookup(name: string, key: string, now = Date.now()): IndexRow | undefined {
+    const raw = this.lookupStatement.get(name, key) as unknown[] | undefined;
+    if (raw === undefined) return undefined;
+    const row = toRow(raw);
+    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) this.touch(row.id, now);
+    return row;
+  }
+
+  /** Writes or replaces the row for `(name, key)`; content must already be in place. */
+  upsert(row: NewRow, now = Date.now()): number {
+    const result = this.upsertStatement.get({
+      ...row,
+      bucket: STORAGE_TO_BUCKET[row.storage],
+      now,
+    }) as { id: number };
+    return result.id;
+  }
+
+  /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
+  delete(name: string, key: string, digest?: string): boolean {
+    const result =
+      digest === undefined
+        ? this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ?").run(name, key)
+        : this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ? AND digest = ?").run(name, key, digest);
+    return result.changes > 0;
+  }
+
+  /** The key components recorded with an entry (for `explain`), parsed from JSON. */
+  components(name: string, key: string): unknown {
+    const row = this.db.prepare("SELECT components FROM entries WHERE name = ? AND key = ?").get(name, key) as
+      | { components: string | null }
+      | undefined;
+    return row?.components ? JSON.parse(row.components) : undefined;
+  }
+
+  /**
+   * One page of rows in last-use order (newest first), optionally of one name, after the `(lastUsedAt, id)`
+   * position of the previous page's last row.
+   */
+  page(name: string | undefined, after: [number, number] | undefined, limit: number): IndexRow[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (name !== undefined) {
+      where.push("name = ?");
+      params.push(name);
+    }
+    if (after !== undefined) {
+      where.push("(last_used_at, id) < (?, ?)");
+      params.push(after[0], after[1]);
+    }
+    const sql =
+      `SELECT ${ROW_COLUMNS} FROM entries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ` +
+      `ORDER BY last_used_at DESC, id DESC LIMIT ?`;
+    params.push(limit);
+    return (this.db.prepare(sql).raw(true).all(...params) as unknown[][]).map(toRow);
+  }
+
+  /** Digests of every blob and tree some entry refers to (one scan; for garbage collection). */
+  referencedContent(): { blobs: Set<string>; trees: Set<string> } {
+    const blobs = new Set<string>();
+    const trees = new Set<string>();
+    const rows = this.db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
+    for (const [bucket, digest] of rows as IterableIterator<[string, string]>) {
+      (bucket === "trees-v1" ? trees : blobs).add(digest);
+    }
+    return { blobs, trees };
+  }
+
+  /** Runs `fn` in one write transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Writes queued last-use times now. */
+  flush(): void {
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    if (this.pendingTouches.size === 0 || this.closed) return;
+    const touches = [...this.pendingTouches];
+    this.pendingTouches.clear();
+    try {
+      this.db.transaction(() => {
+        for (const [id, at] of touches) this.touchStatement.run(at, id, at);
+      })();
+    } catch {
+      // Last-use times are advisory (they order pruning); losing a batch to a busy or full disk is harmless.
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    openIndexes.delete(this);
+    this.db.close();
+  }
+
+  private touch(id: number, at: number): void {
+    this.pendingTouches.set(id, at);
+    if (!this.flushTimer) {
+      this.flushTimer = setTimeout(() => this.flush(), TOUCH_FLUSH_MS);
+      this.flushTimer.unref();
+    }
+  }
+}
+
+function toRow(raw: unknown[]): IndexRow {
+  return {
+    id: raw[0] as number,
+    name: raw[1] as string,
+    key: raw[2] as string,
+    storage: BUCKET_TO_STORAGE[raw[3] as string] ?? ("unknown" as Storage),
+    digest: raw[4] as string,
+    inline: raw[5] as Uint8Array | null,
+    size: raw[6] as number,
+    origin: raw[7] as Origin,
+    costMs: raw[8] as number,
+    createdAt: raw[9] as number,
+    lastUsedAt: raw[10] as number,
+    format: raw[11] as string | null,
+  };
+}

@@ -1,0 +1,94 @@
+import { CachetError } from "../errors.js";
+
+/** An entry name that could escape the cache root or is otherwise unusable (`..`, `/`, NUL, empty). */
+export class InvalidEntryNameError extends CachetError {
+  readonly code = "CACHET_INVALID_NAME";
+  constructor(readonly entryName: string, reason: string) {
+    super(`invalid entry name ${JSON.stringify(entryName)}: ${reason}`);
+  }
+}
+
+/** An entry key that is not a non-empty string. */
+export class InvalidEntryKeyError extends CachetError {
+  readonly code = "CACHET_INVALID_KEY";
+  constructor(reason: string) {
+    super(`invalid entry key: ${reason}`);
+  }
+}
+
+/** Waiting for a cache lock took longer than `CACHET_LOCK_TIMEOUT` allows. */
+export class LockTimeoutError extends CachetError {
+  readonly code = "CACHET_LOCK_TIMEOUT";
+  constructor(readonly lockPath: string, readonly seconds: number) {
+    super(
+      `timed out after ${seconds}s waiting for the lock ${lockPath} held by another process ` +
+        `(raise CACHET_LOCK_TIMEOUT, or pass --force if no other process uses the cache)`,
+    );
+  }
+}
+
+/** A store setting (environment variable or option) has a value cachet cannot use. */
+export class StoreSettingError extends CachetError {
+  readonly code = "CACHET_BAD_SETTING";
+  constructor(readonly setting: string, value: unknown, expected: string) {
+    super(`${setting}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  }
+}
+
+/** Writing to the cache failed (disk full, read-only filesystem, permissions); nothing half-written is kept. */
+export class StoreWriteError extends CachetError {
+  readonly code: string;
+  constructor(readonly path: string, cause: NodeJS.ErrnoException) {
+    super(`${describeWriteFailure(cause)} while writing ${path}`, { cause });
+    this.code = cause.code === "ENOSPC" || cause.code === "EDQUOT" ? "CACHET_DISK_FULL" : "CACHET_WRITE_FAILED";
+  }
+}
+
+/** The cache root cannot be used at all (not a directory, not writable). */
+export class CacheRootError extends CachetError {
+  readonly code = "CACHET_BAD_ROOT";
+  constructor(readonly root: string, reason: string, options?: { cause?: unknown }) {
+    super(`cannot use the cache directory ${root}: ${reason}`, options);
+  }
+}
+
+/** A linking or restore target that cannot be written as asked. */
+export class LinkTargetError extends CachetError {
+  readonly code = "CACHET_LINK_TARGET";
+  constructor(readonly target: string, reason: string) {
+    super(`cannot restore into ${target}: ${reason}`);
+  }
+}
+
+function describeWriteFailure(cause: NodeJS.ErrnoException): string {
+  switch (cause.code) {
+    case "ENOSPC":
+      return "no space left on device";
+    case "EDQUOT":
+      return "disk quota exceeded";
+    case "EROFS":
+      return "read-only file system";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    default:
+      return cause.message;
+  }
+}
+
+/** Wraps a filesystem error raised while writing into the store in a {@link StoreWriteError}. */
+export function asWriteError(path: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code && ["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"].includes(code)) {
+    return new StoreWriteError(path, error as NodeJS.ErrnoException);
+  }
+  return error;
+}
+
+/** A blob's content no longer matches its digest (bit rot, a crash before data reached the disk, tampering). */
+export class BlobIntegrityError extends CachetError {
+  readonly code = "CACHET_INTEGRITY";
+  constructor(readonly path: string, readonly expected: string, readonly actual: string) {
+    super(`cache blob ${path} is corrupt: expected sha256 ${expected}, found ${actual}`);
+  }
+}

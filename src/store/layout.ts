@@ -1,0 +1,93 @@
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { CacheRootError, asWriteError } from "./errors.js";
+
+/**
+ * The buckets this build reads and writes, by versioned directory name. A breaking format change bumps the
+ * suffix; `cache prune` removes `<word>-v<N>` directories that are not listed here.
+ */
+export const BUCKETS = {
+  index: "index-v1",
+  blobs: "blobs-v1",
+  trees: "trees-v1",
+  git: "git-v1",
+  locks: "locks-v1",
+} as const;
+
+/** Matches any versioned bucket directory name, known or not. */
+export const BUCKET_NAME = /^[a-z][a-z0-9]*-v\d+$/;
+
+/** Staging directory on the same filesystem as the buckets, so every publish is a rename. */
+export const TMP_DIR = "tmp";
+export const LOCK_FILE = ".lock";
+export const CACHEDIR_TAG = "CACHEDIR.TAG";
+
+const TAG_TEXT =
+  "Signature: 8a477f597d28d172789f06886806bc55\n" +
+  "# This file is a cache directory tag created by cachet.\n" +
+  "# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+/** Paths inside one cache root. */
+export class CacheLayout {
+  constructor(readonly root: string) {}
+
+  get lockFile(): string {
+    return join(this.root, LOCK_FILE);
+  }
+  get indexFile(): string {
+    return join(this.root, BUCKETS.index, "index.sqlite");
+  }
+  get tmp(): string {
+    return join(this.root, TMP_DIR);
+  }
+  bucket(name: keyof typeof BUCKETS): string {
+    return join(this.root, BUCKETS[name]);
+  }
+  /** `blobs-v1/ab/cd/<sha256>`: two levels of fan-out keep directories small. */
+  blob(digest: string): string {
+    return join(this.root, BUCKETS.blobs, digest.slice(0, 2), digest.slice(2, 4), digest);
+  }
+  tree(id: string): string {
+    return join(this.root, BUCKETS.trees, id);
+  }
+  keyLock(hash: string): string {
+    return join(this.root, BUCKETS.locks, hash.slice(0, 2), `${hash}.lock`);
+  }
+
+  /** Creates the root's fixed files and buckets if missing. Safe to run from many processes at once. */
+  ensure(): void {
+    try {
+      mkdirSync(this.root, { recursive: true });
+    } catch (error) {
+      throw new CacheRootError(this.root, (error as Error).message, { cause: error });
+    }
+    try {
+      writeIfMissing(join(this.root, CACHEDIR_TAG), TAG_TEXT);
+      writeIfMissing(join(this.root, ".gitignore"), "*\n");
+      for (const bucket of [BUCKETS.index, BUCKETS.blobs, BUCKETS.trees, BUCKETS.locks, TMP_DIR]) {
+        mkdirSync(join(this.root, bucket), { recursive: true });
+      }
+    } catch (error) {
+      const wrapped = asWriteError(this.root, error);
+      if (wrapped !== error) throw wrapped;
+      throw new CacheRootError(this.root, (error as Error).message, { cause: error });
+    }
+  }
+}
+
+/** Exclusive create, so concurrent initialisers never see a half-written file from each other. */
+function writeIfMissing(path: string, text: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, "wx");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw error;
+  }
+  try {
+    writeSync(fd, text);
+  } finally {
+    closeSync(fd);
+  }
+}
+

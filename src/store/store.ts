@@ -1,0 +1,427 @@
+import { rm, rename, stat } from "node:fs/promises";
+import type { Readable } from "node:stream";
+import { createHash } from "node:crypto";
+import { hashTree } from "../hash/index.js";
+import { CachetError } from "../errors.js";
+import { removeTemporaryRoot, resolveCacheDir, type CacheDirRequest, type ResolvedCacheDir } from "./cache-dir.js";
+import { assertValidKey, assertValidName } from "./entry-name.js";
+import { BlobIntegrityError, asWriteError } from "./errors.js";
+import { EntryIndex, type IndexRow, type Origin, type Storage } from "./entry-index.js";
+import { CacheLayout } from "./layout.js";
+import { FileLock, lockTimeoutFromEnv, type LockWaitHandler } from "./locks.js";
+import { readBlob, streamBlob, writeBlob, type BlobSource } from "./blobs.js";
+import { copyTreeIn, emitProcessWarning, linkModeFromEnv, linkTreeOut, type LinkMode, type LinkTally, type WarningHandler } from "./link-out.js";
+import { stagingPath } from "./staging.js";
+
+/** Values up to this size live in the index itself; larger ones become blobs. */
+export const INLINE_LIMIT = 16 * 1024;
+
+/** Options of {@link openStore}. */
+export interface StoreOptions extends CacheDirRequest {
+  /** Seconds to wait for the cache while `clean`/`prune` hold it. Default `CACHET_LOCK_TIMEOUT` or 300. */
+  lockTimeout?: number | undefined;
+  /** Force a link mode for trees; default `CACHET_LINK_MODE` or automatic. */
+  linkMode?: LinkMode | undefined;
+  /** Receives integrity and link warnings; default `process.emitWarning`. */
+  onWarning?: WarningHandler | undefined;
+  /** Called once if opening has to wait for another process's `clean` or `prune`. */
+  onLockWait?: LockWaitHandler | undefined;
+}
+
+/** Options of a write. */
+export interface PutOptions {
+  /** `computed` (default) for work done here, `downloaded` for fetched content (`prune --ci` drops those). */
+  origin?: Origin | undefined;
+  /** How long making the value took, in ms, so pruning and reports can weigh it. */
+  costMs?: number | undefined;
+  /** Identifier of the value's encoding (e.g. `cachet-value/1`); readers treat unknown formats as misses. */
+  format?: string | undefined;
+  /** JSON-serializable description of what the key was made of, for `explain`. */
+  components?: unknown;
+}
+
+/** An entry's catalog row. */
+export interface EntryInfo {
+  name: string;
+  key: string;
+  storage: Storage;
+  /** sha256 hex of the content (the tree digest for trees). */
+  digest: string;
+  size: number;
+  origin: Origin;
+  costMs: number;
+  createdAt: Date;
+  lastUsedAt: Date;
+  format: string | undefined;
+}
+
+/** An entry with its content. */
+export interface Entry extends EntryInfo {
+  data: Uint8Array;
+}
+
+/** `get` on an entry whose content is a tree (use `linkTree`), or `linkTree` on a value entry. */
+export class EntryKindError extends CachetError {
+  readonly code = "CACHET_ENTRY_KIND";
+  constructor(name: string, key: string, actual: Storage, wanted: string) {
+    super(`entry ${name}/${key} holds a ${actual}; use ${wanted}`);
+  }
+}
+
+/** A lock held on one key (see {@link Store.lockKey}). */
+export interface KeyLock {
+  release(): void;
+}
+
+/**
+ * Opens (creating if needed) the cache root and holds it shared until {@link Store.close}, so `cache clean`
+ * and `cache prune` wait for this process instead of pulling entries from under it.
+ */
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
+  const resolved = resolveCacheDir(options);
+  const layout = new CacheLayout(resolved.path);
+  const timeoutSeconds = options.lockTimeout ?? lockTimeoutFromEnv(options.env);
+  const linkMode = options.linkMode ?? linkModeFromEnv(options.env);
+  layout.ensure();
+  const rootLock = new FileLock(layout.lockFile);
+  await rootLock.acquire("shared", { timeoutSeconds, onWait: options.onLockWait });
+  try {
+    layout.ensure();
+    const index = new EntryIndex(layout.indexFile);
+    return new Store(resolved, layout, index, rootLock, {
+      timeoutSeconds,
+      linkMode,
+      onWarning: options.onWarning ?? emitProcessWarning,
+    });
+  } catch (error) {
+    rootLock.release();
+    throw error;
+  }
+}
+
+interface StoreSettings {
+  timeoutSeconds: number;
+  linkMode: LinkMode | undefined;
+  onWarning: WarningHandler;
+}
+
+/** The local cache: a raw entry API in the manner of cacache (put/get/delete/list) plus trees and key locks. */
+export class Store {
+  private closed = false;
+  private readonly checkedNames = new Set<string>();
+
+  /** @internal use {@link openStore}. */
+  constructor(
+    readonly cacheDir: ResolvedCacheDir,
+    readonly layout: CacheLayout,
+    private readonly index: EntryIndex,
+    private readonly rootLock: FileLock,
+    private readonly settings: StoreSettings,
+  ) {}
+
+  /** The cache root in use. */
+  get root(): string {
+    return this.layout.root;
+  }
+
+  /** Writes (or replaces) an entry. Small values go inline in the index, larger ones into a blob first. */
+  async put(name: string, key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<EntryInfo> {
+    this.assertUsable(name, key);
+    const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    if (bytes.byteLength <= INLINE_LIMIT) {
+      const digest = createHash("sha256").update(bytes).digest("hex");
+      return this.record(name, key, "inline", digest, bytes.byteLength, bytes, options);
+    }
+    const blob = await writeBlob(this.layout, bytes);
+    return this.record(name, key, "blob", blob.digest, blob.size, null, options);
+  }
+
+  /** Writes an entry from a stream of chunks, always as a blob, hashing as it goes (constant memory). */
+  async putStream(name: string, key: string, source: BlobSource | Readable, options: PutOptions = {}): Promise<EntryInfo> {
+    this.assertUsable(name, key);
+    const blob = await writeBlob(this.layout, source as BlobSource);
+    return this.record(name, key, "blob", blob.digest, blob.size, null, options);
+  }
+
+  /** The content of an entry, or undefined on a miss. A blob that fails its integrity check is a miss. */
+  async get(name: string, key: string): Promise<Uint8Array | undefined> {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key);
+    if (row === undefined) return undefined;
+    if (row.storage === "inline") return row.inline!;
+    return this.readContent(row);
+  }
+
+  /** The entry with its content and metadata, or undefined on a miss. */
+  async getEntry(name: string, key: string): Promise<Entry | undefined> {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key);
+    if (row === undefined) return undefined;
+    const data = row.storage === "inline" ? row.inline! : await this.readContent(row);
+    if (data === undefined) return undefined;
+    return { ...toInfo(row), data };
+  }
+
+  /**
+   * A stream of a blob entry's content, verified as it is read (the stream errors on corruption, and the
+   * entry is dropped), or undefined on a miss.
+   */
+  async getStream(name: string, key: string): Promise<Readable | undefined> {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key);
+    if (row === undefined) return undefined;
+    if (row.storage === "inline") {
+      const { Readable } = await import("node:stream");
+      return Readable.from([row.inline!]);
+    }
+    if (row.storage !== "blob") throw new EntryKindError(name, key, row.storage, "linkTree()");
+    try {
+      await stat(this.layout.blob(row.digest));
+    } catch {
+      this.dropMissing(row);
+      return undefined;
+    }
+    return streamBlob(this.layout, row.digest, (error) => this.dropCorrupt(row, error));
+  }
+
+  /** The catalog row of an entry without reading its content, or undefined. Does not count as a use. */
+  info(name: string, key: string): EntryInfo | undefined {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key, 0);
+    return row && toInfo(row);
+  }
+
+  /** The key components recorded by the writer of an entry (see {@link PutOptions.components}). */
+  components(name: string, key: string): unknown {
+    this.assertUsable(name, key);
+    return this.index.components(name, key);
+  }
+
+  /**
+   * Stores a copy of the directory `dir` as an immutable tree entry (content-addressed by its tree digest).
+   * The user's directory is copied, never linked, so later edits to it cannot reach the cache.
+   */
+  async putTree(name: string, key: string, dir: string, options: PutOptions = {}): Promise<EntryInfo> {
+    this.assertUsable(name, key);
+    const staged = stagingPath(this.layout.tmp, "tree");
+    try {
+      await copyTreeIn(dir, staged);
+      const digest = await hashTree(staged);
+      const target = this.layout.tree(digest.digest);
+      try {
+        await rename(staged, target);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+        await rm(staged, { recursive: true, force: true }); // the same tree is already cached
+      }
+      return this.record(name, key, "tree", digest.digest, digest.bytes, null, options);
+    } catch (error) {
+      await rm(staged, { recursive: true, force: true });
+      throw asWriteError(staged, error);
+    }
+  }
+
+  /**
+   * Materializes a tree entry into `target` (clone → hardlink → copy; see {@link linkTreeOut}), or returns
+   * undefined on a miss.
+   */
+  async linkTree(
+    name: string,
+    key: string,
+    target: string,
+    options: { replace?: boolean; onFile?: (relativePath: string, bytes: number) => void } = {},
+  ): Promise<LinkTally | undefined> {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key);
+    if (row === undefined) return undefined;
+    if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "get()");
+    const source = this.layout.tree(row.digest);
+    try {
+      await stat(source);
+    } catch {
+      this.dropMissing(row);
+      return undefined;
+    }
+    return linkTreeOut(source, target, {
+      mode: this.settings.linkMode,
+      replace: options.replace,
+      onWarning: this.settings.onWarning,
+      onFile: options.onFile,
+    });
+  }
+
+  /** Removes an entry's row; its content goes with the next `prune` if nothing else refers to it. */
+  async delete(name: string, key: string): Promise<boolean> {
+    this.assertUsable(name, key);
+    return this.index.delete(name, key);
+  }
+
+  /** Removes an entry only if it still points at `digest` (so a concurrent replacement survives). */
+  async deleteIfDigest(name: string, key: string, digest: string): Promise<boolean> {
+    this.assertUsable(name, key);
+    return this.index.delete(name, key, digest);
+  }
+
+  /** Entries, most recently used first, optionally of one name. Safe to interleave with other calls. */
+  async *list(name?: string): AsyncIterableIterator<EntryInfo> {
+    if (name !== undefined) this.assertName(name);
+    this.assertOpen();
+    // Materialize in pages: a live SQLite cursor would lock the connection against calls made inside the loop.
+    const page = 1000;
+    let after: [number, number] | undefined;
+    for (;;) {
+      const rows = this.index.page(name, after, page);
+      for (const row of rows) yield toInfo(row);
+      if (rows.length < page) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.lastUsedAt, last.id];
+    }
+  }
+
+  /**
+   * Takes a per-key exclusive kernel lock (for compute-once across processes). Waits, polling, while
+   * another process or another call holds it; released by {@link KeyLock.release} or the holder's death.
+   */
+  async lockKey(
+    name: string,
+    key: string,
+    options: { onWait?: LockWaitHandler; timeoutSeconds?: number } = {},
+  ): Promise<KeyLock> {
+    this.assertUsable(name, key);
+    const hash = createHash("sha256").update(name).update("\0").update(key).digest("hex");
+    const lock = new FileLock(this.layout.keyLock(hash));
+    await lock.acquire("exclusive", {
+      timeoutSeconds: options.timeoutSeconds ?? this.settings.timeoutSeconds,
+      onWait: options.onWait,
+    });
+    return { release: () => lock.release() };
+  }
+
+  /** Writes queued last-use times, releases the root lock and closes the index. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.index.close();
+    this.rootLock.release();
+    if (this.cacheDir.temporary) removeTemporaryRoot(this.cacheDir.path);
+  }
+
+  private record(
+    name: string,
+    key: string,
+    storage: Storage,
+    digest: string,
+    size: number,
+    inline: Uint8Array | null,
+    options: PutOptions,
+  ): EntryInfo {
+    const now = Date.now();
+    const origin = options.origin ?? "computed";
+    const costMs = options.costMs ?? 0;
+    const format = options.format ?? null;
+    try {
+      this.index.upsert(
+        {
+          name,
+          key,
+          storage,
+          digest,
+          inline,
+          size,
+          origin,
+          costMs,
+          format,
+          components: options.components === undefined ? null : JSON.stringify(options.components),
+        },
+        now,
+      );
+    } catch (error) {
+      throw asWriteError(this.layout.indexFile, error);
+    }
+    return {
+      name,
+      key,
+      storage,
+      digest,
+      size,
+      origin,
+      costMs,
+      createdAt: new Date(now),
+      lastUsedAt: new Date(now),
+      format: format ?? undefined,
+    };
+  }
+
+  private async readContent(row: IndexRow): Promise<Uint8Array | undefined> {
+    if (row.storage !== "blob") throw new EntryKindError(row.name, row.key, row.storage, "linkTree()");
+    try {
+      return await readBlob(this.layout, row.digest);
+    } catch (error) {
+      if (error instanceof BlobIntegrityError) {
+        this.dropCorrupt(row, error);
+        return undefined;
+      }
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        this.dropMissing(row);
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  private dropCorrupt(row: IndexRow, error: BlobIntegrityError): void {
+    this.index.delete(row.name, row.key, row.digest);
+    this.settings.onWarning({
+      code: "CACHET_INTEGRITY",
+      message: `cachet: dropped entry ${row.name}/${row.key}: ${error.message}`,
+    });
+  }
+
+  private dropMissing(row: IndexRow): void {
+    this.index.delete(row.name, row.key, row.digest);
+    this.settings.onWarning({
+      code: "CACHET_MISSING_CONTENT",
+      message: `cachet: dropped entry ${row.name}/${row.key}: its content ${row.digest} is missing from ${this.root}`,
+    });
+  }
+
+  private assertUsable(name: string, key: string): void {
+    this.assertOpen();
+    this.assertName(name);
+    assertValidKey(key);
+  }
+
+  private assertName(name: string): void {
+    if (this.checkedNames.has(name)) return;
+    assertValidName(name);
+    if (this.checkedNames.size < 10_000) this.checkedNames.add(name);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.root);
+  }
+}
+
+/** A call on a store after {@link Store.close}. */
+export class StoreClosedError extends CachetError {
+  readonly code = "CACHET_STORE_CLOSED";
+  constructor(root: string) {
+    super(`the store at ${root} is closed`);
+  }
+}
+
+function toInfo(row: IndexRow): EntryInfo {
+  return {
+    name: row.name,
+    key: row.key,
+    storage: row.storage,
+    digest: row.digest,
+    size: row.size,
+    origin: row.origin,
+    costMs: row.costMs,
+    createdAt: new Date(row.createdAt),
+    lastUsedAt: new Date(row.lastUsedAt),
+    format: row.format ?? undefined,
+  };
+}
