@@ -1,0 +1,166 @@
+import { createRequire } from "node:module";
+import { fileURLToPath, pathToFileURL } from "node:url";
+
+/**
+ * Finding where a function was defined, and the exact source V8 executed, through an in-process inspector
+ * session (`node:inspector`). In-process sessions answer synchronously, so versions can be derived without
+ * `await`. The debugger is enabled only for the duration of one lookup.
+ */
+
+/** Where a function's definition starts in its script (0-based line and column, as V8 reports them). */
+export interface FunctionLocation {
+  readonly scriptId: string;
+  readonly url: string;
+  readonly lineNumber: number;
+  readonly columnNumber: number;
+}
+
+interface InspectorSession {
+  connect(): void;
+  post(method: string, params: object, callback: (error: Error | null, result?: unknown) => void): void;
+  on(event: string, listener: (message: { params: Record<string, unknown> }) => void): void;
+}
+
+type SessionConstructor = new () => InspectorSession;
+
+let session: InspectorSession | null | undefined;
+const scriptUrls = new Map<string, string>();
+let debuggerDepth = 0;
+
+function getSession(): InspectorSession | null {
+  if (session !== undefined) return session;
+  try {
+    const require = createRequire(import.meta.url);
+    const { Session } = require("node:inspector") as { Session: SessionConstructor };
+    const created = new Session();
+    created.connect();
+    created.on("Debugger.scriptParsed", (message) => {
+      const { scriptId, url } = message.params as { scriptId: string; url: string };
+      if (url) scriptUrls.set(scriptId, url);
+    });
+    session = created;
+  } catch {
+    session = null;
+  }
+  return session;
+}
+
+/** True when this process can inspect itself (Node built with the inspector, and it is not disabled). */
+export function inspectorAvailable(): boolean {
+  return getSession() !== null;
+}
+
+function post<T>(active: InspectorSession, method: string, params: object = {}): T {
+  let settled = false;
+  let failure: Error | null = null;
+  let value: unknown;
+  active.post(method, params, (error, result) => {
+    settled = true;
+    failure = error;
+    value = result;
+  });
+  if (!settled) throw new Error(`inspector call ${method} did not answer synchronously`);
+  if (failure) throw failure;
+  return value as T;
+}
+
+/**
+ * Runs `body` with the debugger domain enabled on the in-process session (nested calls share one enable), so
+ * script URLs and sources can be read. Returns `undefined` when there is no inspector.
+ */
+export function withDebugger<T>(body: (scripts: ScriptAccess) => T): T | undefined {
+  const active = getSession();
+  if (!active) return undefined;
+  if (debuggerDepth === 0) {
+    scriptUrls.clear();
+    post(active, "Debugger.enable");
+  }
+  debuggerDepth++;
+  try {
+    return body(new ScriptAccess(active));
+  } finally {
+    debuggerDepth--;
+    if (debuggerDepth === 0) post(active, "Debugger.disable");
+  }
+}
+
+/** Reading function locations and script sources while the debugger is enabled. */
+export class ScriptAccess {
+  readonly #session: InspectorSession;
+
+  constructor(active: InspectorSession) {
+    this.#session = active;
+  }
+
+  /** Where `fn` was defined, or `undefined` for functions V8 has no location for (native, bound). */
+  locate(fn: (...args: never[]) => unknown): FunctionLocation | undefined {
+    const key = `__cachetLocate_${process.pid}_${Math.random().toString(36).slice(2)}`;
+    const slot = globalThis as unknown as Record<string, unknown>;
+    slot[key] = fn;
+    const group = "cachet-source-graph";
+    try {
+      const evaluated = post<{ result: { objectId?: string } }>(this.#session, "Runtime.evaluate", {
+        expression: `globalThis[${JSON.stringify(key)}]`,
+        objectGroup: group,
+        silent: true,
+      });
+      const objectId = evaluated.result.objectId;
+      if (!objectId) return undefined;
+      const properties = post<{
+        internalProperties?: Array<{ name: string; value?: { value?: { scriptId: string; lineNumber: number; columnNumber: number } } }>;
+      }>(this.#session, "Runtime.getProperties", { objectId, ownProperties: true });
+      const where = properties.internalProperties?.find((p) => p.name === "[[FunctionLocation]]")?.value?.value;
+      if (!where) return undefined;
+      const url = scriptUrls.get(where.scriptId);
+      if (!url) return undefined;
+      return { scriptId: where.scriptId, url, lineNumber: where.lineNumber, columnNumber: where.columnNumber };
+    } finally {
+      delete slot[key];
+      post(this.#session, "Runtime.releaseObjectGroup", { objectGroup: group });
+    }
+  }
+
+  /** The source V8 executed for a script. */
+  source(scriptId: string): string {
+    return post<{ scriptSource: string }>(this.#session, "Debugger.getScriptSource", { scriptId }).scriptSource;
+  }
+
+  /**
+   * The loaded script for a file, matched by path (a script's URL may be a `file:` URL, with or without a
+   * query, or a plain path). When a file was loaded several times, the most recently parsed script wins,
+   * preferring one whose URL has no query.
+   */
+  scriptForFile(path: string): { scriptId: string; url: string } | undefined {
+    let best: { scriptId: string; url: string; exact: boolean } | undefined;
+    for (const [scriptId, url] of scriptUrls) {
+      const file = filePathOfUrl(url);
+      if (file !== path) continue;
+      const exact = !url.includes("?");
+      if (!best || (exact && !best.exact) || (exact === best.exact && Number(scriptId) > Number(best.scriptId))) {
+        best = { scriptId, url, exact };
+      }
+    }
+    return best && { scriptId: best.scriptId, url: best.url };
+  }
+}
+
+/** The file path a script URL or path names (query and hash dropped), or `undefined` when it is not a file. */
+export function filePathOfUrl(url: string): string | undefined {
+  if (url.startsWith("file:")) {
+    try {
+      const parsed = new URL(url);
+      parsed.search = "";
+      parsed.hash = "";
+      return fileURLToPath(parsed);
+    } catch {
+      return undefined;
+    }
+  }
+  if (url.startsWith("/") || /^[A-Za-z]:[\\/]/.test(url)) return url.replace(/[?#].*$/, "");
+  return undefined;
+}
+
+/** A file path or `file:` URL as a `file:` URL string. */
+export function toFileUrl(pathOrUrl: string): string {
+  return pathOrUrl.startsWith("file:") ? pathOrUrl : pathToFileURL(pathOrUrl).href;
+}
