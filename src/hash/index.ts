@@ -1,0 +1,11 @@
+/**
+ * The hash layer: canonical value encoding and digests for cache keys, the stored-result value codec, and
+ * content digests of files and directory trees. It imports nothing of cachet but the error base.
+ */
+export { encodeCanonical, hashValue, type HashOptions } from "./canonical-encoding.js";
+export { hashKey, type Hashable } from "./hash-key.js";
+export { sha256Hex } from "./sha256.js";
+export { serializeValue, deserializeValue, VALUE_FORMAT, type SerializeOptions } from "./value-codec.js";
+export { UnhashableValueError, UnserializableValueError, ValueDecodeError, UnsupportedFileTypeError } from "./errors.js";
+export { hashFile, type FileDigest } from "./file-digest.js";
+export { hashTree, treeDigestFromEntries, type TreeDigest, type TreeEntry, type HashTreeOptions } from "./tree-digest.js";
