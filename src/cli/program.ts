@@ -93,7 +93,8 @@ export async function runCli(argv: string[], output: Output = processOutput, env
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0) return 0;
       if (error.code === "commander.help") return 0;
-      throw new UsageError(`${error.message.replace(/^error: /, "")} (see cachet --help)`);
+      const message = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ").trim();
+      throw new UsageError(`${message} (see cachet --help)`);
     }
     throw error;
   }

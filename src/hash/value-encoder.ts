@@ -482,10 +482,11 @@ export class ValueEncoder {
     const count = ends.length;
     const order = new Array<number>(count);
     const begins = new Array<number>(count);
+    let begin = 0;
     for (let i = 0; i < count; i++) {
       order[i] = i;
-      begins[i] = (i === 0 ? start : ends[i - 1]!) - start;
-      ends[i] = ends[i]! - start;
+      begins[i] = begin;
+      begin = ends[i] = ends[i]! - start;
     }
     order.sort((a, b) => copy.compare(copy, begins[b], ends[b], begins[a], ends[a]!));
     let p = start;

@@ -11,7 +11,8 @@ const LINK_MODES: readonly LinkMode[] = ["clone", "hardlink", "copy"];
 
 /** A warning the store raises; the library hands these to a callback and never prints. */
 export interface StoreWarning {
-  code: "CACHET_LINK_FALLBACK" | "CACHET_INTEGRITY" | "CACHET_MISSING_CONTENT";
+  /** `CACHET_LINK_FALLBACK`, `CACHET_INTEGRITY`, `CACHET_MISSING_CONTENT`, `CACHET_UNSTORABLE_RESULT`, … */
+  code: string;
   message: string;
 }
 

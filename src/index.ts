@@ -1,0 +1,23 @@
+/**
+ * cachet: durable, versioned, concurrency-safe caching for TypeScript.
+ *
+ * - The store: `openStore()` and its raw entry API (put/get/delete/list, streams, trees, key locks), and the
+ *   maintenance operations behind `cachet cache …` (clean, prune, size, verify).
+ * - Keys: the canonical value encoding and digests of values, files and trees.
+ */
+export { CachetError, isCachetError } from "./errors.js";
+export {
+  encodeCanonical,
+  hashValue,
+  hashKey,
+  sha256Hex,
+  serializeValue,
+  deserializeValue,
+  VALUE_FORMAT,
+  UnhashableValueError,
+  UnserializableValueError,
+  ValueDecodeError,
+  UnsupportedFileTypeError,
+} from "./hash/index.js";
+export type { HashOptions, Hashable, SerializeOptions } from "./hash/index.js";
+export * from "./store/index.js";

@@ -1,0 +1,121 @@
+import type { EntryInfo, Store } from "../store/index.js";
+import { TaskDefinitionError } from "./task-errors.js";
+import type { KeyComponents } from "./task-key.js";
+import { taskDefinition } from "./task.js";
+
+/** One key component that differs between two calls of a task. */
+export interface KeyChange {
+  component: "task" | "version" | "salt" | "policies" | "ignoredInputs" | "input";
+  /** For inputs: the input path (`text`, `config.model`, `items[2]`). */
+  path?: string;
+  /** What changed, in words (`added`, `removed`, `changed`). */
+  change: "changed" | "added" | "removed";
+  before?: string;
+  after?: string;
+}
+
+/** The answer of {@link explain}. */
+export interface Explanation {
+  task: string;
+  key: string;
+  wouldHit: boolean;
+  /** One sentence: why it would hit or miss. */
+  reason: string;
+  /** Against the task's most recent entry, when the call would miss. */
+  changes: KeyChange[];
+  /** The entry compared against. */
+  comparedWith?: { key: string; createdAt: Date; lastUsedAt: Date };
+}
+
+/**
+ * Says whether `taskFn(...args)` would hit, and if not, which key components differ from the task's most
+ * recently used entry (its version, salt, policies, or which input, by path). Runs nothing and changes nothing.
+ */
+export async function explain<A extends unknown[]>(taskFn: (...args: A) => unknown, ...args: A): Promise<Explanation> {
+  const definition = taskDefinition(taskFn);
+  if (!definition) throw new TaskDefinitionError("explain(fn, …args): fn is not a function made by task()");
+  if (!definition.cache) {
+    return { task: definition.name, key: "", wouldHit: false, reason: "the task is defined with cache: false", changes: [] };
+  }
+  const { key, components } = await definition.keyOf(args);
+  const store = await definition.store();
+  const current = components();
+  const exact = store.info(definition.name, key);
+  if (exact && definition.usable(exact) && !definition.refresh) {
+    return { task: definition.name, key, wouldHit: true, reason: `an entry for this call exists (created ${exact.createdAt.toISOString()})`, changes: [] };
+  }
+  if (exact && definition.refresh) {
+    return { task: definition.name, key, wouldHit: false, reason: "refresh is on for this task, so it runs and replaces the entry", changes: [] };
+  }
+  if (exact) {
+    const reason = definition.usable({ ...exact, format: exact.format }, 0)
+      ? `its entry is older than maxAge (created ${exact.createdAt.toISOString()})`
+      : `its entry was written in a format this version cannot read (${exact.format ?? "none"})`;
+    return { task: definition.name, key, wouldHit: false, reason, changes: [] };
+  }
+  const previous = await latestOther(store, definition.name, key);
+  if (!previous) {
+    return { task: definition.name, key, wouldHit: false, reason: `there are no entries for task "${definition.name}" yet`, changes: [] };
+  }
+  const before = store.components(definition.name, previous.key) as KeyComponents | undefined;
+  const changes = before ? diffComponents(before, current) : [];
+  return {
+    task: definition.name,
+    key,
+    wouldHit: false,
+    reason: describeChanges(changes, before === undefined),
+    changes,
+    comparedWith: { key: previous.key, createdAt: previous.createdAt, lastUsedAt: previous.lastUsedAt },
+  };
+}
+
+async function latestOther(store: Store, name: string, key: string): Promise<EntryInfo | undefined> {
+  for await (const entry of store.list(name)) {
+    // Skip the content entries of file/dir results (`<key>.<n>`); they have no components.
+    if (entry.key !== key && !/\.\d+$/.test(entry.key)) return entry;
+  }
+  return undefined;
+}
+
+/** Component-by-component differences between two calls (inputs by their deepest differing paths). */
+export function diffComponents(before: KeyComponents, after: KeyComponents): KeyChange[] {
+  const changes: KeyChange[] = [];
+  if (before.task !== after.task) changes.push({ component: "task", change: "changed", before: before.task, after: after.task });
+  if (before.salt !== after.salt) changes.push({ component: "salt", change: "changed", before: before.salt, after: after.salt });
+  if (JSON.stringify(before.policies) !== JSON.stringify(after.policies)) {
+    changes.push({ component: "policies", change: "changed", before: before.policies.join(", "), after: after.policies.join(", ") });
+  }
+  if (before.version !== after.version && before.salt === after.salt) {
+    changes.push({ component: "version", change: "changed", before: before.version, after: after.version });
+  }
+  if (JSON.stringify([...before.ignoredInputs].sort()) !== JSON.stringify([...after.ignoredInputs].sort())) {
+    changes.push({
+      component: "ignoredInputs",
+      change: "changed",
+      before: before.ignoredInputs.join(", "),
+      after: after.ignoredInputs.join(", "),
+    });
+  }
+  const paths = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
+  const differing = [...paths].filter((path) => before.inputs[path] !== after.inputs[path]);
+  // Report the deepest paths only: `config.model` rather than also `config`.
+  for (const path of differing) {
+    const deeper = differing.some((other) => other !== path && (other.startsWith(`${path}.`) || other.startsWith(`${path}[`)));
+    if (deeper) continue;
+    const change = !(path in before.inputs) ? "added" : !(path in after.inputs) ? "removed" : "changed";
+    changes.push({ component: "input", path, change, before: before.inputs[path], after: after.inputs[path] });
+  }
+  return changes;
+}
+
+/** One sentence for a list of changes. */
+export function describeChanges(changes: KeyChange[], unknown = false): string {
+  if (unknown) return "the most recent entry has no recorded key components to compare with";
+  if (changes.length === 0) return "no component differs from the most recent entry (it may have been removed)";
+  const parts = changes.map((change) => {
+    if (change.component === "input") return `input "${change.path}" ${change.change}`;
+    if (change.component === "version") return "the version changed (the function or what its policies hash changed)";
+    return `the ${change.component === "ignoredInputs" ? "ignored inputs" : change.component} changed`;
+  });
+  return `it differs from the most recent entry: ${parts.join("; ")}`;
+}

@@ -1,0 +1,11 @@
+export { task, taskDefinition } from "./task.js";
+export type { TaskOptions, CachedTask, TaskDefinition } from "./task.js";
+export { explain, diffComponents, describeChanges } from "./explain.js";
+export type { Explanation, KeyChange } from "./explain.js";
+export type { KeyComponents } from "./task-key.js";
+export type { TaskEvent, TaskEventKind, TaskEventHandler } from "./task-events.js";
+export { configureTasks } from "./task-settings.js";
+export type { TaskDefaults } from "./task-settings.js";
+export { file, dir, FileRef, DirRef } from "./file-refs.js";
+export { RESULT_WITH_REFS_FORMAT } from "./task-result.js";
+export { TaskDefinitionError } from "./task-errors.js";
