@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { CacheConfigError, describeValue } from "../errors.js";
+import type { VersionParameters } from "../version-parameters.js";
 
 /**
  * Versions a task by the values of the named environment variables, read each time a version is derived. An
@@ -27,7 +28,7 @@ export class EnvPolicy implements CachePolicy {
     Object.freeze(this);
   }
 
-  getVersion(salt: string): string {
+  getVersion(salt: string, _params?: VersionParameters): string {
     const values = this.names.map((name) => [name, process.env[name] ?? null]);
     return createHash("sha256").update(JSON.stringify(["env", salt, values])).digest("hex");
   }
