@@ -4,6 +4,8 @@
  * - The store: `openStore()` and its raw entry API (put/get/delete/list, streams, trees, key locks), and the
  *   maintenance operations behind `cachet cache …` (clean, prune, size, verify).
  * - Keys: the canonical value encoding and digests of values, files and trees.
+ * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
+ *   and `PodTemplate`; `explain()` says why a call would miss.
  */
 export { CachetError, isCachetError } from "./errors.js";
 export {
@@ -21,3 +23,4 @@ export {
 } from "./hash/index.js";
 export type { HashOptions, Hashable, SerializeOptions } from "./hash/index.js";
 export * from "./store/index.js";
+export * from "./task/index.js";
