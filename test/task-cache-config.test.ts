@@ -155,7 +155,7 @@ describe("Cache construction", () => {
       e instanceof CacheConfigError && /"policies" must be a cache policy/.test(e.message) && /a string/.test(e.message));
     assert.throws(() => new Cache({ policies: [new Fixed("a"), {} as never] }), (e: unknown) =>
       e instanceof CacheConfigError && /"policies"\[1\] is not a cache policy/.test(e.message) && /a plain object/.test(e.message));
-    assert.throws(() => new Cache({ policies: [FunctionBodyPolicy as never] }), /"policies"\[0\] is not a cache policy.*a function \(FunctionBodyPolicy\)/);
+    assert.throws(() => new Cache({ policies: [FunctionBodyPolicy as never] }), /"policies"\[0\] is not a cache policy.*a function \(FunctionBodyPolicy\) \(did you mean new FunctionBodyPolicy\(\)\?\)/);
     assert.throws(() => new Cache({ policies: null as never }), /"policies" must be a cache policy.*null/);
   });
 

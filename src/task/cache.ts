@@ -136,12 +136,12 @@ function runPolicy(policy: CachePolicy, salt: string, params: VersionParameters)
 
 function normalizeIgnoredInputs(value: unknown): readonly string[] {
   if (value === undefined) return Object.freeze([]);
-  const list: unknown[] = typeof value === "string" ? [value] : Array.isArray(value) ? value : [];
   if (typeof value !== "string" && !Array.isArray(value)) {
     throw new CacheConfigError(
       `Cache option "ignoredInputs" must be a string or a list of strings, got ${describeValue(value)}`,
     );
   }
+  const list: unknown[] = typeof value === "string" ? [value] : value;
   const names: string[] = [];
   for (const [index, item] of list.entries()) {
     if (typeof item !== "string" || item === "") {
@@ -162,7 +162,7 @@ function normalizePolicies(value: unknown, version: string | undefined): readonl
     for (const [index, item] of value.entries()) {
       if (!isCachePolicy(item)) {
         throw new CacheConfigError(
-          `Cache option "policies"[${index}] is not a cache policy (an object with a getVersion(salt, params) method), got ${describeValue(item)}`,
+          `Cache option "policies"[${index}] is not a cache policy (an object with a getVersion(salt, params) method), got ${describeValue(item)}${classHint(item)}`,
         );
       }
     }
@@ -175,10 +175,17 @@ function normalizePolicies(value: unknown, version: string | undefined): readonl
   }
   if (!isCachePolicy(value)) {
     throw new CacheConfigError(
-      `Cache option "policies" must be a cache policy or a list of them (objects with a getVersion(salt, params) method), got ${describeValue(value)}`,
+      `Cache option "policies" must be a cache policy or a list of them (objects with a getVersion(salt, params) method), got ${describeValue(value)}${classHint(value)}`,
     );
   }
   return Object.freeze([value]);
+}
+
+/** For a policy class passed where an instance belongs: a hint to construct it. */
+function classHint(value: unknown): string {
+  if (typeof value !== "function") return "";
+  const prototype = (value as { prototype?: unknown }).prototype;
+  return isCachePolicy(prototype) ? ` (did you mean new ${value.name || "Policy"}()?)` : "";
 }
 
 function normalizeMaxAge(value: unknown): number | undefined {

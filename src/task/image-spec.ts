@@ -286,6 +286,7 @@ export class ImageSpec {
   forcePush(): ImageSpec {
     const copy = new ImageSpec(this.toOptions());
     copy.#forcePush = true;
+    copy.#tag = this.#tag;
     return copy;
   }
 

@@ -13,10 +13,10 @@ export class EnvPolicy implements CachePolicy {
   readonly names: readonly string[];
 
   constructor(names: string | readonly string[]) {
-    const list: unknown[] = typeof names === "string" ? [names] : Array.isArray(names) ? [...names] : [];
     if (typeof names !== "string" && !Array.isArray(names)) {
       throw new CacheConfigError(`EnvPolicy(names): names must be a list of variable names, got ${describeValue(names)}`);
     }
+    const list: unknown[] = typeof names === "string" ? [names] : [...(names as readonly unknown[])];
     for (const [index, name] of list.entries()) {
       if (typeof name !== "string" || name === "" || name.includes("=") || name.includes("\0")) {
         throw new CacheConfigError(

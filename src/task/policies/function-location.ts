@@ -73,14 +73,24 @@ export function withDebugger<T>(body: (scripts: ScriptAccess) => T): T | undefin
   if (!active) return undefined;
   if (debuggerDepth === 0) {
     scriptUrls.clear();
-    post(active, "Debugger.enable");
+    try {
+      post(active, "Debugger.enable");
+    } catch {
+      return undefined;
+    }
   }
   debuggerDepth++;
   try {
     return body(new ScriptAccess(active));
   } finally {
     debuggerDepth--;
-    if (debuggerDepth === 0) post(active, "Debugger.disable");
+    if (debuggerDepth === 0) {
+      try {
+        post(active, "Debugger.disable");
+      } catch {
+        // Nothing to undo: the session stays usable for the next lookup.
+      }
+    }
   }
 }
 
