@@ -5,6 +5,7 @@ import { commandContext, type CommandContext } from "./context.js";
 import { processOutput, type Output } from "./output.js";
 import { cacheCleanCommand } from "./commands/cache-clean.js";
 import { cacheDirCommand } from "./commands/cache-dir.js";
+import { cacheExplainCommand } from "./commands/cache-explain.js";
 import { cacheLsCommand } from "./commands/cache-ls.js";
 import { cachePruneCommand, type PruneFlags } from "./commands/cache-prune.js";
 import { cacheSizeCommand } from "./commands/cache-size.js";
@@ -72,6 +73,14 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .description("check every entry against its digest and drop the bad ones")
     .option("--json", "machine-readable output")
     .action(action((context, flags: { json?: boolean }) => cacheVerifyCommand(context, flags)));
+
+  cache
+    .command("explain")
+    .description("show what a task's entry was keyed on and what changed since the entry before it")
+    .argument("<name>", "task name")
+    .argument("[key]", "entry key (default: the most recent entry)")
+    .option("--json", "machine-readable output")
+    .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));
 
   for (const command of [program, cache, ...cache.commands]) {
     command.exitOverride().configureOutput(program.configureOutput());
