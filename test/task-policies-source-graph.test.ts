@@ -1,5 +1,6 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -195,6 +196,49 @@ describe("SourceGraphPolicy on plain JavaScript (.mjs and .cjs)", () => {
     assert.notEqual(await jsVersion([["legacy.cjs", 'count + " values"', 'count + " items"']]), base);
     const entries = policy.dependencies((await load("js", "pipeline.mjs")).analyze!);
     assert.ok(entries.some((entry) => entry.kind === "code" && entry.module === "./legacy.cjs"));
+  });
+});
+
+describe("SourceGraphPolicy without an inspector", () => {
+  test("asks for the module option, and with it reads the sources from disk", async () => {
+    const mod = await load("js", "pipeline.mjs");
+    const copy = copies[copies.length - 1]!;
+    const entry = pathToFileURL(join(copy, "pipeline.mjs")).href;
+    // A child process in which `node:inspector` cannot be loaded.
+    const blocker = join(copy, "block-inspector.cjs");
+    writeFileSync(
+      blocker,
+      `const Module = require("node:module");
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === "node:inspector" || request === "inspector") throw new Error("inspector disabled for this test");
+  return load.call(this, request, ...rest);
+};
+`,
+    );
+    const policyModule = new URL("../src/task/policies/source-graph.ts", import.meta.url).href;
+    const script = `
+      const { SourceGraphPolicy } = await import(${JSON.stringify(policyModule)});
+      const { analyze } = await import(${JSON.stringify(entry)});
+      let error = "";
+      try { new SourceGraphPolicy().getVersion("", { func: analyze }); } catch (e) { error = e.code + ": " + e.message; }
+      const explicit = new SourceGraphPolicy({ module: ${JSON.stringify(entry)} });
+      const version = explicit.getVersion("", { func: analyze });
+      console.log(JSON.stringify({ error, version, entries: explicit.dependencies(analyze) }));
+    `;
+    const child = spawnSync(process.execPath, ["--require", blocker, "--import", "tsx", "--input-type=module", "--eval", script], {
+      encoding: "utf8",
+      cwd: new URL("..", import.meta.url).pathname,
+    });
+    assert.equal(child.status, 0, child.stderr);
+    const result = JSON.parse(child.stdout.trim().split("\n").pop()!) as { error: string; version: string; entries: SourceGraphEntry[] };
+    assert.match(result.error, /^CACHET_FUNCTION_SOURCE: .*inspector is not available.*module: import\.meta\.url/);
+    assert.match(result.version, /^[0-9a-f]{64}$/);
+    // The same graph is found from disk. (Digests may differ: tsx rewrites dynamic import() in what V8 runs.)
+    const modules = (entries: readonly SourceGraphEntry[]): string[] =>
+      [...new Set(entries.flatMap((entry) => ("module" in entry ? [entry.module] : [])))].sort();
+    assert.deepEqual(modules(result.entries), modules(policy.dependencies(mod.analyze!)));
+    assert.deepEqual(modules(result.entries), ["./legacy.cjs", "./lib/stats.mjs", "./lib/streaming.mjs", "./pipeline.mjs"]);
   });
 });
 
