@@ -45,11 +45,6 @@ function getSession(): InspectorSession | null {
   return session;
 }
 
-/** True when this process can inspect itself (Node built with the inspector, and it is not disabled). */
-export function inspectorAvailable(): boolean {
-  return getSession() !== null;
-}
-
 function post<T>(active: InspectorSession, method: string, params: object = {}): T {
   let settled = false;
   let failure: Error | null = null;
