@@ -257,6 +257,20 @@ describe("encodeCanonical: equal values, equal keys", () => {
     assert.equal(hashValue({ a: shared, b: shared, c: [shared, shared] }), hashValue({ a: { x: [1] }, b: { x: [1] }, c: [{ x: [1] }, { x: [1] }] }));
   });
 
+  it("hashes huge sparse arrays quickly, by their elements and gaps", () => {
+    const a: unknown[] = new Array(2 ** 32 - 1);
+    a[3_000_000_000] = "x";
+    a[5] = 1;
+    const b: unknown[] = [];
+    b[5] = 1;
+    b[3_000_000_000] = "x";
+    b.length = 2 ** 32 - 1;
+    const started = performance.now();
+    assert.equal(hex(encodeCanonical(a)), "0affffffff0f0b0505020bfabbc1960b080178" + "0bfec3bee904");
+    assert.equal(hashValue(a), hashValue(b));
+    assert.ok(performance.now() - started < 1000);
+  });
+
   it("hashes a typed array by its own bytes, not the whole underlying buffer", () => {
     const big = new Uint8Array([9, 1, 2, 3, 9]);
     assert.ok(sameKey(big.subarray(1, 4), new Uint8Array([1, 2, 3])));

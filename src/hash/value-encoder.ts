@@ -45,6 +45,8 @@ const INITIAL_CAPACITY = 4096;
 const RETAINED_CAPACITY = 1 << 20;
 /** Ancestors below this depth are checked for cycles by a linear scan; deeper ones also go in a Set. */
 const SCAN_DEPTH = 32;
+/** A run of holes longer than this is skipped by looking up the array's own indexes. */
+const SPARSE_SCAN = 64;
 /** Encodings shorter than this are hashed through cached views. */
 const VIEW_CACHE_SIZE = 512;
 
@@ -101,6 +103,12 @@ export class ValueEncoder {
       if (header) for (const byte of header) this.byte(byte);
       this.value(value, 0);
       return this.pos;
+    } catch (error) {
+      // Deep values on an already deep stack: say so rather than leak a RangeError.
+      if (error instanceof RangeError && /call stack/i.test(error.message)) {
+        throw this.refuse(0, "a value nested too deeply for the remaining call stack");
+      }
+      throw error;
     } finally {
       this.busy = false;
       if (this.deepest > 0) this.release();
@@ -394,11 +402,19 @@ export class ValueEncoder {
     this.segKinds[depth] = SEG_INDEX;
     const segValues = this.segValues;
     const next = depth + 1;
+    let indexes: number[] | null = null;
     for (let i = 0; i < n; ) {
       const item = a[i];
       if (item === undefined && !(i in a)) {
         let j = i + 1;
-        while (j < n && a[j] === undefined && !(j in a)) j++;
+        while (j < n && a[j] === undefined && !(j in a)) {
+          if (++j - i >= SPARSE_SCAN && j < n) {
+            // A long gap (say `new Array(1e9)`): find the next element from the array's own keys instead.
+            indexes ??= ownIndexes(a);
+            j = nextIndex(indexes, j, n);
+            break;
+          }
+        }
         this.byte(TAG_HOLES);
         this.varuint(j - i);
         i = j;
@@ -540,6 +556,28 @@ export class ValueEncoder {
     const target = this.pathAt(ancestorDepth);
     return this.refuse(depth, `a cycle (it refers back to ${target === "" ? `the ${this.label} itself` : `"${target}"`})`);
   }
+}
+
+/** The indexes of an array's elements, ascending. */
+function ownIndexes(a: unknown[]): number[] {
+  const indexes: number[] = [];
+  for (const key of Object.keys(a)) {
+    const index = Number(key);
+    if (String(index >>> 0) === key && index !== 0xffffffff) indexes.push(index);
+  }
+  return indexes.sort((x, y) => x - y);
+}
+
+/** The first index in `indexes` at or after `from`, or `end` if none is before it. */
+function nextIndex(indexes: number[], from: number, end: number): number {
+  let lo = 0;
+  let hi = indexes.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (indexes[mid]! < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < indexes.length && indexes[lo]! < end ? indexes[lo]! : end;
 }
 
 /** Sorts object keys by UTF-16 code units; insertion sort for the usual handful, else the built-in sort. */
