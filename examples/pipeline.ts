@@ -110,8 +110,8 @@ export const report = task({ name: "demo.report", onEvent }, async (clusters: Ma
 });
 
 const corpus = await generateCorpus(42, 400, join(outDir, "corpus"));
-const counts = await tokenize(corpus);
-const vectors = await embed(counts, 64);
+const wordCounts = await tokenize(corpus);
+const vectors = await embed(wordCounts, 64);
 const clusters = await cluster(vectors, 6, 60);
 const written = await report(clusters, join(outDir, "report.md"));
 for (const step of steps) process.stdout.write(`${JSON.stringify({ task: step.task, kind: step.kind, ms: step.durationMs })}\n`);

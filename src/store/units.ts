@@ -39,19 +39,23 @@ const DURATION_FACTORS: Record<string, number> = {
   w: 604_800_000,
 };
 
-/** Parses `"90s"`, `"15m"`, `"12h"`, `"7d"`, `"2w"`, `"1h30m"` into milliseconds; `undefined` when not a duration. */
+/**
+ * Parses `"90s"`, `"15m"`, `"12h"`, `"7d"`, `"2w"`, `"1h30m"`, `"1h 30m"`, `".5h"` into milliseconds; parts add
+ * up. `undefined` when the text is not a duration (empty, a bare number, an unknown unit, anything left over).
+ */
 export function parseDuration(text: string): number | undefined {
-  const trimmed = text.trim().toLowerCase();
-  if (trimmed === "") return undefined;
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/y;
+  const source = text.trim().toLowerCase();
+  if (source === "") return undefined;
+  const part = /(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d|w)/y;
   let total = 0;
   let index = 0;
-  while (index < trimmed.length) {
+  while (index < source.length) {
     part.lastIndex = index;
-    const match = part.exec(trimmed);
+    const match = part.exec(source);
     if (!match) return undefined;
     total += Number(match[1]) * DURATION_FACTORS[match[2]!]!;
     index = part.lastIndex;
+    while (source[index] === " ") index++;
   }
   return total;
 }

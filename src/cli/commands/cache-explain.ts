@@ -36,7 +36,10 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
       lines.push(`  version ${components.version} (${components.versionSource}${components.policies.length ? `: ${components.policies.join(", ")}` : ""})`);
       if (components.salt) lines.push(`  salt ${JSON.stringify(components.salt)}`);
       if (components.ignoredInputs.length) lines.push(`  ignored inputs: ${components.ignoredInputs.join(", ")}`);
-      for (const [path, digest] of Object.entries(components.inputs)) lines.push(`  input ${path} = ${digest.slice(0, 16)}`);
+      const inputs = Object.entries(components.inputs);
+      const topLevel = inputs.filter(([path]) => !/[.[]/.test(path));
+      for (const [path, digest] of topLevel) lines.push(`  input ${path} = ${digest.slice(0, 16)}`);
+      if (inputs.length > topLevel.length) lines.push(`  (${inputs.length - topLevel.length} nested input paths recorded; --json shows them)`);
     } else lines.push("  (no key components were recorded with this entry)");
     lines.push(previous ? `Compared with ${name}/${previous.key}: ${reason}` : `This is the only entry of ${name}.`);
     for (const change of changes) {
