@@ -234,6 +234,25 @@ describe("hashTree", () => {
     }
   });
 
+  it("reports the special file, not work it cancelled, when it sits among many files", { skip: !posix }, async () => {
+    const root = fresh("crowd");
+    mkdirSync(join(root, "a"), { recursive: true });
+    for (let i = 0; i < 200; i++) writeFileSync(join(root, "a", `f${i}`), `${i}`);
+    execFileSync("mkfifo", [join(root, "a/zz-pipe")]);
+    await assert.rejects(hashTree(root), { message: /zz-pipe": it is a FIFO/ });
+  });
+
+  it("passes on an error thrown by onEntry", async () => {
+    await assert.rejects(
+      hashTree(original, {
+        onEntry: (path) => {
+          if (path === "src/lib/a.txt") throw new Error("stop here");
+        },
+      }),
+      { message: "stop here" },
+    );
+  });
+
   it("refuses a path that is not a directory", async () => {
     const file = fresh("plain");
     writeFileSync(file, "x");

@@ -144,60 +144,66 @@ export async function hashTree(dir: string, options: HashTreeOptions = {}): Prom
   const limit = createLimit(options.concurrency ?? 16);
   const entries: TreeEntry[] = [];
   const tally = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
-  let failed = false;
+  // The first failure wins; once set, queued work is skipped and every walk winds down.
+  let failure: { error: unknown } | null = null;
+  const fail = (error: unknown): void => {
+    failure ??= { error };
+  };
+  const guarded = <T>(job: () => Promise<T>): Promise<T | undefined> =>
+    limit(() => (failure ? Promise.resolve(undefined) : job())).catch((error: unknown) => {
+      fail(error);
+      return undefined;
+    });
 
   const visit = async (relativeDir: string): Promise<void> => {
     const absoluteDir = relativeDir === "" ? dir : join(dir, relativeDir);
-    const dirents = await limit(() => readdir(absoluteDir, { withFileTypes: true }));
+    const dirents = await guarded(() => readdir(absoluteDir, { withFileTypes: true }));
     const work: Promise<void>[] = [];
-    for (const dirent of dirents) {
-      if (failed) break;
+    for (const dirent of dirents ?? []) {
+      if (failure) break;
       const path = relativeDir === "" ? dirent.name : `${relativeDir}/${dirent.name}`;
       const absolute = join(absoluteDir, dirent.name);
-      if (dirent.isDirectory()) {
-        entries.push({ path, type: "dir" });
-        tally.directories++;
-        onEntry?.(path);
-        work.push(visit(path));
-      } else if (dirent.isFile()) {
-        work.push(
-          limit(() => (failed ? Promise.reject(new Error("aborted")) : hashFile(absolute))).then((file) => {
-            entries.push({ path, type: "file", digest: file.digest, executable: file.executable });
-            tally.files++;
-            tally.bytes += file.size;
-            onEntry?.(path);
-          }),
-        );
-      } else if (dirent.isSymbolicLink()) {
-        work.push(
-          limit(() => readlink(absolute)).then((target) => {
-            entries.push({ path, type: "symlink", target });
-            tally.symlinks++;
-            onEntry?.(path);
-          }),
-        );
-      } else {
-        failed = true;
-        work.push(
-          Promise.reject(
-            new UnsupportedFileTypeError(
-              `cannot hash "${absolute}": it is ${describeFileType(dirent)} (a tree may hold only files, directories and symlinks)`,
-              absolute,
-            ),
-          ),
-        );
+      try {
+        if (dirent.isDirectory()) {
+          entries.push({ path, type: "dir" });
+          tally.directories++;
+          onEntry?.(path);
+          work.push(visit(path));
+        } else if (dirent.isFile()) {
+          work.push(
+            guarded(async () => {
+              const file = await hashFile(absolute);
+              entries.push({ path, type: "file", digest: file.digest, executable: file.executable });
+              tally.files++;
+              tally.bytes += file.size;
+              onEntry?.(path);
+            }),
+          );
+        } else if (dirent.isSymbolicLink()) {
+          work.push(
+            guarded(async () => {
+              const target = await readlink(absolute);
+              entries.push({ path, type: "symlink", target });
+              tally.symlinks++;
+              onEntry?.(path);
+            }),
+          );
+        } else {
+          throw new UnsupportedFileTypeError(
+            `cannot hash "${absolute}": it is ${describeFileType(dirent)} (a tree may hold only files, directories and symlinks)`,
+            absolute,
+          );
+        }
+      } catch (error) {
+        fail(error);
       }
     }
-    // Wait for everything started here before reporting a failure, so nothing is left running unobserved.
-    const results = await Promise.allSettled(work);
-    const failure = results.find((result): result is PromiseRejectedResult => result.status === "rejected");
-    if (failure) {
-      failed = true;
-      throw failure.reason;
-    }
+    // Everything started here has settled before the walk reports, so nothing is left running unobserved.
+    await Promise.all(work);
   };
 
   await visit("");
+  if (failure) throw (failure as { error: unknown }).error;
   return { digest: treeDigestFromEntries(entries), ...tally };
 }
 
