@@ -20,7 +20,10 @@ export {
   UnserializableValueError,
   ValueDecodeError,
   UnsupportedFileTypeError,
+  hashFile,
+  hashTree,
+  treeDigestFromEntries,
 } from "./hash/index.js";
-export type { HashOptions, Hashable, SerializeOptions } from "./hash/index.js";
+export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";

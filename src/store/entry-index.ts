@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { performance } from "node:perf_hooks";
 import { asWriteError } from "./errors.js";
 
 /** Where an entry's content lives. */
@@ -21,6 +22,17 @@ export interface IndexRow {
   size: number;
   origin: Origin;
   costMs: number;
+  createdAt: number;
+  lastUsedAt: number;
+  format: string | null;
+}
+
+/** The part of a row a reader needs to judge and return an entry (the hot path of a cache hit). */
+export interface ValueRow {
+  id: number;
+  storage: Storage;
+  digest: string;
+  inline: Uint8Array | null;
   createdAt: number;
   lastUsedAt: number;
   format: string | null;
@@ -70,6 +82,14 @@ const ROW_COLUMNS = "id, name, key, bucket, digest, inline, size, origin, cost_m
 const TOUCH_GRANULARITY_MS = 1000;
 const TOUCH_FLUSH_MS = 1000;
 
+/**
+ * Reads share one read transaction for up to this long (and never past the current turn of the event loop):
+ * in WAL mode every statement outside a transaction takes and drops a lock on the shared-memory file, two
+ * syscalls that cost a third of a hit. A read may therefore miss another process's write made within the last
+ * millisecond; writes and key-lock acquisitions end the window first, so nothing that synchronizes is stale.
+ */
+const READ_WINDOW_MS = 1;
+
 const openIndexes = new Set<EntryIndex>();
 let exitHookInstalled = false;
 
@@ -81,11 +101,15 @@ let exitHookInstalled = false;
 export class EntryIndex {
   private readonly db: SqliteDatabase;
   private readonly lookupStatement: Statement<[string, string]>;
+  private readonly valueStatement: Statement<[string, string]>;
   private readonly upsertStatement: Statement;
   private readonly touchStatement: Statement<[number, number, number]>;
   private readonly pendingTouches = new Map<number, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly beginRead: Statement;
+  private readonly endRead: Statement;
+  private readWindowSince = -1;
 
   constructor(readonly file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
     try {
@@ -101,6 +125,10 @@ export class EntryIndex {
       throw asWriteError(file, error);
     }
     this.lookupStatement = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
+    // Only the columns a hit needs: every returned column costs a value conversion on the hottest path.
+    this.valueStatement = this.db
+      .prepare("SELECT id, bucket, digest, inline, created_at, last_used_at, format FROM entries WHERE name = ? AND key = ?")
+      .raw(true);
     this.upsertStatement = this.db.prepare(`
       INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components)
       VALUES (@name, @key, @bucket, @digest, @inline, @size, @origin, @costMs, @now, @now, @format, @components)
@@ -110,6 +138,8 @@ export class EntryIndex {
         last_used_at = excluded.last_used_at, format = excluded.format, components = excluded.components
       RETURNING id`);
     this.touchStatement = this.db.prepare("UPDATE entries SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
+    this.beginRead = this.db.prepare("BEGIN");
+    this.endRead = this.db.prepare("COMMIT");
     openIndexes.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -121,11 +151,39 @@ export class EntryIndex {
 
   /** The raw database, for maintenance queries of the store's own modules. */
   get database(): SqliteDatabase {
+    this.endReadWindows();
     return this.db;
+  }
+
+  /**
+   * Ends the shared read transaction of every index open on this file in this process, so the next read sees
+   * the latest committed state. Called before every write and after taking a key lock.
+   */
+  endReadWindows(): void {
+    for (const index of openIndexes) if (index.file === this.file) index.endReadWindow();
+  }
+
+  private endReadWindow(): void {
+    if (this.readWindowSince < 0) return;
+    this.readWindowSince = -1;
+    if (this.db.inTransaction) this.endRead.run();
+  }
+
+  private openReadWindow(): void {
+    const now = performance.now();
+    if (this.readWindowSince >= 0) {
+      if (now - this.readWindowSince <= READ_WINDOW_MS) return;
+      this.endReadWindow();
+    }
+    if (this.db.inTransaction) return; // inside a caller's transaction: reads are already consistent
+    this.beginRead.run();
+    this.readWindowSince = now;
+    setImmediate(() => this.endReadWindow()).unref();
   }
 
   /** The row for `(name, key)`, or undefined. Queues a last-use update. */
   lookup(name: string, key: string, now = Date.now()): IndexRow | undefined {
+    this.openReadWindow();
     const raw = this.lookupStatement.get(name, key) as unknown[] | undefined;
     if (raw === undefined) return undefined;
     const row = toRow(raw);
@@ -133,8 +191,27 @@ export class EntryIndex {
     return row;
   }
 
+  /** The reader's part of the row for `(name, key)`, or undefined. Queues a last-use update. */
+  lookupValue(name: string, key: string, now = Date.now()): ValueRow | undefined {
+    this.openReadWindow();
+    const raw = this.valueStatement.get(name, key) as unknown[] | undefined;
+    if (raw === undefined) return undefined;
+    const row: ValueRow = {
+      id: raw[0] as number,
+      storage: BUCKET_TO_STORAGE[raw[1] as string] ?? ("unknown" as Storage),
+      digest: raw[2] as string,
+      inline: raw[3] as Uint8Array | null,
+      createdAt: raw[4] as number,
+      lastUsedAt: raw[5] as number,
+      format: raw[6] as string | null,
+    };
+    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) this.touch(row.id, now);
+    return row;
+  }
+
   /** Writes or replaces the row for `(name, key)`; content must already be in place. */
   upsert(row: NewRow, now = Date.now()): number {
+    this.endReadWindows();
     const result = this.upsertStatement.get({
       ...row,
       bucket: STORAGE_TO_BUCKET[row.storage],
@@ -145,6 +222,7 @@ export class EntryIndex {
 
   /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
   delete(name: string, key: string, digest?: string): boolean {
+    this.endReadWindows();
     const result =
       digest === undefined
         ? this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ?").run(name, key)
@@ -154,6 +232,7 @@ export class EntryIndex {
 
   /** The key components recorded with an entry (for `explain`), parsed from JSON. */
   components(name: string, key: string): unknown {
+    this.openReadWindow();
     const row = this.db.prepare("SELECT components FROM entries WHERE name = ? AND key = ?").get(name, key) as
       | { components: string | null }
       | undefined;
@@ -179,11 +258,13 @@ export class EntryIndex {
       `SELECT ${ROW_COLUMNS} FROM entries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ` +
       `ORDER BY last_used_at DESC, id DESC LIMIT ?`;
     params.push(limit);
+    this.openReadWindow();
     return (this.db.prepare(sql).raw(true).all(...params) as unknown[][]).map(toRow);
   }
 
   /** Digests of every blob and tree some entry refers to (one scan; for garbage collection). */
   referencedContent(): { blobs: Set<string>; trees: Set<string> } {
+    this.endReadWindows();
     const blobs = new Set<string>();
     const trees = new Set<string>();
     const rows = this.db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
@@ -195,6 +276,7 @@ export class EntryIndex {
 
   /** Runs `fn` in one write transaction. */
   transaction<T>(fn: () => T): T {
+    this.endReadWindows();
     return this.db.transaction(fn).immediate();
   }
 
@@ -207,6 +289,7 @@ export class EntryIndex {
     if (this.pendingTouches.size === 0 || this.closed) return;
     const touches = [...this.pendingTouches];
     this.pendingTouches.clear();
+    this.endReadWindows();
     try {
       this.db.transaction(() => {
         for (const [id, at] of touches) this.touchStatement.run(at, id, at);
@@ -219,6 +302,7 @@ export class EntryIndex {
   close(): void {
     if (this.closed) return;
     this.flush();
+    this.endReadWindow();
     this.closed = true;
     openIndexes.delete(this);
     this.db.close();

@@ -1,5 +1,5 @@
 export { openStore, Store, StoreClosedError, EntryKindError, INLINE_LIMIT } from "./store.js";
-export type { StoreOptions, PutOptions, EntryInfo, Entry, KeyLock } from "./store.js";
+export type { StoreOptions, PutOptions, EntryInfo, Entry, StoredValue, KeyLock } from "./store.js";
 export type { Origin, Storage } from "./entry-index.js";
 export { resolveCacheDir, removeTemporaryRoot } from "./cache-dir.js";
 export type { ResolvedCacheDir, CacheDirRequest, CacheDirSource } from "./cache-dir.js";

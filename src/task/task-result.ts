@@ -4,7 +4,7 @@ import { dirname, join, basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js";
-import type { Entry, PutOptions, Store } from "../store/index.js";
+import type { PutOptions, Store, StoredValue } from "../store/index.js";
 import { DirRef, FileRef, findRefs, type RefPath } from "./file-refs.js";
 
 /** Format of a result holding file or directory references: an envelope (in `cachet-value/1`) plus content entries. */
@@ -60,15 +60,18 @@ export async function storeResult(store: Store, name: string, key: string, value
  * (trees linked out of the cache, files copied from their verified blob). Returns undefined when any part is
  * missing or unreadable: the caller treats that as a miss.
  */
-export async function loadResult(store: Store, name: string, entry: Entry): Promise<{ value: unknown } | undefined> {
+export function loadResult(store: Store, name: string, stored: StoredValue): { value: unknown } | undefined | Promise<{ value: unknown } | undefined> {
   let decoded: unknown;
   try {
-    decoded = deserializeValue(entry.data);
+    decoded = deserializeValue(stored.data);
   } catch {
     return undefined;
   }
-  if (entry.format === VALUE_FORMAT) return { value: decoded };
-  const envelope = decoded as Envelope;
+  if (stored.format === VALUE_FORMAT) return { value: decoded };
+  return restoreRefs(store, name, decoded as Envelope);
+}
+
+async function restoreRefs(store: Store, name: string, envelope: Envelope): Promise<{ value: unknown } | undefined> {
   for (const ref of envelope.refs) {
     if (ref.kind === "dir") {
       const restored = await store.linkTree(name, ref.key, ref.target, { replace: true });

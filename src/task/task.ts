@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { isCachetError } from "../errors.js";
 import { UnserializableValueError } from "../hash/index.js";
-import { assertValidName, type Entry, type Store, type WarningHandler } from "../store/index.js";
+import { assertValidName, type Store, type StoredValue, type WarningHandler } from "../store/index.js";
 import { Cache, resolveCache } from "./cache.js";
 import { findRefs } from "./file-refs.js";
 import type { ImageSpec } from "./image-spec.js";
@@ -134,6 +134,10 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     const inputs = namedInputs(this.shape, args, this.ignored);
     const refs = findRefs(inputs);
     if (refs.length > 0) await Promise.all(refs.map(([, ref]) => ref.resolveDigest()));
+    return this.keyOfInputs(inputs);
+  }
+
+  private keyOfInputs(inputs: Record<string, unknown>): { key: string; components: () => KeyComponents } {
     const version = this.version();
     const key = taskKey(this.prefix!, inputs);
     const components = (): KeyComponents => ({
@@ -153,27 +157,50 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   usable(entry: { format: string | undefined; createdAt: Date }, now = Date.now()): boolean {
-    if (entry.format === undefined || !KNOWN_RESULT_FORMATS.has(entry.format)) return false;
-    const maxAge = this.cache?.maxAgeMs;
-    return maxAge === undefined || now - entry.createdAt.getTime() <= maxAge;
+    return this.usableAt(entry.format, entry.createdAt.getTime(), now);
   }
 
-  async call(args: A): Promise<Awaited<R>> {
+  private usableAt(format: string | undefined, createdAt: number, now: number): boolean {
+    if (format === undefined || !KNOWN_RESULT_FORMATS.has(format)) return false;
+    const maxAge = this.cache?.maxAgeMs;
+    return maxAge === undefined || now - createdAt <= maxAge;
+  }
+
+  call(args: A): Promise<Awaited<R>> {
     const started = performance.now();
     if (this.cache === undefined || cachingDisabled()) {
       return this.report("bypass", "", started, () => this.fn(...args));
     }
-    const { key, components } = await this.keyOf(args);
-    const store = await this.store();
+    const inputs = namedInputs(this.shape, args, this.ignored);
+    const refs = findRefs(inputs);
+    if (refs.length > 0) {
+      return Promise.all(refs.map(([, ref]) => ref.resolveDigest())).then(() => this.callKeyed(this.keyOfInputs(inputs), args, started));
+    }
+    let keyed;
+    try {
+      keyed = this.keyOfInputs(inputs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.callKeyed(keyed, args, started);
+  }
+
+  private async callKeyed(
+    { key, components }: { key: string; components: () => KeyComponents },
+    args: A,
+    started: number,
+  ): Promise<Awaited<R>> {
+    const store = this.options.store ?? (await defaultTaskStore());
     const refresh = this.refresh;
     if (!refresh) {
-      const hit = await this.lookup(store, key);
+      let hit = this.decode(store, await this.read(store, key));
+      if (hit instanceof Promise) hit = await hit;
       if (hit) {
         this.emit({ task: this.name, kind: "hit", key, durationMs: performance.now() - started });
         return hit.value as Awaited<R>;
       }
     }
-    if (!this.cache.serialize) return this.runAndStore(store, key, args, components, refresh ? "refresh" : "miss", started);
+    if (!this.cache!.serialize) return this.runAndStore(store, key, args, components, refresh ? "refresh" : "miss", started);
 
     let waited = false;
     const wallStart = Date.now();
@@ -193,16 +220,21 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
 
   /** A usable stored result, decoded (and its files restored), or undefined. `since`: only entries made after it. */
   private async lookup(store: Store, key: string, since?: number): Promise<{ value: unknown } | undefined> {
-    let entry: Entry | undefined;
-    try {
-      entry = await store.getEntry(this.name, key);
-    } catch (error) {
+    return this.decode(store, await this.read(store, key), since);
+  }
+
+  /** The stored entry for `key`; a store that cannot answer (a corrupt index, a disk error) is a miss. */
+  private read(store: Store, key: string): Promise<StoredValue | undefined> {
+    return store.getValue(this.name, key).catch((error: unknown) => {
       if (isCachetError(error)) return undefined;
       throw error;
-    }
-    if (!entry || !this.usable(entry)) return undefined;
-    if (since !== undefined && entry.createdAt.getTime() < since) return undefined;
-    return loadResult(store, this.name, entry);
+    });
+  }
+
+  private decode(store: Store, stored: StoredValue | undefined, since?: number) {
+    if (!stored || !this.usableAt(stored.format, stored.createdAt, Date.now())) return undefined;
+    if (since !== undefined && stored.createdAt < since) return undefined;
+    return loadResult(store, this.name, stored);
   }
 
   private async runAndStore(
