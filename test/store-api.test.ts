@@ -163,6 +163,16 @@ describe("entries", () => {
     assert.deepEqual(Buffer.concat(parts), Buffer.concat(chunks));
   });
 
+  test("a write through another store on the same root is visible at once in this process", async () => {
+    const other = await openStore({ cacheDir: dir.path });
+    assert.equal(await store.get("visible", "k"), undefined); // opens this store's read snapshot
+    await other.put("visible", "k", "now");
+    assert.equal(Buffer.from((await store.get("visible", "k"))!).toString(), "now");
+    await other.put("visible", "k", "replaced");
+    assert.equal(Buffer.from((await store.get("visible", "k"))!).toString(), "replaced");
+    await other.close();
+  });
+
   test("components and format are kept with the entry", async () => {
     await store.put("explained", "k", "v", { format: "cachet-value/1", components: { version: "abc", inputs: { x: "1" } } });
     assert.deepEqual(store.components("explained", "k"), { version: "abc", inputs: { x: "1" } });
