@@ -113,9 +113,11 @@ describe("cachet cache prune", () => {
       { name: "wheel", key: "d", bytes: 30_000, origin: "downloaded" },
       { name: "build", key: "c", bytes: 30_000, origin: "computed" },
     ]);
-    const result = await runCli(["cache", "prune", "--ci", "--cache-dir", root]);
+    const result = await runCli(["cache", "prune", "--ci", "--json", "--cache-dir", root]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /Removed 1 entry, 1 file/);
+    const json = JSON.parse(result.stdout) as { removed: { entries: number; files: number; bytes: number } };
+    assert.deepEqual([json.removed.entries, json.removed.files, json.removed.bytes], [1, 1, 30_000]);
     const store = await openStore({ cacheDir: root });
     assert.equal(await store.get("wheel", "d"), undefined);
     assert.ok(await store.get("build", "c"));
@@ -169,6 +171,9 @@ describe("cachet cache size, ls, verify", () => {
     assert.ok(Number(plain.stdout.trim()) > 300_000);
     const human = await runCli(["cache", "size", "-H", "--cache-dir", root]);
     assert.match(human.stdout, /^\d+\.\dKiB\n$/);
+    const json = JSON.parse((await runCli(["cache", "size", "--json", "--cache-dir", root])).stdout) as { bytes: number; files: number };
+    assert.equal(json.bytes, Number(plain.stdout.trim()));
+    assert.ok(json.files >= 3);
   });
 
   test("ls lists entries; --json is machine-readable", async () => {

@@ -48,7 +48,8 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .command("clean")
     .description("remove everything, or only the entries of the given names")
     .argument("[names...]", "entry names (task or source names)")
-    .action(action((context, names: string[]) => cacheCleanCommand(context, names)));
+    .option("--json", "also print what was removed as JSON on stdout")
+    .action(action((context, names: string[], flags: { json?: boolean }) => cacheCleanCommand(context, names, flags)));
   cache
     .command("prune")
     .description("remove unused content; with flags, also downloaded, old or least-recently-used entries")
@@ -56,12 +57,14 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--max-age <duration>", "also remove entries not used within DURATION (e.g. 30d, 12h)")
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
     .option("--dry-run", "only report what would be removed")
+    .option("--json", "also print what was removed as JSON on stdout")
     .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
   cache
     .command("size")
     .description("print the cache's size in bytes")
     .option("-H, --human", "human-readable units (default on a terminal)")
-    .action(action((context, flags: { human?: boolean }) => cacheSizeCommand(context, flags)));
+    .option("--json", "machine-readable output (bytes, files, directories)")
+    .action(action((context, flags: { human?: boolean; json?: boolean }) => cacheSizeCommand(context, flags)));
   cache
     .command("ls")
     .description("list entries with name, key, size, origin, age and last use")

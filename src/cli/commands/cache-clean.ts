@@ -1,16 +1,17 @@
 import { cleanCache, resolveCacheDir } from "../../store/index.js";
 import { storeOptions, type CommandContext } from "../context.js";
-import { printNote, removalSummary } from "../output.js";
+import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache clean [NAME...]`: removes everything, or the entries of the given names. */
-export async function cacheCleanCommand(context: CommandContext, names: string[]): Promise<number> {
+export async function cacheCleanCommand(context: CommandContext, names: string[], flags: { json?: boolean } = {}): Promise<number> {
   const root = resolveCacheDir({ cacheDir: context.settings.cacheDir, noCache: context.settings.noCache, env: context.env }).path;
   const reporter = progressReporter(context.settings.progress, "Removing", context.output.stderr);
   const what = names.length === 0 ? "cache" : `entries of ${names.join(", ")} in cache`;
   printNote(context.output, `Clearing ${what} at: ${root}`);
   try {
     const result = await cleanCache({ ...storeOptions(context), force: context.settings.force, names, reporter });
+    if (flags.json) printData(context.output, JSON.stringify({ root: result.root, found: result.found, removed: result.tally }));
     if (!result.found) {
       printNote(context.output, `No cache found at: ${result.root}`);
       return 0;

@@ -1,6 +1,6 @@
 import { parseDuration, parseSize, pruneCache, resolveCacheDir } from "../../store/index.js";
 import { storeOptions, type CommandContext } from "../context.js";
-import { printNote, removalSummary } from "../output.js";
+import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
 import { UsageError } from "../usage-error.js";
 
@@ -9,6 +9,7 @@ export interface PruneFlags {
   maxAge?: string;
   maxSize?: string;
   dryRun?: boolean;
+  json?: boolean;
 }
 
 /** `cachet cache prune`: removes unused content, and downloaded / old / least-recently-used entries when asked. */
@@ -34,6 +35,10 @@ export async function cachePruneCommand(context: CommandContext, flags: PruneFla
       dryRun: flags.dryRun,
       reporter,
     });
+    if (flags.json) {
+      const { root, found, dryRun, unknownBuckets, tally } = result;
+      printData(context.output, JSON.stringify({ root, found, dryRun, unknownBuckets, removed: tally }));
+    }
     if (!result.found) {
       printNote(context.output, `No cache found at: ${result.root}`);
       return 0;

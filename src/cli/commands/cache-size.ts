@@ -4,10 +4,15 @@ import { printData } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache size [-H]`: bytes on disk (human units with -H or on a terminal). */
-export async function cacheSizeCommand(context: CommandContext, flags: { human?: boolean }): Promise<number> {
+export async function cacheSizeCommand(context: CommandContext, flags: { human?: boolean; json?: boolean }): Promise<number> {
   const reporter = progressReporter(context.settings.progress, "Measuring", context.output.stderr);
   try {
     const result = await measureCache({ cacheDir: context.settings.cacheDir, noCache: context.settings.noCache, env: context.env, reporter });
+    if (flags.json) {
+      const { files, directories, bytes } = result.tally;
+      printData(context.output, JSON.stringify({ root: result.root, found: result.found, bytes, files, directories }));
+      return 0;
+    }
     const human = flags.human ?? context.output.stdout.isTTY === true;
     printData(context.output, human ? formatBytes(result.tally.bytes) : String(result.tally.bytes));
     return 0;
