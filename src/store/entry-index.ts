@@ -28,15 +28,7 @@ export interface IndexRow {
 }
 
 /** The part of a row a reader needs to judge and return an entry (the hot path of a cache hit). */
-export interface ValueRow {
-  id: number;
-  storage: Storage;
-  digest: string;
-  inline: Uint8Array | null;
-  createdAt: number;
-  lastUsedAt: number;
-  format: string | null;
-}
+export type ValueRow = Pick<IndexRow, "id" | "storage" | "digest" | "inline" | "createdAt" | "lastUsedAt" | "format">;
 
 /** What a writer supplies for a new or replaced row. */
 export interface NewRow {

@@ -60,3 +60,17 @@ export function describeValue(value: unknown): string {
   if (proto === null || ctor === "Object") return "a plain object";
   return ctor ? `an instance of ${ctor}` : "an object";
 }
+
+/**
+ * Reads an option that must be an object of strings into a frozen copy; `fail(path, got)` makes the error
+ * of the caller's class (`path` is `option` or `option.key`).
+ */
+export function readStringMap(value: unknown, option: string, fail: (path: string, got: string, what: string) => Error): Readonly<Record<string, string>> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail(option, describeValue(value), "an object of strings");
+  const out: Record<string, string> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (typeof item !== "string") throw fail(`${option}.${key}`, describeValue(item), "a string");
+    out[key] = item;
+  }
+  return Object.freeze(out);
+}

@@ -1,12 +1,9 @@
 import { resolve } from "node:path";
 import { hashFile, hashKey, hashTree } from "../hash/index.js";
 
-/**
- * A file as a task input or result. As an input it hashes by content (not by path or mtime); as a result its
- * content is stored in the cache and put back at `path` on a hit.
- */
-export class FileRef {
-  readonly kind = "file" as const;
+/** A file or directory named as a task input or result; hashed by content when a call is keyed. */
+abstract class ContentRefBase {
+  abstract readonly kind: "file" | "dir";
   /** Absolute path. */
   readonly path: string;
   /** @internal content digest for the current call, set before the key is computed. */
@@ -16,10 +13,8 @@ export class FileRef {
     this.path = resolve(path);
   }
 
-  /** @internal */
-  async resolveDigest(): Promise<void> {
-    this.digest = (await hashFile(this.path)).digest;
-  }
+  /** @internal computes {@link digest} from the content now on disk. */
+  abstract resolveDigest(): Promise<void>;
 
   [hashKey](): unknown {
     return this.digest ?? unresolved(this.path);
@@ -30,28 +25,24 @@ export class FileRef {
   }
 }
 
-/** A directory tree as a task input or result; see {@link FileRef}. Hashes by relative paths, content and exec bits. */
-export class DirRef {
-  readonly kind = "dir" as const;
-  readonly path: string;
-  /** @internal */
-  digest: string | undefined;
+/**
+ * A file as a task input or result. As an input it hashes by content (not by path or mtime); as a result its
+ * content is stored in the cache and put back at `path` on a hit.
+ */
+export class FileRef extends ContentRefBase {
+  readonly kind = "file" as const;
 
-  constructor(path: string) {
-    this.path = resolve(path);
+  async resolveDigest(): Promise<void> {
+    this.digest = (await hashFile(this.path)).digest;
   }
+}
 
-  /** @internal */
+/** A directory tree as a task input or result; see {@link FileRef}. Hashes by relative paths, content and exec bits. */
+export class DirRef extends ContentRefBase {
+  readonly kind = "dir" as const;
+
   async resolveDigest(): Promise<void> {
     this.digest = (await hashTree(this.path)).digest;
-  }
-
-  [hashKey](): unknown {
-    return this.digest ?? unresolved(this.path);
-  }
-
-  toString(): string {
-    return this.path;
   }
 }
 

@@ -3,7 +3,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, st
 import { basename, join, resolve } from "node:path";
 
 import { hashKey, hashValue } from "../hash/index.js";
-import { describeValue, ImageSpecError } from "./errors.js";
+import { describeValue, ImageSpecError, readStringMap } from "./errors.js";
 import { manifestExists, registryTarget, type RegistryQueryOptions } from "./image-registry.js";
 import { installedPackageVersion } from "./policies/module-resolution.js";
 
@@ -385,17 +385,7 @@ function optionalList(value: unknown, field: string): readonly string[] | undefi
 
 function optionalStringMap(value: unknown, field: string): Readonly<Record<string, string>> | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ImageSpecError(`ImageSpec option "${field}" must be an object of strings, got ${describeValue(value)}`);
-  }
-  const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== "string") {
-      throw new ImageSpecError(`ImageSpec option "${field}.${key}" must be a string, got ${describeValue(item)}`);
-    }
-    out[key] = item;
-  }
-  return Object.freeze(out);
+  return readStringMap(value, field, (path, got, what) => new ImageSpecError(`ImageSpec option "${path}" must be ${what}, got ${got}`));
 }
 
 function optionalMounts(value: unknown): ReadonlyArray<readonly [string, string]> | undefined {

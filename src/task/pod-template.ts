@@ -1,5 +1,5 @@
 import { hashKey, hashValue } from "../hash/index.js";
-import { describeValue, PodTemplateError } from "./errors.js";
+import { describeValue, PodTemplateError, readStringMap } from "./errors.js";
 
 /** JSON-like data, as a Kubernetes pod spec is written. */
 export type PodSpecValue = null | boolean | number | string | readonly PodSpecValue[] | { readonly [key: string]: PodSpecValue };
@@ -115,15 +115,5 @@ function copyJson(value: unknown, path: string, seen: Set<unknown> = new Set()):
 
 function stringMap(value: unknown, option: string): Readonly<Record<string, string>> {
   if (value === undefined) return Object.freeze({});
-  if (!isPlainObject(value)) {
-    throw new PodTemplateError(`PodTemplate option "${option}" must be an object of strings, got ${describeValue(value)}`);
-  }
-  const out: Record<string, string> = {};
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== "string") {
-      throw new PodTemplateError(`PodTemplate option "${option}.${key}" must be a string, got ${describeValue(item)}`);
-    }
-    out[key] = item;
-  }
-  return Object.freeze(out);
+  return readStringMap(value, option, (path, got, what) => new PodTemplateError(`PodTemplate option "${path}" must be ${what}, got ${got}`));
 }
