@@ -1,5 +1,5 @@
 import { rm, rename, stat } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { hashTree } from "../hash/index.js";
 import { CachetError } from "../errors.js";
@@ -192,10 +192,7 @@ export class Store {
     this.assertUsable(name, key);
     const row = this.index.lookup(name, key);
     if (row === undefined) return undefined;
-    if (row.storage === "inline") {
-      const { Readable } = await import("node:stream");
-      return Readable.from([row.inline!]);
-    }
+    if (row.storage === "inline") return Readable.from([row.inline!]);
     if (row.storage !== "blob") throw new EntryKindError(name, key, row.storage, "linkTree()");
     try {
       await stat(this.layout.blob(row.digest));
