@@ -188,6 +188,17 @@ describe("cachet cache size, ls, verify", () => {
     assert.deepEqual(entries.map((e) => [e.name, e.key, e.size, e.origin]), [["t", "1", 300_000, "computed"]]);
   });
 
+  test("reading commands on a missing root say so and create nothing", async () => {
+    const missing = join(dir.path, "missing");
+    const ls = await runCli(["cache", "ls", "--cache-dir", missing]);
+    assert.equal(ls.code, 0);
+    assert.match(ls.stderr, /No cache found at: /);
+    assert.equal((await runCli(["cache", "ls", "--json", "--cache-dir", missing])).stdout, "[]\n");
+    assert.equal((await runCli(["cache", "verify", "--cache-dir", missing])).code, 0);
+    assert.equal((await runCli(["cache", "size", "--cache-dir", missing])).stdout, "0\n");
+    assert.equal(existsSync(missing), false);
+  });
+
   test("verify reports intact entries and exits 0", async () => {
     const result = await runCli(["cache", "verify", "--cache-dir", root]);
     assert.equal(result.code, 0, result.stderr);

@@ -1,11 +1,11 @@
-import { cleanCache, resolveCacheDir } from "../../store/index.js";
-import { storeOptions, type CommandContext } from "../context.js";
+import { cleanCache } from "../../store/index.js";
+import { commandRoot, storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache clean [NAME...]`: removes everything, or the entries of the given names. */
 export async function cacheCleanCommand(context: CommandContext, names: string[], flags: { json?: boolean } = {}): Promise<number> {
-  const root = resolveCacheDir({ cacheDir: context.settings.cacheDir, noCache: context.settings.noCache, env: context.env }).path;
+  const root = commandRoot(context);
   const reporter = progressReporter(context.settings.progress, "Removing", context.output.stderr);
   const what = names.length === 0 ? "cache" : `entries of ${names.join(", ")} in cache`;
   printNote(context.output, `Clearing ${what} at: ${root}`);

@@ -1,6 +1,6 @@
-import { openStore, formatDuration, type EntryInfo, type Store } from "../../store/index.js";
+import { formatDuration, type EntryInfo, type Store } from "../../store/index.js";
 import { describeChanges, diffComponents, type KeyComponents } from "../../task/index.js";
-import { storeOptions, type CommandContext } from "../context.js";
+import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
 import { printData } from "../output.js";
 import { UsageError } from "../usage-error.js";
 
@@ -9,7 +9,8 @@ import { UsageError } from "../usage-error.js";
  * component differs from the entry before it, i.e. why that call missed.
  */
 export async function cacheExplainCommand(context: CommandContext, name: string, key: string | undefined, flags: { json?: boolean }): Promise<number> {
-  const store = await openStore(storeOptions(context));
+  const store = await openExistingStore(context);
+  if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
     const entries = await keyedEntries(store, name);
     if (entries.length === 0) throw new UsageError(`no entries for "${name}" in ${store.root}`);

@@ -1,11 +1,15 @@
-import { formatBytes, formatDuration, openStore, type EntryInfo } from "../../store/index.js";
-import { storeOptions, type CommandContext } from "../context.js";
+import { formatBytes, formatDuration, type EntryInfo } from "../../store/index.js";
+import { openExistingStore, type CommandContext } from "../context.js";
 import { printNote } from "../output.js";
 
 /** `cachet cache ls [NAME] [--json]`: entries with name, key, size, origin, age and last use. */
 export async function cacheLsCommand(context: CommandContext, name: string | undefined, flags: { json?: boolean }): Promise<number> {
-  const store = await openStore(storeOptions(context));
+  const store = await openExistingStore(context);
   const out = context.output.stdout;
+  if (!store) {
+    if (flags.json) out.write("[]\n");
+    return 0;
+  }
   try {
     const now = Date.now();
     let count = 0;

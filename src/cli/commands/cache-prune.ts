@@ -1,5 +1,5 @@
-import { parseDuration, parseSize, pruneCache, resolveCacheDir } from "../../store/index.js";
-import { storeOptions, type CommandContext } from "../context.js";
+import { parseDuration, parseSize, pruneCache } from "../../store/index.js";
+import { commandRoot, storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
 import { UsageError } from "../usage-error.js";
@@ -22,7 +22,7 @@ export async function cachePruneCommand(context: CommandContext, flags: PruneFla
   if (flags.maxSize !== undefined && maxSizeBytes === undefined) {
     throw new UsageError(`--max-size ${JSON.stringify(flags.maxSize)} is not a size (try 500MiB, 2GiB, 1000000)`);
   }
-  const root = resolveCacheDir({ cacheDir: context.settings.cacheDir, noCache: context.settings.noCache, env: context.env }).path;
+  const root = commandRoot(context);
   const reporter = progressReporter(context.settings.progress, "Pruning", context.output.stderr);
   printNote(context.output, `${flags.dryRun ? "Checking" : "Pruning"} cache at: ${root}`);
   try {

@@ -7,7 +7,7 @@ import { progressReporter } from "../progress.js";
 export async function cacheSizeCommand(context: CommandContext, flags: { human?: boolean; json?: boolean }): Promise<number> {
   const reporter = progressReporter(context.settings.progress, "Measuring", context.output.stderr);
   try {
-    const result = await measureCache({ cacheDir: context.settings.cacheDir, noCache: context.settings.noCache, env: context.env, reporter });
+    const result = await measureCache({ cacheDir: context.root.path, reporter });
     if (flags.json) {
       const { files, directories, bytes } = result.tally;
       printData(context.output, JSON.stringify({ root: result.root, found: result.found, bytes, files, directories }));

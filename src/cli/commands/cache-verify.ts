@@ -1,11 +1,12 @@
-import { openStore, verifyStore, formatBytes } from "../../store/index.js";
-import { storeOptions, type CommandContext } from "../context.js";
+import { verifyStore, formatBytes } from "../../store/index.js";
+import { openExistingStore, type CommandContext } from "../context.js";
 import { printData, printNote, plural } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache verify`: checks every entry against its digest, drops the bad ones; exit 1 if any were bad. */
 export async function cacheVerifyCommand(context: CommandContext, flags: { json?: boolean }): Promise<number> {
-  const store = await openStore(storeOptions(context));
+  const store = await openExistingStore(context);
+  if (!store) return 0;
   const reporter = progressReporter(context.settings.progress, "Verifying", context.output.stderr);
   try {
     const result = await verifyStore(store, { reporter });
