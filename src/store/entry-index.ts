@@ -204,12 +204,14 @@ export class EntryIndex {
   /** Writes or replaces the row for `(name, key)`; content must already be in place. */
   upsert(row: NewRow, now = Date.now()): number {
     this.endReadWindows();
-    const result = this.upsertStatement.get({
+    // `.all()`, not `.get()`: with RETURNING, the autocommit happens when the statement runs to its end, and
+    // `.get()` stops after the first row and drops the commit's error (a full disk would lose the row silently).
+    const [result] = this.upsertStatement.all({
       ...row,
       bucket: STORAGE_TO_BUCKET[row.storage],
       now,
-    }) as { id: number };
-    return result.id;
+    }) as Array<{ id: number }>;
+    return result!.id;
   }
 
   /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
