@@ -40,7 +40,7 @@ export class StoreWriteError extends CachetError {
   readonly code: string;
   constructor(readonly path: string, cause: NodeJS.ErrnoException) {
     super(`${describeWriteFailure(cause)} while writing ${path}`, { cause });
-    this.code = cause.code === "ENOSPC" || cause.code === "EDQUOT" ? "CACHET_DISK_FULL" : "CACHET_WRITE_FAILED";
+    this.code = DISK_FULL_CODES.has(cause.code ?? "") ? "CACHET_DISK_FULL" : "CACHET_WRITE_FAILED";
   }
 }
 
@@ -60,9 +60,13 @@ export class LinkTargetError extends CachetError {
   }
 }
 
+/** Errno codes, and SQLite's result code for the same condition in the index, that mean the disk is full. */
+const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+
 function describeWriteFailure(cause: NodeJS.ErrnoException): string {
   switch (cause.code) {
     case "ENOSPC":
+    case "SQLITE_FULL":
       return "no space left on device";
     case "EDQUOT":
       return "disk quota exceeded";
@@ -79,7 +83,7 @@ function describeWriteFailure(cause: NodeJS.ErrnoException): string {
 /** Wraps a filesystem error raised while writing into the store in a {@link StoreWriteError}. */
 export function asWriteError(path: string, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code && ["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"].includes(code)) {
+  if (code && (["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO", "SQLITE_FULL"].includes(code) || code.startsWith("SQLITE_IOERR"))) {
     return new StoreWriteError(path, error as NodeJS.ErrnoException);
   }
   return error;
