@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
 import { CacheRootError, asWriteError } from "./errors.js";
+import { stagingPath } from "./staging.js";
 
 /**
  * The buckets this build reads and writes, by versioned directory name. A breaking format change bumps the
@@ -62,11 +63,11 @@ export class CacheLayout {
       throw new CacheRootError(this.root, (error as Error).message, { cause: error });
     }
     try {
-      writeIfMissing(join(this.root, CACHEDIR_TAG), TAG_TEXT);
-      writeIfMissing(join(this.root, ".gitignore"), "*\n");
       for (const bucket of [BUCKETS.index, BUCKETS.blobs, BUCKETS.trees, BUCKETS.locks, TMP_DIR]) {
         mkdirSync(join(this.root, bucket), { recursive: true });
       }
+      writeIfMissing(join(this.root, CACHEDIR_TAG), TAG_TEXT, this.tmp);
+      writeIfMissing(join(this.root, ".gitignore"), "*\n", this.tmp);
     } catch (error) {
       const wrapped = asWriteError(this.root, error);
       if (wrapped !== error) throw wrapped;
@@ -75,19 +76,19 @@ export class CacheLayout {
   }
 }
 
-/** Exclusive create, so concurrent initialisers never see a half-written file from each other. */
-function writeIfMissing(path: string, text: string): void {
-  let fd: number;
+/**
+ * Writes the file in `stagingDir` and renames it into place, so a crash or a full disk never leaves it empty or
+ * half-written (a staged leftover is swept by `prune`). Concurrent initialisers write the same text, so the
+ * last rename winning is harmless.
+ */
+function writeIfMissing(path: string, text: string, stagingDir: string): void {
+  if (existsSync(path)) return;
+  const staged = stagingPath(stagingDir, basename(path));
   try {
-    fd = openSync(path, "wx");
+    writeFileSync(staged, text, { flag: "wx" });
+    renameSync(staged, path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
+    rmSync(staged, { force: true });
     throw error;
   }
-  try {
-    writeSync(fd, text);
-  } finally {
-    closeSync(fd);
-  }
 }
-
