@@ -94,7 +94,7 @@ export class EntryIndex {
   private readonly db: SqliteDatabase;
   private readonly lookupStatement: Statement<[string, string]>;
   private readonly valueStatement: Statement<[string, string]>;
-  private readonly upsertStatement: Statement;
+  private readonly upsertStatement: Statement<unknown[]>;
   private readonly touchStatement: Statement<[number, number, number]>;
   private readonly pendingTouches = new Map<number, number>();
   private flushTimer: NodeJS.Timeout | undefined;
@@ -123,12 +123,11 @@ export class EntryIndex {
       .raw(true);
     this.upsertStatement = this.db.prepare(`
       INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components)
-      VALUES (@name, @key, @bucket, @digest, @inline, @size, @origin, @costMs, @now, @now, @format, @components)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (name, key) DO UPDATE SET
         bucket = excluded.bucket, digest = excluded.digest, inline = excluded.inline, size = excluded.size,
         origin = excluded.origin, cost_ms = excluded.cost_ms, created_at = excluded.created_at,
-        last_used_at = excluded.last_used_at, format = excluded.format, components = excluded.components
-      RETURNING id`);
+        last_used_at = excluded.last_used_at, format = excluded.format, components = excluded.components`);
     this.touchStatement = this.db.prepare("UPDATE entries SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
     this.beginRead = this.db.prepare("BEGIN");
     this.endRead = this.db.prepare("COMMIT");
@@ -202,16 +201,24 @@ export class EntryIndex {
   }
 
   /** Writes or replaces the row for `(name, key)`; content must already be in place. */
-  upsert(row: NewRow, now = Date.now()): number {
+  upsert(row: NewRow, now = Date.now()): void {
     this.endReadWindows();
-    // `.all()`, not `.get()`: with RETURNING, the autocommit happens when the statement runs to its end, and
-    // `.get()` stops after the first row and drops the commit's error (a full disk would lose the row silently).
-    const [result] = this.upsertStatement.all({
-      ...row,
-      bucket: STORAGE_TO_BUCKET[row.storage],
+    // Positional parameters and no RETURNING clause: both cost measurably on the put path (≈ 5 µs of ≈ 37).
+    // `.run()` steps the statement to its end, so an error of the autocommit (SQLITE_FULL) is thrown, not lost.
+    this.upsertStatement.run(
+      row.name,
+      row.key,
+      STORAGE_TO_BUCKET[row.storage],
+      row.digest,
+      row.inline,
+      row.size,
+      row.origin,
+      row.costMs,
       now,
-    }) as Array<{ id: number }>;
-    return result!.id;
+      now,
+      row.format,
+      row.components,
+    );
   }
 
   /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
