@@ -64,13 +64,13 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
   const dryRun = options.dryRun ?? false;
   db.exec("BEGIN IMMEDIATE");
   try {
-    const dropped: Array<{ bucket: string; size: number }> = [];
+    // Count as rows are deleted rather than collecting them: a prune may drop 10⁵–10⁶ entries.
     const take = (sql: string, ...params: unknown[]): void => {
-      const rows = db.prepare(`DELETE FROM entries WHERE ${sql} RETURNING bucket, size`).all(...params) as Array<{
-        bucket: string;
-        size: number;
-      }>;
-      dropped.push(...rows);
+      const rows = db.prepare(`DELETE FROM entries WHERE ${sql} RETURNING bucket, size`).raw(true).iterate(...params);
+      for (const [bucket, size] of rows as IterableIterator<[string, number]>) {
+        tally.entries++;
+        if (bucket === "inline") tally.bytes += size;
+      }
     };
     if (options.ci) take("origin = 'downloaded'");
     if (options.maxAgeMs !== undefined) take("last_used_at < ?", (options.now ?? Date.now()) - options.maxAgeMs);
@@ -80,8 +80,6 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
         options.maxSizeBytes,
       );
     }
-    tally.entries += dropped.length;
-    for (const row of dropped) if (row.bucket === "inline") tally.bytes += row.size;
     const referenced = index.referencedContent();
     const walk = { dryRun, reporter: options.reporter };
     await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
