@@ -70,6 +70,9 @@ CREATE INDEX IF NOT EXISTS entries_by_last_use ON entries (last_used_at);
 
 const ROW_COLUMNS = "id, name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format";
 
+/** Address space mapped for reading the index file (the default SQLITE_MAX_MMAP_SIZE; SQLite clamps to it). */
+const MMAP_BYTES = 0x7fff0000;
+
 /** Last-use times are kept to this granularity, so hot reads do not each cost a write. */
 const TOUCH_GRANULARITY_MS = 1000;
 const TOUCH_FLUSH_MS = 1000;
@@ -112,7 +115,9 @@ export class EntryIndex {
         this.db.pragma("synchronous = NORMAL");
         this.db.exec(SCHEMA);
       }
-      this.db.pragma("mmap_size = 268435456");
+      // Map the whole index file (up to SQLite's 2 GiB cap), not just its first 256 MiB: a 10⁶-entry index is
+      // ~700 MiB, and pages past the mapping are read with a syscall and a copy each (get p50 10 → 7.5 µs there).
+      this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
     } catch (error) {
       throw asWriteError(file, error);
     }
