@@ -155,10 +155,11 @@ export class Store {
   /** The content of an entry, or undefined on a miss. A blob that fails its integrity check is a miss. */
   async get(name: string, key: string): Promise<Uint8Array | undefined> {
     this.assertUsable(name, key);
-    const row = this.index.lookup(name, key);
+    // The reader's columns only (as getValue): converting the whole row costs ~1 µs of a ~5 µs hit.
+    const row = this.index.lookupValue(name, key);
     if (row === undefined) return undefined;
     if (row.storage === "inline") return row.inline!;
-    return this.readContent(row);
+    return this.readContent({ name, key, storage: row.storage, digest: row.digest });
   }
 
   /**
