@@ -4,21 +4,13 @@
  * cache. Figures are ratios against baselines measured in the same run.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { scratchDir } from "./measure.js";
 import { Cache, openStore, task } from "../dist/index.js";
+import { info, judged, type Figure } from "./report.js";
+import type { BenchContext } from "./measure.js";
 // @ts-expect-error plain JS helper shared with the worker processes
 import { memoize } from "./workers/memo-over-cacache.mjs";
-
-export interface TaskBenchRow {
-  figure: string;
-  value: string;
-  baseline: string;
-  ratio: number;
-  target?: { ratio?: number; atMost?: number; measured?: number };
-  pass?: boolean;
-}
 
 const WORKERS = new URL("./workers/", import.meta.url).pathname;
 
@@ -38,17 +30,18 @@ async function latencies(call: () => Promise<unknown>, count: number): Promise<{
   return { p50: percentile(samples, 0.5), p99: percentile(samples, 0.99) };
 }
 
+const SUITE = "task-calls";
 const us = (value: number) => `${value.toFixed(2)} µs`;
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
 /** Warm hits in one process: cachet vs memoization over cacache vs the uncached function. */
-async function steadyState(quick: boolean): Promise<TaskBenchRow[]> {
-  const dir = mkdtempSync(join(tmpdir(), "cachet-bench-task-"));
+async function steadyState(quick: boolean): Promise<Figure[]> {
+  const scratch = scratchDir("task");
   try {
-    const store = await openStore({ cacheDir: join(dir, "cachet") });
+    const store = await openStore({ cacheDir: join(scratch.path, "cachet") });
     const body = async (text: string, verbose: boolean) => ({ text, verbose, n: text.length });
     const embed = task({ name: "embed", cache: new Cache({ version: "1" }), store }, body);
-    const memo = memoize(join(dir, "cacache"), "embed", "1", body) as typeof embed;
+    const memo = memoize(join(scratch.path, "cacache"), "embed", "1", body) as typeof embed;
     await embed("hello", false);
     await memo("hello", false);
     const count = quick ? 20_000 : 200_000;
@@ -56,26 +49,29 @@ async function steadyState(quick: boolean): Promise<TaskBenchRow[]> {
     const cacache = await latencies(() => memo("hello", false), quick ? 2_000 : 20_000);
     const raw = await latencies(() => body("hello", false), count);
     await store.close();
+    const detail = (a: number, b: number) => `cachet ${us(a)} · cacache memo ${us(b)}`;
     return [
-      { figure: "warm hit p50 (steady state)", value: us(cachet.p50), baseline: `cacache memo ${us(cacache.p50)}`, ratio: cacache.p50 / cachet.p50, target: { ratio: 100, atMost: 5, measured: cachet.p50 } },
-      { figure: "warm hit p99 (steady state)", value: us(cachet.p99), baseline: `cacache memo ${us(cacache.p99)}`, ratio: cacache.p99 / cachet.p99, target: { atMost: 15, measured: cachet.p99 } },
-      { figure: "hit vs calling the function uncached", value: us(cachet.p50), baseline: `uncached no-op async fn ${us(raw.p50)}`, ratio: raw.p50 / cachet.p50 },
+      judged(SUITE, "warm hit p50, steady state, vs same memo over cacache", detail(cachet.p50, cacache.p50), cacache.p50 / cachet.p50, "×", { atLeast: 100 }),
+      judged(SUITE, "warm hit p50, steady state (µs)", detail(cachet.p50, cacache.p50), cachet.p50, " µs", { atMost: 5 }, 2),
+      judged(SUITE, "warm hit p99, steady state (µs)", detail(cachet.p99, cacache.p99), cachet.p99, " µs", { atMost: 15 }, 2),
+      info(SUITE, "warm hit vs calling the uncached function", `hit ${us(cachet.p50)} · uncached no-op async call ${us(raw.p50)}: caching pays for functions slower than the hit`, `${(cachet.p50 / raw.p50).toFixed(0)}× a no-op`),
     ];
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    scratch.cleanup();
   }
 }
 
 /** The first cached call in a process that just started, including import and opening the cache. */
-function firstHit(quick: boolean): TaskBenchRow[] {
-  const dir = mkdtempSync(join(tmpdir(), "cachet-bench-first-"));
+function firstHit(quick: boolean): Figure[] {
+  const scratch = scratchDir("task-first");
+  const dir = scratch.path;
   try {
     const run = (mode: string) => {
       const result = spawnSync(process.execPath, [join(WORKERS, "task-first-hit.mjs"), join(dir, mode), mode], { encoding: "utf8" });
       if (result.status !== 0) throw new Error(`first-hit worker (${mode}) failed: ${result.stderr}`);
       return JSON.parse(result.stdout) as { importMs: number; firstHitMs: number; totalMs: number };
     };
-    // Seed both caches (the first run of each is a miss for cachet; cacache needs an explicit put).
+    // Seed both caches (the first cachet run is a miss that stores; cacache gets an explicit put).
     run("cachet");
     seedCacache(join(dir, "cacache"));
     const reps = quick ? 3 : 9;
@@ -87,11 +83,11 @@ function firstHit(quick: boolean): TaskBenchRow[] {
     const baseHit = median(cacache.map((r) => r.firstHitMs));
     const baseTotal = median(cacache.map((r) => r.totalMs));
     return [
-      { figure: "first hit in a fresh process (open cache + call)", value: ms(hit), baseline: `cacache memo ${ms(baseHit)}`, ratio: baseHit / hit, target: { atMost: 50, measured: hit } },
-      { figure: "… including importing cachet", value: ms(total), baseline: `cacache memo ${ms(baseTotal)}`, ratio: baseTotal / total },
+      judged(SUITE, "first hit in a fresh process, opening the cache (ms)", `cachet ${ms(hit)} · cacache memo ${ms(baseHit)} (medians of ${reps})`, hit, " ms", { atMost: 50 }),
+      info(SUITE, "first hit including importing the library", `cachet ${ms(total)} · cacache memo ${ms(baseTotal)}`, `${(baseTotal / total).toFixed(2)}× cacache`),
     ];
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    scratch.cleanup();
   }
 }
 
@@ -126,52 +122,36 @@ async function fleet(mode: string, cacheDir: string, processes: number, calls: n
   return performance.now() - started;
 }
 
-async function multiProcess(quick: boolean): Promise<TaskBenchRow[]> {
-  const dir = mkdtempSync(join(tmpdir(), "cachet-bench-fleet-"));
+async function multiProcess(quick: boolean): Promise<Figure[]> {
+  const scratch = scratchDir("task-fleet");
+  const dir = scratch.path;
   try {
     const calls = quick ? 2_000 : 10_000;
     const keys = 1_000;
-    const single = fleet("cachet", join(dir, "one"), 1, calls, keys);
-    const oneMs = await single;
+    const oneMs = await fleet("cachet", join(dir, "one"), 1, calls, keys);
     const eightMs = await fleet("cachet", join(dir, "eight"), 8, calls, keys);
     const cacacheMs = await fleet("cacache", join(dir, "cacache"), 8, calls, keys);
     const rate = (processes: number, wall: number) => (processes * calls) / (wall / 1000);
     const one = rate(1, oneMs);
     const eight = rate(8, eightMs);
     const base = rate(8, cacacheMs);
-    const fmt = (r: number) => `${Math.round(r).toLocaleString("en")} calls/s`;
+    const fmtRate = (r: number) => `${Math.round(r).toLocaleString("en-US")} calls/s`;
     return [
-      { figure: `8 processes × ${calls} calls over ${keys} keys`, value: fmt(eight), baseline: `1 process ${fmt(one)}`, ratio: eight / one, target: { ratio: 1 } },
-      { figure: `8 processes × ${calls} calls, vs cacache memo`, value: fmt(eight), baseline: `8 × cacache ${fmt(base)}`, ratio: eight / base },
+      judged(SUITE, `8 processes × ${calls} calls over ${keys} keys vs 1 process`, `×8 ${fmtRate(eight)} · ×1 ${fmtRate(one)} (cold keys: misses, then hits)`, eight / one, "×", { atLeast: 1 }, 2),
+      info(SUITE, `8 processes × ${calls} calls, vs the same memo over cacache`, `cachet ${fmtRate(eight)} · cacache ${fmtRate(base)}`, `${(eight / base).toFixed(1)}×`),
     ];
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    scratch.cleanup();
   }
 }
 
-/** Runs every task benchmark and returns its rows (with pass/miss against the issue's targets). */
-export async function runTaskBench(options: { quick?: boolean } = {}): Promise<TaskBenchRow[]> {
-  const quick = options.quick ?? false;
-  const rows = [...(await steadyState(quick)), ...firstHit(quick), ...(await multiProcess(quick))];
-  for (const row of rows) {
-    if (!row.target) continue;
-    const okRatio = row.target.ratio === undefined || row.ratio >= row.target.ratio;
-    const okAbs = row.target.atMost === undefined || (row.target.measured ?? Infinity) <= row.target.atMost;
-    row.pass = okRatio && okAbs;
-  }
-  return rows;
-}
-
-/** Prints rows as an aligned table. */
-export function printTaskRows(rows: TaskBenchRow[]): void {
-  for (const row of rows) {
-    const target = row.target
-      ? ` target ${[row.target.ratio !== undefined ? `≥ ${row.target.ratio}×` : "", row.target.atMost !== undefined ? `≤ ${row.target.atMost}` : ""].filter(Boolean).join(", ")}: ${row.pass ? "PASS" : "MISS"}`
-      : "";
-    console.log(`${row.figure.padEnd(52)} ${row.value.padStart(20)}  vs ${row.baseline.padEnd(34)} ${row.ratio.toFixed(2).padStart(8)}×${target}`);
-  }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  printTaskRows(await runTaskBench({ quick: process.argv.includes("--quick") || process.env.BENCH_QUICK === "1" }));
+/** The task suite for `bench/run.ts`. */
+export async function run(context: BenchContext): Promise<Figure[]> {
+  context.log("warm hits in one process");
+  const figures = await steadyState(context.quick);
+  context.log("first hits in fresh processes");
+  figures.push(...firstHit(context.quick));
+  context.log("8 processes on one cache");
+  figures.push(...(await multiProcess(context.quick)));
+  return figures;
 }

@@ -196,7 +196,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
       let hit = this.decode(store, await this.read(store, key));
       if (hit instanceof Promise) hit = await hit;
       if (hit) {
-        this.emit({ task: this.name, kind: "hit", key, durationMs: performance.now() - started });
+        this.emit("hit", key, started);
         return hit.value as Awaited<R>;
       }
     }
@@ -209,7 +209,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
       // Someone may have finished this key while we waited (or between our lookup and the lock).
       const hit = await this.lookup(store, key, refresh ? wallStart : undefined);
       if (hit) {
-        this.emit({ task: this.name, kind: waited ? "waited" : "hit", key, durationMs: performance.now() - started });
+        this.emit(waited ? "waited" : "hit", key, started);
         return hit.value as Awaited<R>;
       }
       return await this.runAndStore(store, key, args, components, refresh ? "refresh" : "miss", started);
@@ -254,7 +254,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
       if (!(error instanceof UnserializableValueError) && !isCachetError(error)) throw error;
       this.warnUnstorable(error as Error);
     }
-    this.emit({ task: this.name, kind, key, durationMs: performance.now() - started });
+    this.emit(kind, key, started);
     return value;
   }
 
@@ -264,10 +264,10 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     try {
       value = await fn();
     } catch (error) {
-      this.emit({ task: this.name, kind, key, durationMs: performance.now() - started, error });
+      this.emit(kind, key, started, error);
       throw error;
     }
-    if (emitOnSuccess) this.emit({ task: this.name, kind, key, durationMs: performance.now() - started });
+    if (emitOnSuccess) this.emit(kind, key, started);
     return value;
   }
 
@@ -281,8 +281,12 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     });
   }
 
-  private emit(event: TaskEvent): void {
+  /** Reports a call to `onEvent`; builds the event only when someone listens (hits are the hot path). */
+  private emit(kind: TaskEventKind, key: string, started: number, error?: unknown): void {
     const handler = this.options.onEvent ?? defaultEventHandler();
-    handler?.(event);
+    if (!handler) return;
+    const event: TaskEvent = { task: this.name, kind, key, durationMs: performance.now() - started };
+    if (error !== undefined) event.error = error;
+    handler(event);
   }
 }
