@@ -173,6 +173,26 @@ describe("entries", () => {
     await other.close();
   });
 
+  test("repeated reads return fresh copies: changing one never changes what the cache returns", async () => {
+    await store.put("memo", "k", "original");
+    for (let i = 0; i < 3; i++) {
+      const bytes = (await store.get("memo", "k"))!;
+      assert.equal(Buffer.from(bytes).toString(), "original");
+      bytes.fill(0x21); // a caller scribbling on its copy
+    }
+  });
+
+  test("a memoized value is replaced as soon as another connection writes a new one", async () => {
+    const other = await openStore({ cacheDir: dir.path });
+    await other.put("memo", "shared", "v1");
+    for (let i = 0; i < 3; i++) assert.equal(Buffer.from((await store.get("memo", "shared"))!).toString(), "v1");
+    await other.put("memo", "shared", "v2");
+    assert.equal(Buffer.from((await store.get("memo", "shared"))!).toString(), "v2");
+    await other.delete("memo", "shared");
+    assert.equal(await store.get("memo", "shared"), undefined);
+    await other.close();
+  });
+
   test("components and format are kept with the entry", async () => {
     await store.put("explained", "k", "v", { format: "cachet-value/1", components: { version: "abc", inputs: { x: "1" } } });
     assert.deepEqual(store.components("explained", "k"), { version: "abc", inputs: { x: "1" } });

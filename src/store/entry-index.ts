@@ -73,8 +73,8 @@ const ROW_COLUMNS = "id, name, key, bucket, digest, inline, size, origin, cost_m
 /** Address space mapped for reading the index file (the default SQLITE_MAX_MMAP_SIZE; SQLite clamps to it). */
 const MMAP_BYTES = 0x7fff0000;
 
-/** Last-use times are kept to this granularity, so hot reads do not each cost a write. */
-const TOUCH_GRANULARITY_MS = 1000;
+/** Last-use times are kept to the minute: hot reads then cost no writes, and pruning by age or LRU needs no more. */
+const TOUCH_GRANULARITY_MS = 60_000;
 const TOUCH_FLUSH_MS = 1000;
 
 /**
@@ -84,6 +84,14 @@ const TOUCH_FLUSH_MS = 1000;
  * millisecond; writes and key-lock acquisitions end the window first, so nothing that synchronizes is stale.
  */
 const READ_WINDOW_MS = 1;
+
+/**
+ * Small inline rows read in this process are kept in memory while no other connection has committed anything
+ * (SQLite's `data_version`, checked once per read window, says so) and this connection has not written: a hit
+ * then skips SQLite entirely. Bounded by bytes and rows, least recently read first out.
+ */
+const MEMO_MAX_BYTES = 16 * 1024 * 1024;
+const MEMO_MAX_ROWS = 50_000;
 
 const openIndexes = new Set<EntryIndex>();
 let exitHookInstalled = false;
@@ -105,6 +113,13 @@ export class EntryIndex {
   private readonly beginRead: Statement;
   private readonly endRead: Statement;
   private readWindowSince = -1;
+  private readonly dataVersionStatement: Statement;
+  /** The `data_version` the memo's rows were read at; -1 when the memo is empty and unversioned. */
+  private memoVersion = -1;
+  private readonly memo = new Map<string, ValueRow>();
+  private memoBytes = 0;
+  /** Keys read once since the memo was last cleared: a row is memoized on its second read, so scans stay cheap. */
+  private readonly readOnce = new Set<string>();
 
   constructor(readonly file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
     try {
@@ -136,6 +151,7 @@ export class EntryIndex {
     this.touchStatement = this.db.prepare("UPDATE entries SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
     this.beginRead = this.db.prepare("BEGIN");
     this.endRead = this.db.prepare("COMMIT");
+    this.dataVersionStatement = this.db.prepare("PRAGMA data_version").pluck();
     openIndexes.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -148,6 +164,7 @@ export class EntryIndex {
   /** The raw database, for maintenance queries of the store's own modules. */
   get database(): SqliteDatabase {
     this.endReadWindows();
+    this.clearMemo();
     return this.db;
   }
 
@@ -175,6 +192,37 @@ export class EntryIndex {
     this.beginRead.run();
     this.readWindowSince = now;
     setImmediate(() => this.endReadWindow()).unref();
+    const version = this.dataVersionStatement.get() as number;
+    if (version !== this.memoVersion) {
+      this.clearMemo();
+      this.memoVersion = version;
+    }
+  }
+
+  /** Forgets every memoized row (after a write of this connection, which `data_version` does not count). */
+  private clearMemo(): void {
+    if (this.memo.size > 0) this.memo.clear();
+    if (this.readOnce.size > 0) this.readOnce.clear();
+    this.memoBytes = 0;
+  }
+
+  private remember(memoKey: string, row: ValueRow): void {
+    if (!this.readOnce.has(memoKey)) {
+      if (this.readOnce.size >= MEMO_MAX_ROWS) this.readOnce.clear();
+      this.readOnce.add(memoKey);
+      return;
+    }
+    this.readOnce.delete(memoKey);
+    const size = row.inline!.byteLength + memoKey.length * 2 + 64;
+    if (size > MEMO_MAX_BYTES / 16) return;
+    // The memo keeps its own copy, outside Buffer's shared pool; callers get fresh buffers and may write to them.
+    this.memo.set(memoKey, { ...row, inline: new Uint8Array(row.inline!) });
+    this.memoBytes += size;
+    while (this.memoBytes > MEMO_MAX_BYTES || this.memo.size > MEMO_MAX_ROWS) {
+      const [oldestKey, oldest] = this.memo.entries().next().value as [string, ValueRow];
+      this.memo.delete(oldestKey);
+      this.memoBytes -= oldest.inline!.byteLength + oldestKey.length * 2 + 64;
+    }
   }
 
   /** The row for `(name, key)`, or undefined. Queues a last-use update. */
@@ -190,6 +238,19 @@ export class EntryIndex {
   /** The reader's part of the row for `(name, key)`, or undefined. Queues a last-use update. */
   lookupValue(name: string, key: string, now = Date.now()): ValueRow | undefined {
     this.openReadWindow();
+    const memoKey = this.readWindowSince >= 0 ? `${name}\0${key}` : undefined;
+    if (memoKey !== undefined) {
+      const cached = this.memo.get(memoKey);
+      if (cached !== undefined) {
+        this.memo.delete(memoKey); // most recently read goes last
+        this.memo.set(memoKey, cached);
+        if (now - cached.lastUsedAt >= TOUCH_GRANULARITY_MS) {
+          this.touch(cached.id, now);
+          cached.lastUsedAt = now;
+        }
+        return { ...cached, inline: Buffer.from(cached.inline!) };
+      }
+    }
     const raw = this.valueStatement.get(name, key) as unknown[] | undefined;
     if (raw === undefined) return undefined;
     const row: ValueRow = {
@@ -201,13 +262,19 @@ export class EntryIndex {
       lastUsedAt: raw[5] as number,
       format: raw[6] as string | null,
     };
-    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) this.touch(row.id, now);
+    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) {
+      this.touch(row.id, now);
+      row.lastUsedAt = now;
+    }
+    if (memoKey !== undefined && row.storage === "inline" && row.inline !== null) this.remember(memoKey, row);
     return row;
   }
+
 
   /** Writes or replaces the row for `(name, key)`; content must already be in place. */
   upsert(row: NewRow, now = Date.now()): void {
     this.endReadWindows();
+    this.clearMemo();
     // Positional parameters and no RETURNING clause: both cost measurably on the put path (≈ 5 µs of ≈ 37).
     // `.run()` steps the statement to its end, so an error of the autocommit (SQLITE_FULL) is thrown, not lost.
     this.upsertStatement.run(
@@ -229,6 +296,7 @@ export class EntryIndex {
   /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
   delete(name: string, key: string, digest?: string): boolean {
     this.endReadWindows();
+    this.clearMemo();
     const result =
       digest === undefined
         ? this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ?").run(name, key)
@@ -283,6 +351,7 @@ export class EntryIndex {
   /** Runs `fn` in one write transaction. */
   transaction<T>(fn: () => T): T {
     this.endReadWindows();
+    this.clearMemo();
     return this.db.transaction(fn).immediate();
   }
 
