@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Database } from "better-sqlite3";
 import { EntryIndex } from "./entry-index.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -64,21 +65,18 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
   const dryRun = options.dryRun ?? false;
   db.exec("BEGIN IMMEDIATE");
   try {
-    // Count as rows are deleted rather than collecting them: a prune may drop 10⁵–10⁶ entries.
-    const take = (sql: string, ...params: unknown[]): void => {
-      const rows = db.prepare(`DELETE FROM entries WHERE ${sql} RETURNING bucket, size`).raw(true).iterate(...params);
-      for (const [bucket, size] of rows as IterableIterator<[string, number]>) {
-        tally.entries++;
-        if (bucket === "inline") tally.bytes += size;
-      }
-    };
-    if (options.ci) take("origin = 'downloaded'");
-    if (options.maxAgeMs !== undefined) take("last_used_at < ?", (options.now ?? Date.now()) - options.maxAgeMs);
+    if (options.ci) dropEntries(db, "origin = 'downloaded'", [], tally);
+    if (options.maxAgeMs !== undefined) dropEntries(db, "last_used_at < ?", [(options.now ?? Date.now()) - options.maxAgeMs], tally);
     if (options.maxSizeBytes !== undefined) {
-      take(
-        `id IN (SELECT id FROM (SELECT id, SUM(size) OVER (ORDER BY last_used_at DESC, id DESC) AS kept FROM entries) WHERE kept > ?)`,
-        options.maxSizeBytes,
-      );
+      // The first row, newest first, at which the running total passes the limit: it and everything older go.
+      const cutoff = db
+        .prepare(
+          "SELECT last_used_at, id FROM (SELECT last_used_at, id, SUM(size) OVER (ORDER BY last_used_at DESC, id DESC) AS kept " +
+            "FROM entries) WHERE kept > ? LIMIT 1",
+        )
+        .raw(true)
+        .get(options.maxSizeBytes) as [number, number] | undefined;
+      if (cutoff) dropEntries(db, "(last_used_at, id) <= (?, ?)", cutoff, tally);
     }
     const referenced = index.referencedContent();
     const walk = { dryRun, reporter: options.reporter };
@@ -91,6 +89,41 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
   } finally {
     index.close();
   }
+}
+
+/** Dropping more than this share of the rows (and at least REBUILD_MIN_ROWS) copies the survivors instead. */
+const REBUILD_SHARE = 0.25;
+const REBUILD_MIN_ROWS = 20_000;
+
+/**
+ * Removes the entries matching `where`, counting them into `tally`. Deleting row by row costs a b-tree update
+ * per row in the table and each index (seconds for 10⁶ rows); when most rows go, copying the survivors into a
+ * fresh table built from the stored schema (so columns added by newer builds survive) and swapping it in is
+ * several times faster. Both run inside the caller's transaction, so a dry run can roll either back.
+ */
+function dropEntries(db: Database, where: string, params: readonly unknown[], tally: Tally): void {
+  const [count, inlineBytes] = db
+    .prepare(`SELECT count(*), coalesce(sum(CASE WHEN bucket = 'inline' THEN size ELSE 0 END), 0) FROM entries WHERE ${where}`)
+    .raw(true)
+    .get(...params) as [number, number];
+  if (count === 0) return;
+  tally.entries += count;
+  tally.bytes += inlineBytes;
+  const total = db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
+  if (count < REBUILD_MIN_ROWS || count < total * REBUILD_SHARE) {
+    db.prepare(`DELETE FROM entries WHERE ${where}`).run(...params);
+    return;
+  }
+  const schema = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'").pluck().get() as string;
+  const indexes = db
+    .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' AND sql IS NOT NULL")
+    .pluck()
+    .all() as string[];
+  db.exec(schema.replace(/^CREATE TABLE (IF NOT EXISTS )?["`]?entries["`]?/i, "CREATE TABLE entries_kept"));
+  db.prepare(`INSERT INTO entries_kept SELECT * FROM entries WHERE NOT (${where})`).run(...params);
+  db.exec("DROP TABLE entries");
+  db.exec("ALTER TABLE entries_kept RENAME TO entries");
+  for (const sql of indexes) db.exec(sql);
 }
 
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */
