@@ -21,6 +21,11 @@ export class CachePolicyError extends CachetError {
   }
 }
 
+/** A task defined in a way cachet cannot cache (no name, an ignored input that names no parameter, …). */
+export class TaskDefinitionError extends CachetError {
+  readonly code = "CACHET_TASK_DEFINITION";
+}
+
 /** A function's source (or the module around it) cannot be read or parsed, so no version can be derived from it. */
 export class FunctionSourceError extends CachetError {
   readonly code = "CACHET_FUNCTION_SOURCE";

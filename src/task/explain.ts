@@ -1,5 +1,5 @@
 import type { EntryInfo, Store } from "../store/index.js";
-import { TaskDefinitionError } from "./task-errors.js";
+import { TaskDefinitionError } from "./errors.js";
 import type { KeyComponents } from "./task-key.js";
 import { taskDefinition } from "./task.js";
 

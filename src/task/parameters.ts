@@ -1,5 +1,5 @@
 import { parseExpression } from "@babel/parser";
-import { TaskDefinitionError } from "./task-errors.js";
+import { TaskDefinitionError } from "./errors.js";
 
 /** How a task function takes its inputs, read from its source. */
 export type ParameterShape =

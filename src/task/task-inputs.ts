@@ -1,5 +1,5 @@
 import type { ParameterShape } from "./parameters.js";
-import { TaskDefinitionError } from "./task-errors.js";
+import { TaskDefinitionError } from "./errors.js";
 
 /**
  * Names a call's arguments: positional parameters by their names (missing ones as `undefined`, so

@@ -7,7 +7,7 @@ import { findRefs } from "./file-refs.js";
 import type { ImageSpec } from "./image-spec.js";
 import { parameterShape, type ParameterShape } from "./parameters.js";
 import type { PodTemplate } from "./pod-template.js";
-import { TaskDefinitionError } from "./task-errors.js";
+import { TaskDefinitionError } from "./errors.js";
 import type { TaskEvent, TaskEventHandler, TaskEventKind } from "./task-events.js";
 import { checkIgnoredInputs, namedInputs } from "./task-inputs.js";
 import { inputDigests, keyPrefix, taskKey, type KeyComponents } from "./task-key.js";
