@@ -30,19 +30,8 @@ export interface IndexRow {
 /** The part of a row a reader needs to judge and return an entry (the hot path of a cache hit). */
 export type ValueRow = Pick<IndexRow, "id" | "storage" | "digest" | "inline" | "createdAt" | "lastUsedAt" | "format">;
 
-/** What a writer supplies for a new or replaced row. */
-export interface NewRow {
-  name: string;
-  key: string;
-  storage: Storage;
-  digest: string;
-  inline: Uint8Array | null;
-  size: number;
-  origin: Origin;
-  costMs: number;
-  format: string | null;
-  components: string | null;
-}
+/** What a writer supplies for a new or replaced row (the index sets the id and the times). */
+export type NewRow = Omit<IndexRow, "id" | "createdAt" | "lastUsedAt"> & { components: string | null };
 
 const STORAGE_TO_BUCKET: Record<Storage, string> = { inline: "inline", blob: "blobs-v1", tree: "trees-v1" };
 const BUCKET_TO_STORAGE: Record<string, Storage> = { inline: "inline", "blobs-v1": "blob", "trees-v1": "tree" };
