@@ -216,6 +216,22 @@ describe("cachet flags", () => {
     }
   });
 
+  test("no command prints the help on stderr and exits 2", async () => {
+    const result = await runCli([]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Usage: cachet/);
+  });
+
+  test("a broken package.json on the way to the root is one clear line", async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir.path, "package.json"), "{ broken");
+    const result = await runCli(["cache", "dir"], {}, { cwd: dir.path });
+    dir.cleanup();
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: cannot read .*package\.json \(looked for "cachet\.cacheDir"\): invalid JSON/);
+    assert.equal(result.stderr.trim().split("\n").length, 1);
+  });
+
   test("--help and --version", async () => {
     const help = await runCli(["--help"]);
     assert.equal(help.code, 0);

@@ -104,7 +104,8 @@ export async function runCli(argv: string[], output: Output = processOutput, env
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version" || error.exitCode === 0) return 0;
-      if (error.code === "commander.help") return 0;
+      // A missing command: commander has printed the help to stderr; that is a usage error.
+      if (error.code === "commander.help") return 2;
       const message = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ").trim();
       throw new UsageError(`${message} (see cachet --help)`);
     }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { StoreSettingError } from "./errors.js";
+import { PackageJsonError, StoreSettingError } from "./errors.js";
 
 /** Where the cache root was found, for `cachet cache dir` and error messages. */
 export type CacheDirSource = "no-cache" | "option" | "env" | "package.json" | "xdg" | "home" | "localappdata";
@@ -63,7 +63,7 @@ function packageCacheDir(cwd: string): string | undefined {
       try {
         manifest = JSON.parse(text);
       } catch (error) {
-        throw new StoreSettingError(file, "(unparseable)", `valid JSON (${(error as Error).message})`);
+        throw new PackageJsonError(file, `invalid JSON: ${(error as Error).message}`);
       }
       const settings = (manifest as { cachet?: unknown } | null)?.cachet;
       if (settings === undefined) return undefined;

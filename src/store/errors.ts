@@ -35,6 +35,14 @@ export class StoreSettingError extends CachetError {
   }
 }
 
+/** A package.json on the way to the cache root cannot be read as JSON. */
+export class PackageJsonError extends CachetError {
+  readonly code = "CACHET_BAD_SETTING";
+  constructor(readonly file: string, reason: string) {
+    super(`cannot read ${file} (looked for "cachet.cacheDir"): ${reason}`);
+  }
+}
+
 /** Writing to the cache failed (disk full, read-only filesystem, permissions); nothing half-written is kept. */
 export class StoreWriteError extends CachetError {
   readonly code: string;
