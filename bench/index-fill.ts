@@ -3,11 +3,12 @@
 //
 // Rows are written exactly as Store.put writes an inline value — same `entries` table and columns (created by
 // openStore), bucket "inline", sha256 digest of the stored bytes, size, origin, cost, times, format, key
-// components as JSON — only many per transaction. Entries with blob content are not made here: the suite writes
+// components as JSON, row checksum — only many per transaction. Entries with blob content are not made here: the suite writes
 // those through Store.put, so their files exist as the store lays them out. Never use this outside benchmarks.
 import Database from "better-sqlite3";
 import { createHash, randomBytes } from "node:crypto";
 import { VALUE_FORMAT } from "../src/hash/index.js";
+import { rowCheck } from "../src/store/row-check.js";
 
 /** The name and key of bench entry `i`: 1000 names (task-0000 … task-0999), keys like task keys (sha256 hex). */
 export function benchEntry(i: number): { name: string; key: string } {
@@ -27,8 +28,8 @@ export function fillIndex(indexFile: string, from: number, to: number, now = Dat
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     const insert = db.prepare(`
-      INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components)
-      VALUES (?, ?, 'inline', ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components, row_check)
+      VALUES (?, ?, 'inline', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     const pool = randomBytes(1 << 20);
     const batch = db.transaction((start: number, end: number) => {
       for (let i = start; i < end; i++) {
@@ -38,10 +39,11 @@ export function fillIndex(indexFile: string, from: number, to: number, now = Dat
         const value = pool.subarray(offset, offset + size);
         const lastUsed = now - Math.floor(Math.random() * 90 * DAY_MS);
         const created = lastUsed - Math.floor(Math.random() * 30 * DAY_MS);
+        const digest = createHash("sha256").update(value).digest("hex");
         insert.run(
           name,
           key,
-          createHash("sha256").update(value).digest("hex"),
+          digest,
           value,
           size,
           i % 10 < 3 ? "downloaded" : "computed",
@@ -50,6 +52,7 @@ export function fillIndex(indexFile: string, from: number, to: number, now = Dat
           lastUsed,
           VALUE_FORMAT,
           JSON.stringify({ name, version: "1", inputs: key.slice(0, 16) }),
+          rowCheck({ name, key, bucket: "inline", digest, format: VALUE_FORMAT, createdAt: created, inline: value }),
         );
       }
     });
@@ -68,12 +71,21 @@ export function fillIndex(indexFile: string, from: number, to: number, now = Dat
 export function spreadLastUse(indexFile: string, bucket: string, now = Date.now()): void {
   const db = new Database(indexFile, { timeout: 60_000 });
   try {
-    const ids = db.prepare("SELECT id FROM entries WHERE bucket = ?").pluck().all(bucket) as number[];
-    const update = db.prepare("UPDATE entries SET last_used_at = ?, created_at = ? WHERE id = ?");
+    const rows = db.prepare("SELECT id, name, key, digest, inline, format FROM entries WHERE bucket = ?").all(bucket) as Array<{
+      id: number;
+      name: string;
+      key: string;
+      digest: string;
+      inline: Uint8Array | null;
+      format: string | null;
+    }>;
+    // The creation time is part of the row checksum, so the checksum is written anew with it.
+    const update = db.prepare("UPDATE entries SET last_used_at = ?, created_at = ?, row_check = ? WHERE id = ?");
     db.transaction(() => {
-      for (const id of ids) {
+      for (const row of rows) {
         const lastUsed = now - Math.floor(Math.random() * 90 * DAY_MS);
-        update.run(lastUsed, lastUsed - Math.floor(Math.random() * 30 * DAY_MS), id);
+        const created = lastUsed - Math.floor(Math.random() * 30 * DAY_MS);
+        update.run(lastUsed, created, rowCheck({ ...row, bucket, createdAt: created }), row.id);
       }
     })();
   } finally {

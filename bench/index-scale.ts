@@ -27,7 +27,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   const figures: Figure[] = [];
   const p50s: number[] = [];
   let store: Store | undefined = await openStore({ cacheDir: root });
-  const indexFile = store.layout.indexFile;
+  const indexFile = store.indexFile;
   try {
     let inline = 0;
     let blobs = 0;

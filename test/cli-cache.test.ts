@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { openStore } from "../src/index.js";
-import { runCli, tempDir } from "./helpers.js";
+import { assertCleaned, runCli, tempDir } from "./helpers.js";
 
 async function seed(root: string, entries: Array<{ name: string; key: string; bytes: number; origin?: "computed" | "downloaded" }>) {
   const store = await openStore({ cacheDir: root });
@@ -50,7 +50,7 @@ describe("cachet cache clean", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, new RegExp(`Clearing cache at: ${root}`));
     assert.match(result.stderr, /Removed 2 entries, \d+ files \(\d+\.\dKiB\)|Removed 2 entries, \d+ files \(\d+\.\dMiB\)/);
-    assert.equal(existsSync(root), false);
+    assertCleaned(root);
   });
 
   test("with names removes only those names' entries and their content", async () => {

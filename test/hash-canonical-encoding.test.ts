@@ -449,7 +449,10 @@ describe("encodeCanonical: refusals name the path", () => {
     const top = deep;
     for (let i = 0; i < 100; i++) deep = deep.next = {};
     deep.next = top;
-    assert.match(refused(top).message, /^value "next(\.next){100}": cannot hash a cycle \(it refers back to the value itself\)$/);
+    const error = refused(top) as Error & { path: string };
+    assert.match(error.path, /^next(\.next){100}$/);
+    // The message stays one line of bounded length: the long path keeps its start and end.
+    assert.match(error.message, /^value "next(\.next)*…\(\d+ more\)…[a-z.]*next": cannot hash a cycle \(it refers back to the value itself\)$/);
     const middle = top.next as Record<string, unknown>;
     let tail = middle;
     for (let i = 0; i < 60; i++) tail = tail.next as Record<string, unknown>;
@@ -459,7 +462,9 @@ describe("encodeCanonical: refusals name the path", () => {
     let target = top;
     for (let i = 0; i < 50; i++) target = target.next as Record<string, unknown>;
     tail.next = target;
-    assert.match(refused(top).message, /^value "next(\.next){61}": cannot hash a cycle \(it refers back to "next(\.next){49}"\)$/);
+    const deeper = refused(top) as Error & { path: string };
+    assert.match(deeper.path, /^next(\.next){61}$/);
+    assert.match(deeper.message, /cannot hash a cycle \(it refers back to "next[a-z.]*…\(92 more\)…[a-z.]*next"\)$/);
   });
 
   it("refuses values nested deeper than the limit with a clear message", () => {

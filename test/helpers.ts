@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -34,4 +35,9 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { c
     child.on("error", reject);
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** After a whole `cache clean`: the root holds only its two lock files (kept so waiting processes find them). */
+export function assertCleaned(root: string): void {
+  assert.deepEqual(readdirSync(root).sort(), [".lock", ".lock-queue"]);
 }

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync } from "n
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { openStore, type EntryInfo, type Store, type StoreWarning } from "../src/store/index.js";
-import { tempDir } from "./helpers.js";
+import { assertCleaned, tempDir } from "./helpers.js";
 import { runCliToEnd, startNode, workerPath, type Child } from "./workers/child.js";
 import { decodeValue, verifyTree } from "./workers/self-describing.mjs";
 
@@ -131,7 +131,7 @@ describe("store under kill -9", () => {
     assert.equal(clean.code, 0, clean.stderr);
     assert.doesNotMatch(clean.stderr, /in use/);
     assert.match(clean.stderr, /Removed \d+ /);
-    assert.equal(existsSync(root), false);
+    assertCleaned(root);
   });
 });
 

@@ -3,10 +3,11 @@
 // `Store.lockKey` makes a second process wait and hands over as soon as the holder dies.
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/index.js";
-import { tempDir } from "./helpers.js";
+import { assertCleaned, tempDir } from "./helpers.js";
 import { CLI_PATH, runCliToEnd, startNode, workerPath, type Child } from "./workers/child.js";
 
 const HOLDER = workerPath("lock-holder.mjs");
@@ -44,6 +45,16 @@ async function entryCount(root: string): Promise<number> {
   }
 }
 
+/** Rows in the index file, read directly (a store would queue behind a waiting clean). */
+function indexRowCount(root: string): number {
+  const db = new Database(join(root, "index-v1", "index.sqlite"), { readonly: true });
+  try {
+    return db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
+  } finally {
+    db.close();
+  }
+}
+
 describe("the global cache lock", () => {
   it("`cache clean` waits while another process has the cache open, says why and how to skip, and finishes after it exits", async () => {
     const root = await populatedRoot();
@@ -58,14 +69,16 @@ describe("the global cache lock", () => {
       // Give clean time to do damage if it were not waiting: it must still be waiting, with the cache intact.
       await sleep(500);
       assert.equal(clean.exitedYet(), false, "clean finished while the cache was in use");
-      assert.equal(await entryCount(root), 2);
+      assert.equal(indexRowCount(root), 2);
+      // A waiting clean holds new users back (so a stream of them cannot starve it): a new store waits too.
+      await assert.rejects(openStore({ cacheDir: root, lockTimeout: 0.3 }), { code: "CACHET_LOCK_TIMEOUT" });
 
       holder.endInput();
       const result = await clean.exit;
       assert.deepEqual(events, ["holder exited", "clean exited"]);
       assert.equal(result.code, 0, clean.stderr());
       assert.match(clean.stderr(), /Removed \d+ entries, \d+ files \(/);
-      assert.equal(existsSync(root), false);
+      assertCleaned(root);
     } finally {
       await Promise.all([holder.kill9(), clean.kill9()]);
     }
@@ -80,7 +93,7 @@ describe("the global cache lock", () => {
       assert.doesNotMatch(result.stderr, /in use/);
       assert.match(result.stderr, /Removed /);
       assert.equal(holder.exitedYet(), false, "the holder should still be running: clean did not wait for it");
-      assert.equal(existsSync(root), false);
+      assertCleaned(root);
     } finally {
       await holder.kill9();
     }
@@ -127,7 +140,7 @@ describe("the global cache lock", () => {
     const clean = await runCliToEnd(["cache", "clean"], { CACHET_CACHE_DIR: root, CACHET_LOCK_TIMEOUT: "0" });
     assert.equal(clean.code, 0, clean.stderr);
     assert.doesNotMatch(clean.stderr, /in use/);
-    assert.equal(existsSync(root), false);
+    assertCleaned(root);
   });
 });
 

@@ -1,10 +1,9 @@
-import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { assertValidName } from "./entry-name.js";
 import { EntryIndex } from "./entry-index.js";
-import type { CacheLayout } from "./layout.js";
-import { withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
+import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
+import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
 
 /** What `cleanCache` did. `found` is false when there was no cache at `root`. */
@@ -14,9 +13,14 @@ export interface CleanResult {
   tally: Tally;
 }
 
+/** Files a clean keeps: processes blocked on them must find the same lock once the clean releases it. */
+const KEPT = new Set([LOCK_FILE, QUEUE_LOCK_FILE]);
+
 /**
- * Removes the whole cache, or with `names` only those names' entries and the content no other entry uses.
- * Waits (holding the root exclusively) until no other process has the cache open, unless `force`.
+ * Removes the whole cache (everything under the root but its two lock files), or with `names` only those
+ * names' entries and the content no other entry uses. Waits (holding the root exclusively, new users queued
+ * behind it) until no other process has the cache open, unless `force`. Needs no readable index to remove
+ * everything.
  */
 export async function cleanCache(options: MaintenanceOptions & { names?: readonly string[] } = {}): Promise<CleanResult> {
   const names = options.names ?? [];
@@ -32,48 +36,43 @@ export async function cleanCache(options: MaintenanceOptions & { names?: readonl
 }
 
 async function removeEverything(layout: CacheLayout, tally: Tally, options: MaintenanceOptions): Promise<void> {
-  const index = existsSync(layout.indexFile) ? new EntryIndex(layout.indexFile) : undefined;
-  if (index) {
-    tally.entries += (index.database.prepare("SELECT count(*) AS n FROM entries").get() as { n: number }).n;
-    index.close();
-  }
+  tally.entries += countQuietly(layout);
   const seen = new Set<string>();
   for (const name of await readdir(layout.root)) {
+    if (KEPT.has(name)) continue;
     await removeCounted(join(layout.root, name), tally, { reporter: options.reporter, seen });
   }
-  await removeCounted(layout.root, tally, { seen });
 }
 
-async function removeNames(
-  layout: CacheLayout,
-  names: readonly string[],
-  tally: Tally,
-  options: MaintenanceOptions,
-): Promise<void> {
-  if (!existsSync(layout.indexFile)) return;
-  const index = new EntryIndex(layout.indexFile);
+/** The number of entries, or 0 when the index cannot be read (a clean removes it either way). */
+function countQuietly(layout: CacheLayout): number {
+  let index: EntryIndex | undefined;
   try {
-    const db = index.database;
-    const placeholders = names.map(() => "?").join(", ");
-    const removed = index.transaction(() => {
-      const rows = db
-        .prepare(`SELECT bucket, digest, size FROM entries WHERE name IN (${placeholders})`)
-        .all(...names) as Array<{ bucket: string; digest: string; size: number }>;
-      db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
-      return rows;
-    });
+    index = new EntryIndex(layout.indexDir, { lockTimeoutSeconds: 0 });
+    return index.count();
+  } catch {
+    return 0;
+  } finally {
+    index?.close();
+  }
+}
+
+async function removeNames(layout: CacheLayout, names: readonly string[], tally: Tally, options: MaintenanceOptions): Promise<void> {
+  const index = openMaintenanceIndex(layout, options);
+  try {
+    const removed = index.removeNames(names);
     tally.entries += removed.length;
     const referenced = index.referencedContent();
     const seen = new Set<string>();
     for (const row of removed) {
-      if (row.bucket === "inline") {
+      if (row.storage === "inline") {
         tally.bytes += row.size;
         continue;
       }
-      const stillUsed = (row.bucket === "trees-v1" ? referenced.trees : referenced.blobs).has(row.digest);
+      const stillUsed = (row.storage === "tree" ? referenced.trees : referenced.blobs).has(row.digest);
       if (seen.has(row.digest) || stillUsed) continue;
       seen.add(row.digest);
-      const path = row.bucket === "trees-v1" ? layout.tree(row.digest) : layout.blob(row.digest);
+      const path = row.storage === "tree" ? layout.tree(row.digest) : layout.blob(row.digest);
       await removeCounted(path, tally, { reporter: options.reporter });
     }
   } finally {

@@ -1,9 +1,11 @@
-import Database from "better-sqlite3";
-import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
 import { performance } from "node:perf_hooks";
-import { asWriteError } from "./errors.js";
+import { ensureDirectory } from "./directories.js";
+import { IndexError, asWriteError } from "./errors.js";
+import { EntryMemo } from "./entry-memo.js";
+import { IndexConnection, ROW_COLUMNS } from "./index-connection.js";
+import { currentIndexName, pointerStamp, INITIAL_INDEX } from "./index-file.js";
+import { isCorruption, replaceCorruptIndex, type IndexReplacement } from "./index-recovery.js";
+import { rowCheck, rowIsIntact } from "./row-check.js";
 
 /** Where an entry's content lives. */
 export type Storage = "inline" | "blob" | "tree";
@@ -33,37 +35,42 @@ export type ValueRow = Pick<IndexRow, "id" | "storage" | "digest" | "inline" | "
 /** What a writer supplies for a new or replaced row (the index sets the id and the times). */
 export type NewRow = Omit<IndexRow, "id" | "createdAt" | "lastUsedAt"> & { components: string | null };
 
+/** A row recovered from a damaged index, with its original times. */
+export type RecoveredRow = Omit<IndexRow, "id"> & { components: string | null };
+
+/** A row dropped because it failed its checksum: a damaged index, never returned as data. */
+export interface DamagedRow {
+  name: string;
+  key: string;
+}
+
+/** Content an entry referred to, as removals report it. */
+export interface ContentRow {
+  storage: Storage;
+  digest: string;
+  size: number;
+}
+
+/** What dropping entries removed: how many, and the bytes of inline values among them. */
+export interface DropCount {
+  entries: number;
+  inlineBytes: number;
+}
+
+export interface EntryIndexOptions {
+  busyTimeoutMs?: number | undefined;
+  /** Seconds to wait for another process replacing a damaged index. Default 300. */
+  lockTimeoutSeconds?: number | undefined;
+  /** Told when a damaged index was replaced by a fresh one (by this process or, noticed here, by another). */
+  onReplaced?: ((replacement: IndexReplacement) => void) | undefined;
+  /** Told when a row failed its checksum and was dropped. */
+  onDamagedRow?: ((row: DamagedRow) => void) | undefined;
+}
+
 const STORAGE_TO_BUCKET: Record<Storage, string> = { inline: "inline", blob: "blobs-v1", tree: "trees-v1" };
 const BUCKET_TO_STORAGE: Record<string, Storage> = { inline: "inline", "blobs-v1": "blob", "trees-v1": "tree" };
 
-// Columns are only ever added (within index-v1, old and new builds must read each other's rows).
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS entries (
-  id           INTEGER PRIMARY KEY,
-  name         TEXT    NOT NULL,
-  key          TEXT    NOT NULL,
-  bucket       TEXT    NOT NULL,
-  digest       TEXT    NOT NULL,
-  inline       BLOB,
-  size         INTEGER NOT NULL,
-  origin       TEXT    NOT NULL,
-  cost_ms      REAL    NOT NULL DEFAULT 0,
-  created_at   INTEGER NOT NULL,
-  last_used_at INTEGER NOT NULL,
-  format       TEXT,
-  components   TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS entries_by_name_key ON entries (name, key);
-CREATE INDEX IF NOT EXISTS entries_by_last_use ON entries (last_used_at);
-`;
-
-const ROW_COLUMNS = "id, name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format";
-
-/** Address space mapped for reading the index file (the default SQLITE_MAX_MMAP_SIZE; SQLite clamps to it). */
-const MMAP_BYTES = 0x7fff0000;
-
-/** Last-use times are kept to the minute: hot reads then cost no writes, and pruning by age or LRU needs no more. */
-const TOUCH_GRANULARITY_MS = 60_000;
+/** Last-use times are written in batches this often (and at close and exit): a write per read would cost ten times the read. */
 const TOUCH_FLUSH_MS = 1000;
 
 /**
@@ -74,73 +81,55 @@ const TOUCH_FLUSH_MS = 1000;
  */
 const READ_WINDOW_MS = 1;
 
-/**
- * Small inline rows read in this process are kept in memory while no other connection has committed anything
- * (SQLite's `data_version`, checked once per read window, says so) and this connection has not written: a hit
- * then skips SQLite entirely. Bounded by bytes and rows, least recently read first out.
- */
-const MEMO_MAX_BYTES = 16 * 1024 * 1024;
-const MEMO_MAX_ROWS = 50_000;
+/** Dropping more than this share of the rows (and at least REBUILD_MIN_ROWS) copies the survivors instead. */
+const REBUILD_SHARE = 0.25;
+const REBUILD_MIN_ROWS = 20_000;
 
 const openIndexes = new Set<EntryIndex>();
 let exitHookInstalled = false;
 
+let lastUseTime = 0;
+
 /**
- * The entry catalog: one SQLite database in WAL mode, shared by every process using the root. Readers never
- * block writers; writers queue on SQLite's busy timeout. Last-use updates are batched in memory and written
- * once a second, at close and at exit, because a write per read would cost ten times the read.
+ * The wall-clock time of a use, in ms with a fraction: strictly increasing within the process, so uses in one
+ * millisecond keep their order (pruning by recency keeps the one used last). Follows the clock back if it jumps
+ * back by more than a second.
+ */
+export function useTime(now = Date.now()): number {
+  lastUseTime = now > lastUseTime || now < lastUseTime - 1000 ? now : lastUseTime + 0.001;
+  return lastUseTime;
+}
+
+/**
+ * The entry catalog: one SQLite database in WAL mode (the file `CURRENT` names in `index-v1/`), shared by every
+ * process using the root. Readers never block writers; writers queue on SQLite's busy timeout.
+ *
+ * Every row carries a checksum verified on read, so a damaged row is a miss. A damaged file (SQLite reports
+ * corruption) is replaced by a fresh one, keeping the old as `corrupt-<time>.sqlite`, and the operation goes
+ * on against the new index; no error escapes for it. Before each read window and each write the index checks
+ * that `CURRENT` and the `-shm` file are still the ones it opened, and reconnects if not.
  */
 export class EntryIndex {
-  private readonly db: SqliteDatabase;
-  private readonly lookupStatement: Statement<[string, string]>;
-  private readonly valueStatement: Statement<[string, string]>;
-  private readonly upsertStatement: Statement<unknown[]>;
-  private readonly touchStatement: Statement<[number, number, number]>;
+  private conn: IndexConnection;
   private readonly pendingTouches = new Map<number, number>();
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly beginRead: Statement;
-  private readonly endRead: Statement;
   private readWindowSince = -1;
-  private readonly dataVersionStatement: Statement;
-  /** The `data_version` the memo's rows were read at; -1 when the memo is empty and unversioned. */
+  /** The `data_version` the memo's rows were read at; -1 when unversioned. */
   private memoVersion = -1;
-  private readonly memo = new Map<string, ValueRow>();
-  private memoBytes = 0;
-  /** Keys read once since the memo was last cleared: a row is memoized on its second read, so scans stay cheap. */
-  private readonly readOnce = new Set<string>();
+  private readonly memo = new EntryMemo();
+  private readonly busyTimeoutMs: number;
+  private readonly lockTimeoutSeconds: number;
 
-  constructor(readonly file: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
+  constructor(readonly dir: string, private readonly options: EntryIndexOptions = {}) {
+    this.busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
+    this.lockTimeoutSeconds = options.lockTimeoutSeconds ?? 300;
     try {
-      if (!options.readonly) mkdirSync(dirname(file), { recursive: true });
-      this.db = new Database(file, { timeout: options.busyTimeoutMs ?? 60_000, readonly: options.readonly ?? false });
-      if (!options.readonly) {
-        this.db.pragma("journal_mode = WAL");
-        this.db.pragma("synchronous = NORMAL");
-        this.db.exec(SCHEMA);
-      }
-      // Map the whole index file (up to SQLite's 2 GiB cap), not just its first 256 MiB: a 10⁶-entry index is
-      // ~700 MiB, and pages past the mapping are read with a syscall and a copy each (get p50 10 → 7.5 µs there).
-      this.db.pragma(`mmap_size = ${MMAP_BYTES}`);
+      ensureDirectory(dir);
     } catch (error) {
-      throw asWriteError(file, error);
+      throw wrapError(dir, error);
     }
-    this.lookupStatement = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
-    // Only the columns a hit needs: every returned column costs a value conversion on the hottest path.
-    this.valueStatement = this.db
-      .prepare("SELECT id, bucket, digest, inline, created_at, last_used_at, format FROM entries WHERE name = ? AND key = ?")
-      .raw(true);
-    this.upsertStatement = this.db.prepare(`
-      INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (name, key) DO UPDATE SET
-        bucket = excluded.bucket, digest = excluded.digest, inline = excluded.inline, size = excluded.size,
-        origin = excluded.origin, cost_ms = excluded.cost_ms, created_at = excluded.created_at,
-        last_used_at = excluded.last_used_at, format = excluded.format, components = excluded.components`);
-    this.touchStatement = this.db.prepare("UPDATE entries SET last_used_at = ? WHERE id = ? AND last_used_at < ?");
-    this.beginRead = this.db.prepare("BEGIN");
-    this.endRead = this.db.prepare("COMMIT");
-    this.dataVersionStatement = this.db.prepare("PRAGMA data_version").pluck();
+    this.conn = this.connect();
     openIndexes.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -150,198 +139,262 @@ export class EntryIndex {
     }
   }
 
-  /** The raw database, for maintenance queries of the store's own modules. */
-  get database(): SqliteDatabase {
-    this.endReadWindows();
-    this.clearMemo();
-    return this.db;
+  /** The index file in use. */
+  get file(): string {
+    return this.conn.file;
   }
 
   /**
-   * Ends the shared read transaction of every index open on this file in this process, so the next read sees
-   * the latest committed state. Called before every write and after taking a key lock.
+   * Ends the shared read transaction of every index open on this directory in this process, so the next read
+   * sees the latest committed state. Called before every write and after taking a key lock.
    */
   endReadWindows(): void {
-    for (const index of openIndexes) if (index.file === this.file) index.endReadWindow();
-  }
-
-  private endReadWindow(): void {
-    if (this.readWindowSince < 0) return;
-    this.readWindowSince = -1;
-    if (this.db.inTransaction) this.endRead.run();
-  }
-
-  private openReadWindow(): void {
-    const now = performance.now();
-    if (this.readWindowSince >= 0) {
-      if (now - this.readWindowSince <= READ_WINDOW_MS) return;
-      this.endReadWindow();
-    }
-    if (this.db.inTransaction) return; // inside a caller's transaction: reads are already consistent
-    this.beginRead.run();
-    this.readWindowSince = now;
-    setImmediate(() => this.endReadWindow()).unref();
-    const version = this.dataVersionStatement.get() as number;
-    if (version !== this.memoVersion) {
-      this.clearMemo();
-      this.memoVersion = version;
-    }
-  }
-
-  /** Forgets every memoized row (after a write of this connection, which `data_version` does not count). */
-  private clearMemo(): void {
-    if (this.memo.size > 0) this.memo.clear();
-    if (this.readOnce.size > 0) this.readOnce.clear();
-    this.memoBytes = 0;
-  }
-
-  private remember(memoKey: string, row: ValueRow): void {
-    if (!this.readOnce.has(memoKey)) {
-      if (this.readOnce.size >= MEMO_MAX_ROWS) this.readOnce.clear();
-      this.readOnce.add(memoKey);
-      return;
-    }
-    this.readOnce.delete(memoKey);
-    const size = row.inline!.byteLength + memoKey.length * 2 + 64;
-    if (size > MEMO_MAX_BYTES / 16) return;
-    // The memo keeps its own copy, outside Buffer's shared pool; callers get fresh buffers and may write to them.
-    this.memo.set(memoKey, { ...row, inline: new Uint8Array(row.inline!) });
-    this.memoBytes += size;
-    while (this.memoBytes > MEMO_MAX_BYTES || this.memo.size > MEMO_MAX_ROWS) {
-      const [oldestKey, oldest] = this.memo.entries().next().value as [string, ValueRow];
-      this.memo.delete(oldestKey);
-      this.memoBytes -= oldest.inline!.byteLength + oldestKey.length * 2 + 64;
-    }
+    for (const index of openIndexes) if (index.dir === this.dir) index.endReadWindow();
   }
 
   /** The row for `(name, key)`, or undefined. Queues a last-use update. */
-  lookup(name: string, key: string, now = Date.now()): IndexRow | undefined {
-    this.openReadWindow();
-    const raw = this.lookupStatement.get(name, key) as unknown[] | undefined;
-    if (raw === undefined) return undefined;
-    const row = toRow(raw);
-    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) this.touch(row.id, now);
-    return row;
+  lookup(name: string, key: string, touch = true): IndexRow | undefined {
+    return this.guarded(
+      () => {
+        this.openReadWindow();
+        const raw = this.conn.lookup.get(name, key) as unknown[] | undefined;
+        if (raw === undefined) return undefined;
+        const row = toRow(raw);
+        if (!this.intact(row.id, name, key, raw[3] as string, row, raw[12] as Uint8Array | null)) return undefined;
+        if (touch) row.lastUsedAt = this.touch(row.id);
+        return row;
+      },
+      () => undefined,
+    );
   }
 
   /** The reader's part of the row for `(name, key)`, or undefined. Queues a last-use update. */
-  lookupValue(name: string, key: string, now = Date.now()): ValueRow | undefined {
-    this.openReadWindow();
-    const memoKey = this.readWindowSince >= 0 ? `${name}\0${key}` : undefined;
-    if (memoKey !== undefined) {
-      const cached = this.memo.get(memoKey);
-      if (cached !== undefined) {
-        this.memo.delete(memoKey); // most recently read goes last
-        this.memo.set(memoKey, cached);
-        if (now - cached.lastUsedAt >= TOUCH_GRANULARITY_MS) {
-          this.touch(cached.id, now);
-          cached.lastUsedAt = now;
+  lookupValue(name: string, key: string): ValueRow | undefined {
+    return this.guarded(
+      () => {
+        this.openReadWindow();
+        const memoKey = this.readWindowSince >= 0 ? `${name}\0${key}` : undefined;
+        if (memoKey !== undefined) {
+          const kept = this.memo.get(memoKey);
+          if (kept !== undefined) {
+            const at = this.touch(kept.id);
+            this.memo.touch(memoKey, at);
+            return { ...kept, storage: "inline", lastUsedAt: at };
+          }
         }
-        return { ...cached, inline: Buffer.from(cached.inline!) };
-      }
-    }
-    const raw = this.valueStatement.get(name, key) as unknown[] | undefined;
-    if (raw === undefined) return undefined;
-    const row: ValueRow = {
-      id: raw[0] as number,
-      storage: BUCKET_TO_STORAGE[raw[1] as string] ?? ("unknown" as Storage),
-      digest: raw[2] as string,
-      inline: raw[3] as Uint8Array | null,
-      createdAt: raw[4] as number,
-      lastUsedAt: raw[5] as number,
-      format: raw[6] as string | null,
-    };
-    if (now - row.lastUsedAt >= TOUCH_GRANULARITY_MS) {
-      this.touch(row.id, now);
-      row.lastUsedAt = now;
-    }
-    if (memoKey !== undefined && row.storage === "inline" && row.inline !== null) this.remember(memoKey, row);
-    return row;
+        const raw = this.conn.value.get(name, key) as unknown[] | undefined;
+        if (raw === undefined) return undefined;
+        const row: ValueRow = {
+          id: raw[0] as number,
+          storage: BUCKET_TO_STORAGE[raw[1] as string] ?? ("unknown" as Storage),
+          digest: raw[2] as string,
+          inline: raw[3] as Uint8Array | null,
+          createdAt: raw[4] as number,
+          lastUsedAt: raw[5] as number,
+          format: raw[6] as string | null,
+        };
+        if (!this.intact(row.id, name, key, raw[1] as string, row, raw[7] as Uint8Array | null)) return undefined;
+        row.lastUsedAt = this.touch(row.id);
+        if (memoKey !== undefined && row.storage === "inline" && row.inline !== null) {
+          this.memo.offer(memoKey, { ...row, inline: row.inline });
+        }
+        return row;
+      },
+      () => undefined,
+    );
   }
 
-
-  /** Writes or replaces the row for `(name, key)`; content must already be in place. */
-  upsert(row: NewRow, now = Date.now()): void {
-    this.endReadWindows();
-    this.clearMemo();
-    // Positional parameters and no RETURNING clause: both cost measurably on the put path (≈ 5 µs of ≈ 37).
-    // `.run()` steps the statement to its end, so an error of the autocommit (SQLITE_FULL) is thrown, not lost.
-    this.upsertStatement.run(
-      row.name,
-      row.key,
-      STORAGE_TO_BUCKET[row.storage],
-      row.digest,
-      row.inline,
-      row.size,
-      row.origin,
-      row.costMs,
-      now,
-      now,
-      row.format,
-      row.components,
-    );
+  /** Writes or replaces the row for `(name, key)`; content must already be in place. Returns the creation time. */
+  upsert(row: NewRow, now = Date.now()): number {
+    const bucket = STORAGE_TO_BUCKET[row.storage];
+    const check = rowCheck({ name: row.name, key: row.key, bucket, digest: row.digest, format: row.format, createdAt: now, inline: row.inline });
+    this.write(() => {
+      // Positional parameters and no RETURNING clause: both cost measurably on the put path.
+      // `.run()` steps the statement to its end, so an error of the autocommit (SQLITE_FULL) is thrown, not lost.
+      this.conn.upsert.run(
+        row.name, row.key, bucket, row.digest, row.inline, row.size, row.origin, row.costMs,
+        now, useTime(now), row.format, row.components, check,
+      );
+    });
+    return now;
   }
 
   /** Deletes `(name, key)`; with `digest`, only if the row still points at that content. */
   delete(name: string, key: string, digest?: string): boolean {
-    this.endReadWindows();
-    this.clearMemo();
-    const result =
-      digest === undefined
-        ? this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ?").run(name, key)
-        : this.db.prepare("DELETE FROM entries WHERE name = ? AND key = ? AND digest = ?").run(name, key, digest);
-    return result.changes > 0;
+    return this.write(() => {
+      const result =
+        digest === undefined
+          ? this.conn.db.prepare("DELETE FROM entries WHERE name = ? AND key = ?").run(name, key)
+          : this.conn.db.prepare("DELETE FROM entries WHERE name = ? AND key = ? AND digest = ?").run(name, key, digest);
+      return result.changes > 0;
+    });
   }
 
-  /** The key components recorded with an entry (for `explain`), parsed from JSON. */
+  /** The key components recorded with an entry (for `explain`), parsed from JSON; undefined when absent or unreadable. */
   components(name: string, key: string): unknown {
-    this.openReadWindow();
-    const row = this.db.prepare("SELECT components FROM entries WHERE name = ? AND key = ?").get(name, key) as
-      | { components: string | null }
-      | undefined;
-    return row?.components ? JSON.parse(row.components) : undefined;
+    return this.guarded(
+      () => {
+        this.openReadWindow();
+        const row = this.conn.db.prepare("SELECT components FROM entries WHERE name = ? AND key = ?").get(name, key) as
+          | { components: string | null }
+          | undefined;
+        if (!row?.components) return undefined;
+        try {
+          return JSON.parse(row.components);
+        } catch {
+          return undefined;
+        }
+      },
+      () => undefined,
+    );
   }
 
   /**
    * One page of rows in last-use order (newest first), optionally of one name, after the `(lastUsedAt, id)`
-   * position of the previous page's last row.
+   * position of the previous page's last row. Rows that fail their checksum are dropped, not listed.
    */
   page(name: string | undefined, after: [number, number] | undefined, limit: number): IndexRow[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (name !== undefined) {
-      where.push("name = ?");
-      params.push(name);
-    }
-    if (after !== undefined) {
-      where.push("(last_used_at, id) < (?, ?)");
-      params.push(after[0], after[1]);
-    }
-    const sql =
-      `SELECT ${ROW_COLUMNS} FROM entries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ` +
-      `ORDER BY last_used_at DESC, id DESC LIMIT ?`;
-    params.push(limit);
-    this.openReadWindow();
-    return (this.db.prepare(sql).raw(true).all(...params) as unknown[][]).map(toRow);
+    return this.guarded(
+      () => {
+        const where: string[] = [];
+        const params: unknown[] = [];
+        if (name !== undefined) {
+          where.push("name = ?");
+          params.push(name);
+        }
+        if (after !== undefined) {
+          where.push("(last_used_at, id) < (?, ?)");
+          params.push(after[0], after[1]);
+        }
+        const sql =
+          `SELECT ${ROW_COLUMNS} FROM entries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ` +
+          `ORDER BY last_used_at DESC, id DESC LIMIT ?`;
+        params.push(limit);
+        this.openReadWindow();
+        const rows: IndexRow[] = [];
+        for (const raw of this.conn.db.prepare(sql).raw(true).all(...params) as unknown[][]) {
+          const row = toRow(raw);
+          if (this.intact(row.id, row.name, row.key, raw[3] as string, row, raw[12] as Uint8Array | null)) rows.push(row);
+        }
+        return rows;
+      },
+      () => [],
+    );
+  }
+
+  /** The number of entries. */
+  count(): number {
+    return this.guarded(
+      () => {
+        this.endReadWindows();
+        return this.conn.db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
+      },
+      () => 0,
+    );
+  }
+
+  /** Removes every entry of the given names in one transaction; returns what their rows referred to. */
+  removeNames(names: readonly string[]): ContentRow[] {
+    if (names.length === 0) return [];
+    const placeholders = names.map(() => "?").join(", ");
+    return this.write(() =>
+      this.conn.db
+        .transaction(() => {
+          const rows = this.conn.db
+            .prepare(`SELECT bucket, digest, size FROM entries WHERE name IN (${placeholders})`)
+            .raw(true)
+            .all(...names) as Array<[string, string, number]>;
+          this.conn.db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
+          return rows.map(([bucket, digest, size]) => ({ storage: BUCKET_TO_STORAGE[bucket] ?? ("unknown" as Storage), digest, size }));
+        })
+        .immediate(),
+    );
   }
 
   /** Digests of every blob and tree some entry refers to (one scan; for garbage collection). */
   referencedContent(): { blobs: Set<string>; trees: Set<string> } {
-    this.endReadWindows();
-    const blobs = new Set<string>();
-    const trees = new Set<string>();
-    const rows = this.db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
-    for (const [bucket, digest] of rows as IterableIterator<[string, string]>) {
-      (bucket === "trees-v1" ? trees : blobs).add(digest);
-    }
-    return { blobs, trees };
+    return this.guarded(
+      () => {
+        this.endReadWindows();
+        return referencedIn(this.conn.db);
+      },
+      () => ({ blobs: new Set<string>(), trees: new Set<string>() }),
+    );
   }
 
-  /** Runs `fn` in one write transaction. */
-  transaction<T>(fn: () => T): T {
+  /**
+   * Runs `fn` inside one write transaction for maintenance (prune), committed when `fn` resolves and `commit`
+   * is true, rolled back otherwise. The caller must hold the cache root exclusively: the transaction stays open
+   * across `fn`'s awaits.
+   */
+  async maintain<T>(commit: boolean, fn: (maintenance: IndexMaintenance) => Promise<T>): Promise<T> {
     this.endReadWindows();
-    this.clearMemo();
-    return this.db.transaction(fn).immediate();
+    this.memo.clear();
+    this.pendingTouches.clear();
+    try {
+      this.checkConnection();
+      return await this.inTransaction(commit, fn);
+    } catch (error) {
+      if (!isCorruption(error)) throw wrapError(this.conn.file, error);
+      // Once more on the fresh index that replaced the damaged one.
+      this.recoverFrom(error);
+      return await this.inTransaction(commit, fn);
+    }
+  }
+
+  private async inTransaction<T>(commit: boolean, fn: (maintenance: IndexMaintenance) => Promise<T>): Promise<T> {
+    const db = this.conn.db;
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = await fn(new IndexMaintenance(db));
+      db.exec(commit ? "COMMIT" : "ROLLBACK");
+      return result;
+    } catch (error) {
+      try {
+        if (db.inTransaction) db.exec("ROLLBACK");
+      } catch {
+        // The error that stopped the transaction is the one to report.
+      }
+      throw error;
+    }
+  }
+
+  /** Problems `PRAGMA quick_check` finds in the index file (empty when it is sound). */
+  checkIntegrity(): string[] {
+    try {
+      this.endReadWindows();
+      this.checkConnection();
+      const rows = this.conn.db.prepare("PRAGMA quick_check").pluck().all() as string[];
+      return rows.length === 1 && rows[0] === "ok" ? [] : rows;
+    } catch (error) {
+      if (isCorruption(error)) return [(error as Error).message];
+      throw wrapError(this.conn.file, error);
+    }
+  }
+
+  /** Replaces the index file with a fresh one, keeping it as a damaged copy (`corrupt-<time>.sqlite`). */
+  retire(reason: string): void {
+    this.endReadWindows();
+    this.recoverFrom(new Error(reason));
+  }
+
+  /**
+   * Inserts a row recovered from a damaged index, unless the key has an entry already (a newer one wins).
+   * The caller has checked the row and its content. Returns whether it was inserted.
+   */
+  insertRecovered(row: RecoveredRow): boolean {
+    const bucket = STORAGE_TO_BUCKET[row.storage];
+    const check = rowCheck({ name: row.name, key: row.key, bucket, digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline });
+    return this.write(
+      () =>
+        this.conn.db
+          .prepare(
+            "INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components, row_check) " +
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name, key) DO NOTHING",
+          )
+          .run(row.name, row.key, bucket, row.digest, row.inline, row.size, row.origin, row.costMs, row.createdAt, row.lastUsedAt, row.format, row.components, check)
+          .changes > 0,
+    );
   }
 
   /** Writes queued last-use times now. */
@@ -353,32 +406,254 @@ export class EntryIndex {
     if (this.pendingTouches.size === 0 || this.closed) return;
     const touches = [...this.pendingTouches];
     this.pendingTouches.clear();
-    this.endReadWindows();
     try {
-      this.db.transaction(() => {
-        for (const [id, at] of touches) this.touchStatement.run(at, id, at);
+      this.endReadWindows();
+      if (!this.conn.isCurrent()) return; // row ids belong to the file they were read from
+      const now = Date.now();
+      this.conn.db.transaction(() => {
+        for (const [id, at] of touches) this.conn.touch.run({ at, id, now });
       })();
     } catch {
-      // Last-use times are advisory (they order pruning); losing a batch to a busy or full disk is harmless.
+      // Last-use times are advisory (they order pruning); losing a batch to a busy, full or damaged disk is harmless.
     }
   }
 
+  /** Writes queued last-use times and closes. Idempotent; never throws. */
   close(): void {
     if (this.closed) return;
     this.flush();
     this.endReadWindow();
     this.closed = true;
     openIndexes.delete(this);
-    this.db.close();
+    this.conn.close();
   }
 
-  private touch(id: number, at: number): void {
+  private connect(): IndexConnection {
+    const stamp = pointerStamp(this.dir);
+    let name: string | undefined;
+    try {
+      name = currentIndexName(this.dir);
+    } catch (error) {
+      throw wrapError(this.dir, error);
+    }
+    if (name === undefined) return this.replace(INITIAL_INDEX, new Error("index-v1/CURRENT does not name an index file"));
+    try {
+      return new IndexConnection(this.dir, name, stamp, this.busyTimeoutMs);
+    } catch (error) {
+      if (isCorruption(error)) return this.replace(name, error);
+      throw wrapError(`${this.dir}/${name}`, error);
+    }
+  }
+
+  private replace(badName: string, reason: unknown): IndexConnection {
+    let result;
+    try {
+      result = replaceCorruptIndex(this.dir, badName, reason, {
+        busyTimeoutMs: this.busyTimeoutMs,
+        lockTimeoutSeconds: this.lockTimeoutSeconds,
+      });
+    } catch (error) {
+      throw wrapError(this.dir, error);
+    }
+    this.options.onReplaced?.(result.replacement);
+    return result.connection;
+  }
+
+  /** Switches to a fresh connection when the current one no longer serves the index (see {@link IndexConnection.isCurrent}). */
+  private checkConnection(): void {
+    if (this.conn.isCurrent()) return;
+    this.dropConnectionState();
+    this.conn.close();
+    this.conn = this.connect();
+  }
+
+  private dropConnectionState(): void {
+    this.readWindowSince = -1;
+    this.memoVersion = -1;
+    this.memo.clear();
+    this.pendingTouches.clear();
+  }
+
+  /**
+   * Runs a read; if SQLite reports the file damaged, replaces the index and answers `fallback()` (a miss).
+   * Other failures become one-line store errors.
+   */
+  private guarded<T>(read: () => T, fallback: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (!isCorruption(error)) throw wrapError(this.conn.file, error);
+      this.recoverFrom(error);
+      return fallback();
+    }
+  }
+
+  /** Runs a write on a current connection; on damage, replaces the index and writes again, once. */
+  private write<T>(fn: () => T): T {
+    this.endReadWindows();
+    this.memo.clear();
+    try {
+      this.checkConnection();
+      return fn();
+    } catch (error) {
+      if (!isCorruption(error)) throw wrapError(this.conn.file, error);
+      this.recoverFrom(error);
+      try {
+        return fn();
+      } catch (retryError) {
+        throw wrapError(this.conn.file, retryError);
+      }
+    }
+  }
+
+  private recoverFrom(error: unknown): void {
+    const bad = this.conn.fileName;
+    this.dropConnectionState();
+    this.conn.close();
+    this.conn = this.replace(bad, error);
+  }
+
+  private intact(
+    id: number,
+    name: string,
+    key: string,
+    bucket: string,
+    row: Pick<IndexRow, "digest" | "format" | "createdAt" | "inline">,
+    check: Uint8Array | null,
+  ): boolean {
+    if (rowIsIntact({ name, key, bucket, digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline }, check)) {
+      return true;
+    }
+    // By id: the damaged row's name or key may be what was damaged.
+    try {
+      this.endReadWindows();
+      this.conn.db.prepare("DELETE FROM entries WHERE id = ?").run(id);
+    } catch {
+      // A damaged row that cannot be deleted stays a miss on every read.
+    }
+    this.options.onDamagedRow?.({ name, key });
+    return false;
+  }
+
+  private endReadWindow(): void {
+    if (this.readWindowSince < 0) return;
+    this.readWindowSince = -1;
+    try {
+      if (this.conn.db.inTransaction) this.conn.commit.run();
+    } catch {
+      // Ending a read transaction loses nothing; a damaged file is noticed by the next statement.
+    }
+  }
+
+  private openReadWindow(): void {
+    const now = performance.now();
+    if (this.readWindowSince >= 0) {
+      if (now - this.readWindowSince <= READ_WINDOW_MS) return;
+      this.endReadWindow();
+    }
+    this.checkConnection();
+    if (this.conn.db.inTransaction) return; // inside a caller's transaction: reads are already consistent
+    this.conn.begin.run();
+    this.readWindowSince = now;
+    setImmediate(() => this.endReadWindow()).unref();
+    const version = this.conn.dataVersion.get() as number;
+    if (version !== this.memoVersion) {
+      this.memo.clear();
+      this.memoVersion = version;
+    }
+  }
+
+  /** Queues a last-use update for a row; returns the use time. */
+  private touch(id: number): number {
+    const at = useTime();
     this.pendingTouches.set(id, at);
     if (!this.flushTimer) {
       this.flushTimer = setTimeout(() => this.flush(), TOUCH_FLUSH_MS);
       this.flushTimer.unref();
     }
+    return at;
   }
+}
+
+/**
+ * Prune's view of the index inside {@link EntryIndex.maintain}: drops by origin, age and size, and the
+ * content still referenced afterwards. Each drop counts what it removed.
+ */
+export class IndexMaintenance {
+  constructor(private readonly db: import("better-sqlite3").Database) {}
+
+  /** Drops entries of origin `downloaded`. */
+  dropDownloaded(): DropCount {
+    return this.drop("origin = 'downloaded'", []);
+  }
+
+  /** Drops entries last used before `cutoff`, and entries dated after `now` (written under a clock that was ahead). */
+  dropUnusedSince(cutoff: number, now: number): DropCount {
+    return this.drop("last_used_at < ? OR last_used_at > ? OR created_at > ?", [cutoff, now, now]);
+  }
+
+  /**
+   * Drops least-recently-used entries until the rest fit in `maxBytes`. Entries whose last use lies in the
+   * future count as least recently used.
+   */
+  dropBeyondSize(maxBytes: number, now: number): DropCount {
+    this.db
+      .prepare("UPDATE entries SET last_used_at = CASE WHEN created_at <= @now THEN created_at ELSE 0 END WHERE last_used_at > @now")
+      .run({ now });
+    // The first row, newest first, at which the running total passes the limit: it and everything older go.
+    const cutoff = this.db
+      .prepare(
+        "SELECT last_used_at, id FROM (SELECT last_used_at, id, SUM(size) OVER (ORDER BY last_used_at DESC, id DESC) AS kept " +
+          "FROM entries) WHERE kept > ? LIMIT 1",
+      )
+      .raw(true)
+      .get(maxBytes) as [number, number] | undefined;
+    return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff) : { entries: 0, inlineBytes: 0 };
+  }
+
+  /** Digests of every blob and tree some remaining entry refers to. */
+  referencedContent(): { blobs: Set<string>; trees: Set<string> } {
+    return referencedIn(this.db);
+  }
+
+  /**
+   * Removes the entries matching `where`. Deleting row by row costs a b-tree update per row in the table and
+   * each index (seconds for 10⁶ rows); when most rows go, copying the survivors into a fresh table built from
+   * the stored schema (so columns added by newer builds survive) and swapping it in is several times faster.
+   */
+  private drop(where: string, params: readonly unknown[]): DropCount {
+    const [count, inlineBytes] = this.db
+      .prepare(`SELECT count(*), coalesce(sum(CASE WHEN bucket = 'inline' THEN size ELSE 0 END), 0) FROM entries WHERE ${where}`)
+      .raw(true)
+      .get(...params) as [number, number];
+    if (count === 0) return { entries: 0, inlineBytes: 0 };
+    const total = this.db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
+    if (count < REBUILD_MIN_ROWS || count < total * REBUILD_SHARE) {
+      this.db.prepare(`DELETE FROM entries WHERE ${where}`).run(...params);
+      return { entries: count, inlineBytes };
+    }
+    const schema = this.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'").pluck().get() as string;
+    const indexes = this.db
+      .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' AND sql IS NOT NULL")
+      .pluck()
+      .all() as string[];
+    this.db.exec(schema.replace(/^CREATE TABLE (IF NOT EXISTS )?["`]?entries["`]?/i, "CREATE TABLE entries_kept"));
+    this.db.prepare(`INSERT INTO entries_kept SELECT * FROM entries WHERE NOT (${where})`).run(...params);
+    this.db.exec("DROP TABLE entries");
+    this.db.exec("ALTER TABLE entries_kept RENAME TO entries");
+    for (const sql of indexes) this.db.exec(sql);
+    return { entries: count, inlineBytes };
+  }
+}
+
+function referencedIn(db: import("better-sqlite3").Database): { blobs: Set<string>; trees: Set<string> } {
+  const blobs = new Set<string>();
+  const trees = new Set<string>();
+  const rows = db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
+  for (const [bucket, digest] of rows as IterableIterator<[string, string]>) {
+    (bucket === "trees-v1" ? trees : blobs).add(digest);
+  }
+  return { blobs, trees };
 }
 
 function toRow(raw: unknown[]): IndexRow {
@@ -396,4 +671,14 @@ function toRow(raw: unknown[]): IndexRow {
     lastUsedAt: raw[10] as number,
     format: raw[11] as string | null,
   };
+}
+
+/** A failure of the index that is not damage: kept as is when already one-line, else an {@link IndexError}. */
+function wrapError(file: string, error: unknown): unknown {
+  if (error instanceof Error && "code" in error && typeof error.code === "string" && error.code.startsWith("CACHET_")) return error;
+  const written = asWriteError(file, error);
+  if (written !== error) return written;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new IndexError(file, typeof code === "string" ? `${message} (${code})` : message, { cause: error });
 }

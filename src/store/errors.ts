@@ -19,10 +19,10 @@ export class InvalidEntryKeyError extends CachetError {
 /** Waiting for a cache lock took longer than `CACHET_LOCK_TIMEOUT` allows. */
 export class LockTimeoutError extends CachetError {
   readonly code = "CACHET_LOCK_TIMEOUT";
-  constructor(readonly lockPath: string, readonly seconds: number) {
+  constructor(readonly lockPath: string, readonly seconds: number, advice?: string) {
     super(
       `timed out after ${seconds}s waiting for the lock ${lockPath} held by another process ` +
-        `(raise CACHET_LOCK_TIMEOUT, or pass --force if no other process uses the cache)`,
+        `(${advice ?? "raise CACHET_LOCK_TIMEOUT, or pass --force if no other process uses the cache"})`,
     );
   }
 }
@@ -69,12 +69,13 @@ export class LinkTargetError extends CachetError {
 }
 
 /** Errno codes, and SQLite's result code for the same condition in the index, that mean the disk is full. */
-const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL"]);
+const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"]);
 
 function describeWriteFailure(cause: NodeJS.ErrnoException): string {
   switch (cause.code) {
     case "ENOSPC":
     case "SQLITE_FULL":
+    case "SQLITE_IOERR_SHMSIZE":
       return "no space left on device";
     case "EDQUOT":
       return "disk quota exceeded";
@@ -95,6 +96,14 @@ export function asWriteError(path: string, error: unknown): unknown {
     return new StoreWriteError(path, error as NodeJS.ErrnoException);
   }
   return error;
+}
+
+/** The entry index cannot be opened or read (permissions, I/O errors); corruption is repaired, not reported. */
+export class IndexError extends CachetError {
+  readonly code = "CACHET_INDEX";
+  constructor(readonly file: string, reason: string, options?: { cause?: unknown }) {
+    super(`cannot use the cache index ${file}: ${reason}`, options);
+  }
 }
 
 /** A blob's content no longer matches its digest (bit rot, a crash before data reached the disk, tampering). */

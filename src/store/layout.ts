@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { ensureDirectory } from "./directories.js";
 import { CacheRootError, asWriteError } from "./errors.js";
 import { stagingPath } from "./staging.js";
 
@@ -21,6 +22,8 @@ export const BUCKET_NAME = /^[a-z][a-z0-9]*-v\d+$/;
 /** Staging directory on the same filesystem as the buckets, so every publish is a rename. */
 export const TMP_DIR = "tmp";
 export const LOCK_FILE = ".lock";
+/** Where exclusive requests queue so a stream of shared ones cannot starve them (see `RootLock`). */
+export const QUEUE_LOCK_FILE = ".lock-queue";
 export const CACHEDIR_TAG = "CACHEDIR.TAG";
 
 const TAG_TEXT =
@@ -35,8 +38,12 @@ export class CacheLayout {
   get lockFile(): string {
     return join(this.root, LOCK_FILE);
   }
-  get indexFile(): string {
-    return join(this.root, BUCKETS.index, "index.sqlite");
+  get queueLockFile(): string {
+    return join(this.root, QUEUE_LOCK_FILE);
+  }
+  /** The index bucket; `CURRENT` there names the database file (see `index-file.ts`). */
+  get indexDir(): string {
+    return join(this.root, BUCKETS.index);
   }
   get tmp(): string {
     return join(this.root, TMP_DIR);
@@ -58,13 +65,13 @@ export class CacheLayout {
   /** Creates the root's fixed files and buckets if missing. Safe to run from many processes at once. */
   ensure(): void {
     try {
-      mkdirSync(this.root, { recursive: true });
+      ensureDirectory(this.root);
     } catch (error) {
       throw new CacheRootError(this.root, (error as Error).message, { cause: error });
     }
     try {
       for (const bucket of [BUCKETS.index, BUCKETS.blobs, BUCKETS.trees, BUCKETS.locks, TMP_DIR]) {
-        mkdirSync(join(this.root, bucket), { recursive: true });
+        ensureDirectory(join(this.root, bucket));
       }
       writeIfMissing(join(this.root, CACHEDIR_TAG), TAG_TEXT, this.tmp);
       writeIfMissing(join(this.root, ".gitignore"), "*\n", this.tmp);

@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, mkdirSync, openSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import fsExt from "fs-ext";
+import { ensureDirectory } from "./directories.js";
 import { LockTimeoutError, StoreSettingError } from "./errors.js";
+import { loadFlock } from "./native-modules.js";
 
 /** Shared (many holders) or exclusive (one holder). */
 export type LockMode = "shared" | "exclusive";
@@ -13,9 +14,12 @@ export interface AcquireOptions {
   /** Seconds to wait before {@link LockTimeoutError}; `0` fails at once if busy. Default: `CACHET_LOCK_TIMEOUT` or 300. */
   timeoutSeconds?: number | undefined;
   onWait?: LockWaitHandler | undefined;
+  /** The advice a timeout gives (default: raise `CACHET_LOCK_TIMEOUT`, or `--force` when nothing else uses the cache). */
+  timeoutAdvice?: string | undefined;
 }
 
 const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
+const MAX_POLL_MS = 50;
 
 /** The lock timeout from `CACHET_LOCK_TIMEOUT` (seconds), or the default of 300. */
 export function lockTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
@@ -45,18 +49,19 @@ export class FileLock {
 
   /** Takes the lock without waiting; false when another holder has it in a conflicting mode. */
   tryAcquire(mode: LockMode): boolean {
-    const fd = this.open();
-    try {
-      fsExt.flockSync(fd, mode === "shared" ? "shnb" : "exnb");
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
-      throw error;
-    }
-    if (!this.stillLinked(fd)) {
+    const flock = loadFlock();
+    for (;;) {
+      const fd = this.open();
+      try {
+        flock.flockSync(fd, mode === "shared" ? "shnb" : "exnb");
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
+        throw error;
+      }
+      if (this.stillLinked(fd)) break;
       // The file was removed and recreated while we opened it: our lock guards nothing. Start over.
       this.closeFd();
-      return this.tryAcquire(mode);
     }
     this.heldMode = mode;
     return true;
@@ -70,9 +75,26 @@ export class FileLock {
     const deadline = Date.now() + timeoutSeconds * 1000;
     let delay = 2;
     for (;;) {
-      if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutSeconds);
+      if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutSeconds, options.timeoutAdvice);
       await sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
-      delay = Math.min(delay * 2, 50);
+      delay = Math.min(delay * 2, MAX_POLL_MS);
+      if (this.tryAcquire(mode)) return;
+    }
+  }
+
+  /**
+   * {@link acquire} without leaving the current turn: the thread sleeps between polls. Only for short critical
+   * sections reached from synchronous code (replacing a corrupt index).
+   */
+  acquireSync(mode: LockMode, options: AcquireOptions = {}): void {
+    if (this.tryAcquire(mode)) return;
+    const timeoutSeconds = options.timeoutSeconds ?? lockTimeoutFromEnv();
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    let delay = 2;
+    for (;;) {
+      if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutSeconds, options.timeoutAdvice);
+      Atomics.wait(sleeper, 0, 0, Math.min(delay, Math.max(1, deadline - Date.now())));
+      delay = Math.min(delay * 2, MAX_POLL_MS);
       if (this.tryAcquire(mode)) return;
     }
   }
@@ -88,7 +110,7 @@ export class FileLock {
       this.fd = openSync(this.path, "a+");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      mkdirSync(dirname(this.path), { recursive: true });
+      ensureDirectory(dirname(this.path));
       this.fd = openSync(this.path, "a+");
     }
     return this.fd;
@@ -107,9 +129,15 @@ export class FileLock {
     const fd = this.fd;
     this.fd = undefined;
     this.heldMode = undefined;
-    closeSync(fd);
+    try {
+      closeSync(fd);
+    } catch {
+      // Closing drops the lock whatever close reports.
+    }
   }
 }
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

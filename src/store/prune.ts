@@ -1,10 +1,10 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Database } from "better-sqlite3";
-import { EntryIndex } from "./entry-index.js";
+import type { DropCount } from "./entry-index.js";
+import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
-import { withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
+import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
 
 /** Options of {@link pruneCache}. */
@@ -52,7 +52,7 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
     }
     await removeChildren(join(layout.root, TMP_DIR), tally, walk);
     await removeChildren(layout.bucket("locks"), tally, walk);
-    if (existsSync(layout.indexFile)) await pruneEntries(layout, options, tally);
+    if (existsSync(layout.indexDir)) await pruneEntries(layout, options, tally);
     return true;
   });
   options.reporter?.end?.(tally);
@@ -60,70 +60,33 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
 }
 
 async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: Tally): Promise<void> {
-  const index = new EntryIndex(layout.indexFile);
-  const db = index.database;
+  const index = openMaintenanceIndex(layout, options);
   const dryRun = options.dryRun ?? false;
-  db.exec("BEGIN IMMEDIATE");
+  const now = options.now ?? Date.now();
+  const count = (dropped: DropCount): void => {
+    tally.entries += dropped.entries;
+    tally.bytes += dropped.inlineBytes;
+  };
   try {
-    if (options.ci) dropEntries(db, "origin = 'downloaded'", [], tally);
-    if (options.maxAgeMs !== undefined) dropEntries(db, "last_used_at < ?", [(options.now ?? Date.now()) - options.maxAgeMs], tally);
-    if (options.maxSizeBytes !== undefined) {
-      // The first row, newest first, at which the running total passes the limit: it and everything older go.
-      const cutoff = db
-        .prepare(
-          "SELECT last_used_at, id FROM (SELECT last_used_at, id, SUM(size) OVER (ORDER BY last_used_at DESC, id DESC) AS kept " +
-            "FROM entries) WHERE kept > ? LIMIT 1",
-        )
-        .raw(true)
-        .get(options.maxSizeBytes) as [number, number] | undefined;
-      if (cutoff) dropEntries(db, "(last_used_at, id) <= (?, ?)", cutoff, tally);
-    }
-    const referenced = index.referencedContent();
-    const walk = { dryRun, reporter: options.reporter };
-    await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
-    await removeUnreferenced(layout.bucket("trees"), 0, referenced.trees, tally, walk);
-    db.exec(dryRun ? "ROLLBACK" : "COMMIT");
-  } catch (error) {
-    if (db.inTransaction) db.exec("ROLLBACK");
-    throw error;
+    await index.maintain(!dryRun, async (entries) => {
+      if (options.ci) count(entries.dropDownloaded());
+      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now));
+      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now));
+      const referenced = entries.referencedContent();
+      // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
+      for (const file of keptDamagedIndexes(layout.indexDir)) {
+        for (const row of readableRows(file)) {
+          if (row.bucket === "trees-v1") referenced.trees.add(row.digest);
+          else if (row.bucket === "blobs-v1") referenced.blobs.add(row.digest);
+        }
+      }
+      const walk = { dryRun, reporter: options.reporter };
+      await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
+      await removeUnreferenced(layout.bucket("trees"), 0, referenced.trees, tally, walk);
+    });
   } finally {
     index.close();
   }
-}
-
-/** Dropping more than this share of the rows (and at least REBUILD_MIN_ROWS) copies the survivors instead. */
-const REBUILD_SHARE = 0.25;
-const REBUILD_MIN_ROWS = 20_000;
-
-/**
- * Removes the entries matching `where`, counting them into `tally`. Deleting row by row costs a b-tree update
- * per row in the table and each index (seconds for 10⁶ rows); when most rows go, copying the survivors into a
- * fresh table built from the stored schema (so columns added by newer builds survive) and swapping it in is
- * several times faster. Both run inside the caller's transaction, so a dry run can roll either back.
- */
-function dropEntries(db: Database, where: string, params: readonly unknown[], tally: Tally): void {
-  const [count, inlineBytes] = db
-    .prepare(`SELECT count(*), coalesce(sum(CASE WHEN bucket = 'inline' THEN size ELSE 0 END), 0) FROM entries WHERE ${where}`)
-    .raw(true)
-    .get(...params) as [number, number];
-  if (count === 0) return;
-  tally.entries += count;
-  tally.bytes += inlineBytes;
-  const total = db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
-  if (count < REBUILD_MIN_ROWS || count < total * REBUILD_SHARE) {
-    db.prepare(`DELETE FROM entries WHERE ${where}`).run(...params);
-    return;
-  }
-  const schema = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'entries'").pluck().get() as string;
-  const indexes = db
-    .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'entries' AND sql IS NOT NULL")
-    .pluck()
-    .all() as string[];
-  db.exec(schema.replace(/^CREATE TABLE (IF NOT EXISTS )?["`]?entries["`]?/i, "CREATE TABLE entries_kept"));
-  db.prepare(`INSERT INTO entries_kept SELECT * FROM entries WHERE NOT (${where})`).run(...params);
-  db.exec("DROP TABLE entries");
-  db.exec("ALTER TABLE entries_kept RENAME TO entries");
-  for (const sql of indexes) db.exec(sql);
 }
 
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */

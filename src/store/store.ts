@@ -9,8 +9,18 @@ import { BlobIntegrityError, asWriteError } from "./errors.js";
 import { EntryIndex, type IndexRow, type Origin, type Storage } from "./entry-index.js";
 import { CacheLayout } from "./layout.js";
 import { FileLock, lockTimeoutFromEnv, type LockWaitHandler } from "./locks.js";
+import { RootLock } from "./root-lock.js";
+import { replacedIndexWarning } from "./index-warnings.js";
 import { readBlob, streamBlob, writeBlob, type BlobSource } from "./blobs.js";
-import { copyTreeIn, emitProcessWarning, linkModeFromEnv, linkTreeOut, type LinkMode, type LinkTally, type WarningHandler } from "./link-out.js";
+import {
+  copyTreeIn,
+  emitProcessWarning,
+  linkModeFromEnv,
+  linkTreeOut,
+  type LinkMode,
+  type LinkTally,
+  type WarningHandler,
+} from "./link-out.js";
 import { stagingPath } from "./staging.js";
 
 /** Values up to this size live in the index itself; larger ones become blobs. */
@@ -91,17 +101,24 @@ export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const layout = new CacheLayout(resolved.path);
   const timeoutSeconds = options.lockTimeout ?? lockTimeoutFromEnv(options.env);
   const linkMode = options.linkMode ?? linkModeFromEnv(options.env);
+  const onWarning = options.onWarning ?? emitProcessWarning;
   layout.ensure();
-  const rootLock = new FileLock(layout.lockFile);
-  await rootLock.acquire("shared", { timeoutSeconds, onWait: options.onLockWait });
+  const rootLock = await RootLock.acquire(layout.lockFile, layout.queueLockFile, "shared", {
+    timeoutSeconds,
+    onWait: options.onLockWait,
+  });
   try {
-    layout.ensure();
-    const index = new EntryIndex(layout.indexFile);
-    return new Store(resolved, layout, index, rootLock, {
-      timeoutSeconds,
-      linkMode,
-      onWarning: options.onWarning ?? emitProcessWarning,
+    layout.ensure(); // a `clean` we waited for removed the buckets
+    const index = new EntryIndex(layout.indexDir, {
+      lockTimeoutSeconds: timeoutSeconds,
+      onReplaced: (replacement) => onWarning(replacedIndexWarning(replacement)),
+      onDamagedRow: (row) =>
+        onWarning({
+          code: "CACHET_INTEGRITY",
+          message: `cachet: dropped entry ${row.name}/${row.key}: its index row failed its checksum (the index file is damaged)`,
+        }),
     });
+    return new Store(resolved, layout, index, rootLock, { timeoutSeconds, linkMode, onWarning });
   } catch (error) {
     rootLock.release();
     throw error;
@@ -124,13 +141,18 @@ export class Store {
     readonly cacheDir: ResolvedCacheDir,
     readonly layout: CacheLayout,
     private readonly index: EntryIndex,
-    private readonly rootLock: FileLock,
+    private readonly rootLock: RootLock,
     private readonly settings: StoreSettings,
   ) {}
 
   /** The cache root in use. */
   get root(): string {
     return this.layout.root;
+  }
+
+  /** The index database file in use (`index-v1/CURRENT` names it). */
+  get indexFile(): string {
+    return this.index.file;
   }
 
   /** Writes (or replaces) an entry. Small values go inline in the index, larger ones into a blob first. */
@@ -207,7 +229,7 @@ export class Store {
   /** The catalog row of an entry without reading its content, or undefined. Does not count as a use. */
   info(name: string, key: string): EntryInfo | undefined {
     this.assertUsable(name, key);
-    const row = this.index.lookup(name, key, 0);
+    const row = this.index.lookup(name, key, false);
     return row && toInfo(row);
   }
 
@@ -314,6 +336,7 @@ export class Store {
     await lock.acquire("exclusive", {
       timeoutSeconds: options.timeoutSeconds ?? this.settings.timeoutSeconds,
       onWait: options.onWait,
+      timeoutAdvice: `another process is computing ${name}/${key}; raise CACHET_LOCK_TIMEOUT to wait longer`,
     });
     // Whatever the previous holder wrote must be visible to the reads this lock now guards.
     this.index.endReadWindows();
@@ -338,29 +361,11 @@ export class Store {
     inline: Uint8Array | null,
     options: PutOptions,
   ): EntryInfo {
-    const now = Date.now();
     const origin = options.origin ?? "computed";
     const costMs = options.costMs ?? 0;
     const format = options.format ?? null;
-    try {
-      this.index.upsert(
-        {
-          name,
-          key,
-          storage,
-          digest,
-          inline,
-          size,
-          origin,
-          costMs,
-          format,
-          components: options.components === undefined ? null : JSON.stringify(options.components),
-        },
-        now,
-      );
-    } catch (error) {
-      throw asWriteError(this.layout.indexFile, error);
-    }
+    const components = options.components === undefined ? null : JSON.stringify(options.components);
+    const createdAt = this.index.upsert({ name, key, storage, digest, inline, size, origin, costMs, format, components });
     return {
       name,
       key,
@@ -369,8 +374,8 @@ export class Store {
       size,
       origin,
       costMs,
-      createdAt: new Date(now),
-      lastUsedAt: new Date(now),
+      createdAt: new Date(createdAt),
+      lastUsedAt: new Date(createdAt),
       format: format ?? undefined,
     };
   }

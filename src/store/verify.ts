@@ -1,8 +1,13 @@
 import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { hashTree } from "../hash/index.js";
 import { readBlob } from "./blobs.js";
+import { EntryIndex, type Storage } from "./entry-index.js";
 import { BlobIntegrityError } from "./errors.js";
+import { keptDamagedIndexes, readableRows, type SalvagedRow } from "./index-salvage.js";
+import type { CacheLayout } from "./layout.js";
+import { rowIsIntact } from "./row-check.js";
 import type { Store } from "./store.js";
 import { emptyTally, type Reporter, type Tally } from "./tally.js";
 
@@ -13,18 +18,108 @@ export interface BadEntry {
   reason: string;
 }
 
-/** What `verifyStore` checked and dropped. */
+/** What `verify --repair` recovered from one damaged index kept beside the index. */
+export interface RecoveredIndex {
+  /** The damaged copy (removed once its rows were recovered). */
+  file: string;
+  /** Rows that could be read from it. */
+  readable: number;
+  /** Rows put back into the index (intact, content present and verified, key not taken since). */
+  recovered: number;
+}
+
+/** What `verifyStore` checked, dropped and repaired. */
 export interface VerifyResult {
   checked: number;
   tally: Tally;
   bad: BadEntry[];
+  /** Problems SQLite's `quick_check` found in the index file (empty when sound). */
+  indexProblems: string[];
+  /** Damaged index copies waiting for `repair` (without it), or those it recovered rows from. */
+  damagedIndexes: string[];
+  /** With `repair`: what each damaged copy gave back. */
+  recovered: RecoveredIndex[];
+}
+
+export interface VerifyOptions {
+  reporter?: Reporter | undefined;
+  /**
+   * Also repair the index: a damaged index file is replaced (kept as a damaged copy), and the intact rows of
+   * every damaged copy whose content is present and verifies are put back, after which the copy is removed.
+   */
+  repair?: boolean | undefined;
 }
 
 /**
- * Checks every entry's content against its digest (inline values, blobs, trees), drops the entries that fail
- * and deletes their bad content. Runs alongside other processes (only removes what is provably wrong).
+ * Checks the index file and every entry's content against its digest (inline values, blobs, trees), drops the
+ * entries that fail and deletes their bad content. Runs alongside other processes (it only removes what is
+ * provably wrong). With `repair`, first rebuilds what it can from damaged index copies (see {@link VerifyOptions}).
  */
-export async function verifyStore(store: Store, options: { reporter?: Reporter } = {}): Promise<VerifyResult> {
+export async function verifyStore(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
+  const index = new EntryIndex(store.layout.indexDir);
+  let indexProblems: string[];
+  const recovered: RecoveredIndex[] = [];
+  try {
+    indexProblems = index.checkIntegrity();
+    if (options.repair) {
+      if (indexProblems.length > 0) index.retire(`quick_check: ${indexProblems[0]}`);
+      for (const file of keptDamagedIndexes(store.layout.indexDir)) recovered.push(await recoverFrom(file, index, store.layout));
+    }
+  } finally {
+    index.close();
+  }
+  const result = await verifyEntries(store, options.reporter);
+  return {
+    ...result,
+    indexProblems,
+    damagedIndexes: options.repair ? recovered.map((r) => r.file) : keptDamagedIndexes(store.layout.indexDir),
+    recovered,
+  };
+}
+
+async function recoverFrom(file: string, index: EntryIndex, layout: CacheLayout): Promise<RecoveredIndex> {
+  let readable = 0;
+  let recovered = 0;
+  for (const row of readableRows(file)) {
+    readable++;
+    const storage = storageOf(row.bucket);
+    if (storage === undefined || !rowIsIntact(row, row.check)) continue;
+    if (!(await contentVerifies(layout, storage, row))) continue;
+    const inserted = index.insertRecovered({
+      name: row.name,
+      key: row.key,
+      storage,
+      digest: row.digest,
+      inline: row.inline,
+      size: row.size,
+      origin: row.origin === "downloaded" ? "downloaded" : "computed",
+      costMs: row.costMs,
+      createdAt: row.createdAt,
+      lastUsedAt: row.lastUsedAt,
+      format: row.format,
+      components: row.components,
+    });
+    if (inserted) recovered++;
+  }
+  for (const suffix of ["", "-wal", "-shm"]) rmSync(file + suffix, { force: true });
+  return { file, readable, recovered };
+}
+
+function storageOf(bucket: string): Storage | undefined {
+  return bucket === "inline" ? "inline" : bucket === "blobs-v1" ? "blob" : bucket === "trees-v1" ? "tree" : undefined;
+}
+
+async function contentVerifies(layout: CacheLayout, storage: Storage, row: SalvagedRow): Promise<boolean> {
+  try {
+    if (storage === "inline") return row.inline !== null && sha256(row.inline) === row.digest;
+    if (storage === "blob") return (await readBlob(layout, row.digest)) !== undefined;
+    return (await hashTree(layout.tree(row.digest))).digest === row.digest;
+  } catch {
+    return false;
+  }
+}
+
+async function verifyEntries(store: Store, reporter: Reporter | undefined): Promise<{ checked: number; tally: Tally; bad: BadEntry[] }> {
   const tally = emptyTally();
   const bad: BadEntry[] = [];
   let checked = 0;
@@ -36,9 +131,7 @@ export async function verifyStore(store: Store, options: { reporter?: Reporter }
     let badContent: string | undefined;
     if (entry.storage === "inline") {
       const data = await store.get(entry.name, entry.key).catch(() => undefined);
-      if (data !== undefined && createHash("sha256").update(data).digest("hex") !== entry.digest) {
-        reason = "inline value does not match its digest";
-      }
+      if (data !== undefined && sha256(data) !== entry.digest) reason = "inline value does not match its digest";
     } else if (entry.storage === "blob") {
       const path = store.layout.blob(entry.digest);
       try {
@@ -71,8 +164,12 @@ export async function verifyStore(store: Store, options: { reporter?: Reporter }
       tally.entries++;
       tally.bytes += entry.size;
     }
-    options.reporter?.item?.({ path: `${entry.name}/${entry.key}`, bytes: entry.size, tally });
+    reporter?.item?.({ path: `${entry.name}/${entry.key}`, bytes: entry.size, tally });
   }
-  options.reporter?.end?.(tally);
+  reporter?.end?.(tally);
   return { checked, tally, bad };
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
 }

@@ -1,0 +1,107 @@
+import type { Database as SqliteDatabase } from "better-sqlite3";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { CORRUPT_INDEX } from "./index-file.js";
+import { ROW_COLUMNS } from "./index-connection.js";
+import { loadSqlite } from "./native-modules.js";
+
+/** A row read back from a damaged index, with the checksum it was written with. */
+export interface SalvagedRow {
+  name: string;
+  key: string;
+  bucket: string;
+  digest: string;
+  inline: Uint8Array | null;
+  size: number;
+  origin: string;
+  costMs: number;
+  createdAt: number;
+  lastUsedAt: number;
+  format: string | null;
+  check: Uint8Array | null;
+  components: string | null;
+}
+
+/** Rows read per attempt: a damaged page loses at most the rows its attempt covers. */
+const CHUNK = 256;
+
+/** The damaged indexes kept in `dir` (`corrupt-*.sqlite`), oldest first. */
+export function keptDamagedIndexes(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names.filter((name) => CORRUPT_INDEX.test(name)).sort().map((name) => join(dir, name));
+}
+
+/**
+ * Every row that can still be read from a damaged index file, in rowid order, read-only. Rows are read in
+ * small rowid ranges so one damaged page costs only its range; a file SQLite cannot open at all yields
+ * nothing. Callers must still check each row (its checksum, its content) before trusting it.
+ */
+export function* readableRows(file: string): Generator<SalvagedRow> {
+  let db: SqliteDatabase;
+  try {
+    const Database = loadSqlite();
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch {
+    return;
+  }
+  try {
+    let maxId: number | undefined;
+    try {
+      maxId = (db.prepare("SELECT max(id) FROM entries").pluck().get() as number | null) ?? 0;
+    } catch {
+      maxId = undefined; // the b-tree's right edge is damaged: walk until ranges stop answering
+    }
+    const statement = prepareRange(db);
+    if (statement === undefined) return;
+    let barrenInARow = 0;
+    for (let from = 0; maxId === undefined ? barrenInARow < 64 : from < maxId; from += CHUNK) {
+      let rows: unknown[][];
+      try {
+        rows = statement.all(from, from + CHUNK) as unknown[][];
+      } catch {
+        rows = [];
+      }
+      barrenInARow = rows.length === 0 ? barrenInARow + 1 : 0;
+      for (const raw of rows) {
+        yield {
+          name: String(raw[1]),
+          key: String(raw[2]),
+          bucket: String(raw[3]),
+          digest: String(raw[4]),
+          inline: (raw[5] as Uint8Array | null) ?? null,
+          size: Number(raw[6]),
+          origin: String(raw[7]),
+          costMs: Number(raw[8]),
+          createdAt: Number(raw[9]),
+          lastUsedAt: Number(raw[10]),
+          format: (raw[11] as string | null) ?? null,
+          check: raw.length > 13 ? ((raw[12] as Uint8Array | null) ?? null) : null,
+          components: (raw[raw.length - 1] as string | null) ?? null,
+        };
+      }
+    }
+  } finally {
+    try {
+      db.close();
+    } catch {
+      // read-only: nothing to lose
+    }
+  }
+}
+
+/** The range query, with the checksum column where the file has it (files from before checksums lack it). */
+function prepareRange(db: SqliteDatabase): { all(...params: unknown[]): unknown[] } | undefined {
+  for (const columns of [`${ROW_COLUMNS}, components`, `${ROW_COLUMNS.replace(", row_check", "")}, components`]) {
+    try {
+      return db.prepare(`SELECT ${columns} FROM entries WHERE id > ? AND id <= ? ORDER BY id`).raw(true);
+    } catch {
+      // try the older column set, then give up
+    }
+  }
+  return undefined;
+}
