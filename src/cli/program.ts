@@ -73,9 +73,10 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
   cache
     .command("verify")
-    .description("check every entry against its digest and drop the bad ones")
+    .description("check the index and every entry against its digest, and drop the bad ones")
+    .option("--repair", "replace a damaged index and put back the entries of damaged index copies that verify")
     .option("--json", "machine-readable output")
-    .action(action((context, flags: { json?: boolean }) => cacheVerifyCommand(context, flags)));
+    .action(action((context, flags: { json?: boolean; repair?: boolean }) => cacheVerifyCommand(context, flags)));
 
   cache
     .command("explain")

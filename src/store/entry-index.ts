@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ensureDirectory } from "./directories.js";
 import { IndexError, asWriteError } from "./errors.js";
@@ -5,6 +6,7 @@ import { EntryMemo } from "./entry-memo.js";
 import { IndexConnection, ROW_COLUMNS } from "./index-connection.js";
 import { currentIndexName, pointerStamp, INITIAL_INDEX } from "./index-file.js";
 import { isCorruption, replaceCorruptIndex, type IndexReplacement } from "./index-recovery.js";
+import { FileLock } from "./locks.js";
 import { rowCheck, rowIsIntact } from "./row-check.js";
 
 /** Where an entry's content lives. */
@@ -85,6 +87,13 @@ const READ_WINDOW_MS = 1;
 const REBUILD_SHARE = 0.25;
 const REBUILD_MIN_ROWS = 20_000;
 
+/**
+ * Writers hold this lock across "is my connection current? write. is it still current?", so a deleted `-shm`
+ * cannot split writers into two groups that each append to the log unseen by the other (lost writes): every
+ * write lands where the connections opened after the deletion look.
+ */
+const WRITE_LOCK = "write.lock";
+
 const openIndexes = new Set<EntryIndex>();
 let exitHookInstalled = false;
 
@@ -120,6 +129,7 @@ export class EntryIndex {
   private readonly memo = new EntryMemo();
   private readonly busyTimeoutMs: number;
   private readonly lockTimeoutSeconds: number;
+  private readonly writeLock: FileLock;
 
   constructor(readonly dir: string, private readonly options: EntryIndexOptions = {}) {
     this.busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
@@ -129,6 +139,7 @@ export class EntryIndex {
     } catch (error) {
       throw wrapError(dir, error);
     }
+    this.writeLock = new FileLock(join(dir, WRITE_LOCK));
     this.conn = this.connect();
     openIndexes.add(this);
     if (!exitHookInstalled) {
@@ -408,11 +419,16 @@ export class EntryIndex {
     this.pendingTouches.clear();
     try {
       this.endReadWindows();
-      if (!this.conn.isCurrent()) return; // row ids belong to the file they were read from
-      const now = Date.now();
-      this.conn.db.transaction(() => {
-        for (const [id, at] of touches) this.conn.touch.run({ at, id, now });
-      })();
+      this.writeLock.acquireBriefly(this.busyTimeoutMs);
+      try {
+        if (!this.conn.isCurrent()) return; // row ids belong to the file they were read from
+        const now = Date.now();
+        this.conn.db.transaction(() => {
+          for (const [id, at] of touches) this.conn.touch.run({ at, id, now });
+        })();
+      } finally {
+        this.writeLock.unlock();
+      }
     } catch {
       // Last-use times are advisory (they order pruning); losing a batch to a busy, full or damaged disk is harmless.
     }
@@ -426,6 +442,7 @@ export class EntryIndex {
     this.closed = true;
     openIndexes.delete(this);
     this.conn.close();
+    this.writeLock.release();
   }
 
   private connect(): IndexConnection {
@@ -488,11 +505,20 @@ export class EntryIndex {
     }
   }
 
-  /** Runs a write on a current connection; on damage, replaces the index and writes again, once. */
+  /**
+   * Runs a write on a current connection; on damage, replaces the index and writes again, once. A write that
+   * finds afterwards that the `-shm` file or `CURRENT` changed under it (someone deleted the shared memory; a
+   * damaged index was replaced) may have gone to a log other connections no longer read, so it is made again
+   * on a fresh connection: writes are idempotent (an upsert, a delete).
+   */
   private write<T>(fn: () => T): T {
     this.endReadWindows();
     this.memo.clear();
+    this.lockWrites();
     try {
+      this.checkConnection();
+      const result = fn();
+      if (this.conn.isCurrent()) return result;
       this.checkConnection();
       return fn();
     } catch (error) {
@@ -503,6 +529,16 @@ export class EntryIndex {
       } catch (retryError) {
         throw wrapError(this.conn.file, retryError);
       }
+    } finally {
+      this.writeLock.unlock();
+    }
+  }
+
+  private lockWrites(): void {
+    try {
+      this.writeLock.acquireBriefly(this.busyTimeoutMs);
+    } catch (error) {
+      throw wrapError(this.writeLock.path, error);
     }
   }
 

@@ -22,8 +22,8 @@ export interface SalvagedRow {
   components: string | null;
 }
 
-/** Rows read per attempt: a damaged page loses at most the rows its attempt covers. */
-const CHUNK = 256;
+/** Rows read per attempt; an attempt that meets a damaged page is retried row by row. */
+const CHUNK = 64;
 
 /** The damaged indexes kept in `dir` (`corrupt-*.sqlite`), oldest first. */
 export function keptDamagedIndexes(dir: string): string[] {
@@ -38,14 +38,18 @@ export function keptDamagedIndexes(dir: string): string[] {
 
 /**
  * Every row that can still be read from a damaged index file, in rowid order, read-only. Rows are read in
- * small rowid ranges so one damaged page costs only its range; a file SQLite cannot open at all yields
- * nothing. Callers must still check each row (its checksum, its content) before trusting it.
+ * small rowid ranges, a range that fails row by row, so a damaged page costs only its own rows; a file SQLite
+ * cannot open at all yields nothing. Callers must still check each row (its checksum, its content) before trusting it.
  */
 export function* readableRows(file: string): Generator<SalvagedRow> {
   let db: SqliteDatabase;
   try {
     const Database = loadSqlite();
     db = new Database(file, { readonly: true, fileMustExist: true });
+    // A file shorter than its header says is refused outright unless the schema may be read as is; that
+    // needs SQLite's defensive mode off (harmless on this read-only connection).
+    db.unsafeMode(true);
+    db.pragma("writable_schema = ON");
   } catch {
     return;
   }
@@ -64,7 +68,15 @@ export function* readableRows(file: string): Generator<SalvagedRow> {
       try {
         rows = statement.all(from, from + CHUNK) as unknown[][];
       } catch {
+        // A damaged page in this range: read its rows one by one, keeping those on sound pages.
         rows = [];
+        for (let id = from + 1; id <= from + CHUNK; id++) {
+          try {
+            rows.push(...(statement.all(id - 1, id) as unknown[][]));
+          } catch {
+            // this row's page is damaged
+          }
+        }
       }
       barrenInARow = rows.length === 0 ? barrenInARow + 1 : 0;
       for (const raw of rows) {

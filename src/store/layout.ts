@@ -67,7 +67,7 @@ export class CacheLayout {
     try {
       ensureDirectory(this.root);
     } catch (error) {
-      throw new CacheRootError(this.root, (error as Error).message, { cause: error });
+      throw new CacheRootError(this.root, describeRootFailure(error as NodeJS.ErrnoException), { cause: error });
     }
     try {
       for (const bucket of [BUCKETS.index, BUCKETS.blobs, BUCKETS.trees, BUCKETS.locks, TMP_DIR]) {
@@ -78,8 +78,27 @@ export class CacheLayout {
     } catch (error) {
       const wrapped = asWriteError(this.root, error);
       if (wrapped !== error) throw wrapped;
-      throw new CacheRootError(this.root, (error as Error).message, { cause: error });
+      throw new CacheRootError(this.root, describeRootFailure(error as NodeJS.ErrnoException), { cause: error });
     }
+  }
+}
+
+/** Why a directory of the root cannot be created, in words. */
+function describeRootFailure(error: NodeJS.ErrnoException): string {
+  const where = error.path ?? "";
+  switch (error.code) {
+    case "ENOTDIR":
+    case "EEXIST":
+      return `${where} (or a folder above it) is a file, not a directory`;
+    case "EACCES":
+    case "EPERM":
+      return `permission denied creating ${where}`;
+    case "EROFS":
+      return `${where} is on a read-only file system`;
+    case "ENOENT":
+      return `${where} cannot be created (its parent does not exist and cannot be made)`;
+    default:
+      return error.message;
   }
 }
 

@@ -99,6 +99,33 @@ export class FileLock {
     }
   }
 
+  /**
+   * Takes the lock exclusively for a short critical section, spinning in sub-millisecond sleeps (sections
+   * are microseconds long, so millisecond polls would dominate) until `timeoutMs`.
+   */
+  acquireBriefly(timeoutMs: number): void {
+    if (this.tryAcquire("exclusive")) return;
+    const deadline = Date.now() + timeoutMs;
+    let delay = 0.02;
+    for (;;) {
+      if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutMs / 1000, "another process holds it; raise CACHET_LOCK_TIMEOUT");
+      Atomics.wait(sleeper, 0, 0, delay);
+      delay = Math.min(delay * 2, 1);
+      if (this.tryAcquire("exclusive")) return;
+    }
+  }
+
+  /** Releases the lock but keeps the descriptor open for the next {@link acquireBriefly}. */
+  unlock(): void {
+    if (this.fd === undefined || this.heldMode === undefined) return;
+    this.heldMode = undefined;
+    try {
+      loadFlock().flockSync(this.fd, "un");
+    } catch {
+      this.closeFd();
+    }
+  }
+
   /** Releases the lock and closes the descriptor. Idempotent. */
   release(): void {
     this.closeFd();

@@ -61,7 +61,12 @@ function textRow(entry: EntryInfo, now: number): string {
     entry.key,
     formatBytes(entry.size),
     entry.origin,
-    formatDuration(now - entry.createdAt.getTime()),
-    `${formatDuration(now - entry.lastUsedAt.getTime())} ago`,
+    age(now - entry.createdAt.getTime(), ""),
+    age(now - entry.lastUsedAt.getTime(), " ago"),
   ].join("\t");
+}
+
+/** A duration since a time; a time in the future (written under a clock that was ahead) says so. */
+function age(ms: number, suffix: string): string {
+  return ms < 0 ? "in the future" : `${formatDuration(ms)}${suffix}`;
 }

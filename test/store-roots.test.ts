@@ -1,0 +1,115 @@
+// Roots the store cannot use fail in bounded time with one line that says what and where; long names and
+// paths are cut in messages; a missing native build is one line naming the fix, and importing cachet still works.
+import { after, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openStore } from "../src/store/index.js";
+import { runCli, tempDir } from "./helpers.js";
+
+const scratch = tempDir("cachet-roots-");
+after(scratch.cleanup);
+
+function assertOneBoundedLine(message: string): void {
+  assert.equal(message.includes("\n"), false, message);
+  assert.ok(message.length <= 1000, `${message.length} characters`);
+}
+
+describe("roots that cannot be used", () => {
+  test("a root under /proc fails at once (Node's recursive mkdir would spin forever there)", { timeout: 20_000 }, async () => {
+    const error = await openStore({ cacheDir: "/proc/nonexist/cache" }).then(
+      () => assert.fail("opened a store under /proc"),
+      (e: Error & { code: string }) => e,
+    );
+    assert.equal(error.code, "CACHET_BAD_ROOT");
+    assert.match(error.message, /\/proc\/nonexist\/cache/);
+    assertOneBoundedLine(error.message);
+  });
+
+  test("a root that is a file says so, through the API and the CLI", async () => {
+    const file = join(scratch.path, "a-file");
+    writeFileSync(file, "not a directory");
+    await assert.rejects(openStore({ cacheDir: file }), (e: Error & { code: string }) => {
+      assert.equal(e.code, "CACHET_BAD_ROOT");
+      assert.match(e.message, /is a file, not a directory/);
+      return true;
+    });
+    const cli = await runCli(["--cache-dir", join(file, "cache"), "cache", "verify"]);
+    assert.equal(cli.code, 0, "a reading command on a missing root creates nothing and says so");
+  });
+
+  test("a root under /sys is refused with the reason", async () => {
+    await assert.rejects(openStore({ cacheDir: "/sys/cachet-test/cache" }), (e: Error & { code: string }) => {
+      assert.equal(e.code, "CACHET_BAD_ROOT");
+      assertOneBoundedLine(e.message);
+      return true;
+    });
+  });
+});
+
+describe("messages stay one bounded line", () => {
+  test("a 10 000-character name and a 2 KB path are cut in the middle, keeping both ends", async () => {
+    const store = await openStore({ cacheDir: join(scratch.path, "messages") });
+    try {
+      const name = `${"n".repeat(5000)}/${"m".repeat(5000)}`;
+      await assert.rejects(store.put(name, "k", "v"), (e: Error) => {
+        assertOneBoundedLine(e.message);
+        assert.match(e.message, /more\)/);
+        assert.match(e.message, /path separator/);
+        return true;
+      });
+    } finally {
+      await store.close();
+    }
+    const deep = join(scratch.path, ...Array.from({ length: 40 }, (_, i) => `dir-${String(i).padStart(2, "0")}-${"x".repeat(40)}`));
+    const blocker = join(scratch.path, "blocker");
+    writeFileSync(blocker, "");
+    const cli = await runCli(["cache", "prune"], { CACHET_CACHE_DIR: join(blocker, deep) });
+    const errors = cli.stderr.split("\n").filter((line) => line.startsWith("error:"));
+    assert.ok(errors.length <= 1, cli.stderr);
+  });
+});
+
+describe("a native module that is not built", () => {
+  test("importing cachet works; opening a store is one line naming `npm rebuild`; the CLI exits 1 without a stack", () => {
+    // A preload that makes the two native modules fail to load, as after `npm install --ignore-scripts`.
+    const blocker = join(scratch.path, "block-native.cjs");
+    writeFileSync(
+      blocker,
+      `const Module = require("module");
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (request === "better-sqlite3" || request === "fs-ext" || request.endsWith(".node")) {
+    throw new Error("Could not locate the bindings file (blocked for this test)");
+  }
+  return load.call(this, request, ...rest);
+};`,
+    );
+    const script = `
+      const cachet = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).pathname)});
+      console.log("imported", typeof cachet.openStore);
+      try {
+        await cachet.openStore({ cacheDir: ${JSON.stringify(join(scratch.path, "native"))} });
+        console.log("opened");
+      } catch (error) {
+        console.log("error", error.code, error.message);
+      }
+    `;
+    const run = spawnSync(process.execPath, ["--require", blocker, "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^imported function$/m);
+    assert.match(run.stdout, /^error CACHET_NATIVE_MODULE .*npm rebuild (fs-ext|better-sqlite3)/m);
+
+    const cli = spawnSync(process.execPath, ["--require", blocker, new URL("../dist/cli/main.js", import.meta.url).pathname, "cache", "ls"], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, CACHET_CACHE_DIR: join(scratch.path, "native") },
+    });
+    assert.equal(cli.status, 1, cli.stderr);
+    const lines = cli.stderr.trim().split("\n");
+    assert.equal(lines.filter((line) => line.startsWith("error:")).length, 1, cli.stderr);
+    assert.match(cli.stderr, /npm rebuild/);
+    assert.doesNotMatch(cli.stderr, /^\s+at /m);
+  });
+});
