@@ -151,7 +151,7 @@ describe("entries", () => {
     await assert.rejects(store.get("ok", ""), /invalid entry key/);
   });
 
-  test("putStream / getStream stream content with its digest checked", async () => {
+  test("putStream / getStream round-trip content in chunks (corruption: store-read-guards.test.ts)", async () => {
     const chunks = [randomBytes(70_000), randomBytes(70_000), randomBytes(5)];
     const info = await store.putStream("stream", "k", (async function* () {
       yield* chunks;
