@@ -69,7 +69,7 @@ describe("hashFile", () => {
       return true;
     });
     const fifo = fresh("fifo");
-    execFileSync("mkfifo", [fifo]);
+    execFileSync("mkfifo", [fifo], { timeout: 10_000, killSignal: "SIGKILL" });
     await assert.rejects(hashFile(fifo), { message: `cannot hash "${fifo}": it is a FIFO (named pipe), not a regular file` });
   });
 });
@@ -215,7 +215,7 @@ describe("hashTree", () => {
     const root = fresh("special");
     mkdirSync(join(root, "sub"), { recursive: true });
     writeFileSync(join(root, "sub/ok"), "ok");
-    execFileSync("mkfifo", [join(root, "sub/pipe")]);
+    execFileSync("mkfifo", [join(root, "sub/pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
     await assert.rejects(hashTree(root), (error: unknown) => {
       assert.ok(error instanceof UnsupportedFileTypeError);
       assert.equal(error.path, join(root, "sub/pipe"));
@@ -238,7 +238,7 @@ describe("hashTree", () => {
     const root = fresh("crowd");
     mkdirSync(join(root, "a"), { recursive: true });
     for (let i = 0; i < 200; i++) writeFileSync(join(root, "a", `f${i}`), `${i}`);
-    execFileSync("mkfifo", [join(root, "a/zz-pipe")]);
+    execFileSync("mkfifo", [join(root, "a/zz-pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
     await assert.rejects(hashTree(root), { message: /zz-pipe": it is a FIFO/ });
   });
 
