@@ -18,6 +18,14 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Whether `pid` is gone within `ms` (a SIGKILL is delivered at once, but the process ends when next scheduled). */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  for (const deadline = performance.now() + ms; alive(pid) && performance.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return !alive(pid);
+}
+
 const FOREVER = "process.stderr.write('stuck\\n'); setInterval(() => {}, 1 << 30)";
 
 describe("waits on a child are bounded", () => {
@@ -90,5 +98,22 @@ describe("no child outlives its test file", () => {
     const pid = Number(readFileSync(pidFile, "utf8"));
     assert.ok(pid > 0);
     assert.equal(alive(pid), false, `the leaked child ${pid} is still running`);
+  });
+
+  test("a test file SIGTERMed while its test hangs (as the runner does past --test-timeout) takes its children along", async () => {
+    const fixture = new URL("./fixtures/harness/overrun.test.ts", import.meta.url).pathname;
+    // Run the file as a plain script, so this test holds the process the runner would signal.
+    const file = startNode(["--import", "tsx", fixture], {}, { cwd: new URL("..", import.meta.url).pathname });
+    try {
+      await file.waitFor(/child (\d+)/);
+      const pid = Number(/child (\d+)/.exec(file.stdout())![1]);
+      assert.equal(alive(pid), true);
+      file.process.kill("SIGTERM");
+      assert.equal((await file.waitForExit()).signal, "SIGTERM", "the file still dies of the signal");
+      // The grandchild is not ours to reap: once killed it is a zombie until init collects it, which alive() allows.
+      assert.ok(await goneWithin(pid, 5000), `child ${pid} outlived the SIGTERMed test file`);
+    } finally {
+      await file.kill9();
+    }
   });
 });

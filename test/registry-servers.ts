@@ -26,10 +26,14 @@ export function findOnPath(name: string): string {
 
 export const REGISTRY_BINARY = findOnPath("docker-registry");
 
-/** Why the real-registry tests cannot run here, or false. */
-export const registrySkipReason: string | false = REGISTRY_BINARY
-  ? false
-  : "docker-registry is not installed (apt-get install -y docker-registry), so ImageSpec.exist() is not tested against a real registry";
+/** Why the real-registry tests cannot run here (a tool they need is missing), or false. */
+export const registrySkipReason: string | false = (() => {
+  // docker-registry is the registry; openssl makes the token server's key and certificate; perl's crypt() makes
+  // the bcrypt entries of htpasswd (perl-base is part of every Debian system).
+  const missing = ["docker-registry", "openssl", "perl"].filter((tool) => findOnPath(tool) === "");
+  if (missing.length === 0) return false;
+  return `${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not installed (apt-get install -y ${missing.join(" ")}), so ImageSpec.exist() is not tested against a real registry`;
+})();
 
 /** A TCP port nothing listens on right now. */
 export async function freePort(): Promise<number> {

@@ -4,7 +4,7 @@
 // Every wait here is bounded: `waitFor`, `waitForExit` and `runToEnd` fail after a timeout (default
 // WAIT_TIMEOUT_MS) with the child's command, stdout and stderr in the message, so a lock bug fails a test in
 // seconds instead of hanging it. Every child is tracked and killed even when a test forgets to: by
-// `killAllChildren()` in a root `after` hook registered by importing this module, by a process `exit` hook, and
+// `killAllChildren()` in a root `after` hook registered by importing this module, by `exit` and signal hooks, and
 // by a watchdog that SIGKILLs any child still running after its lifetime (default LIFETIME_MS). Tests still kill
 // what they start in a `finally` (`kill9()`), so a failed assertion ends its children at once.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
@@ -82,10 +82,18 @@ export async function killAllChildren(): Promise<void> {
 
 // The test file's root `after` hook: runs when the file's tests are done, even if one failed or timed out.
 after(killAllChildren);
-// And if the process ends some other way, its children go with it.
-process.on("exit", () => {
+// And if the process ends some other way, its children go with it: at exit, or on a signal — the test runner
+// SIGTERMs a test file that overran --test-timeout, and a default SIGTERM death runs no "exit" listener.
+const killRunningNow = (): void => {
   for (const child of running) child.process.kill("SIGKILL");
-});
+};
+process.on("exit", killRunningNow);
+for (const signal of ["SIGTERM", "SIGHUP", "SIGINT"] as const) {
+  process.once(signal, () => {
+    killRunningNow();
+    process.kill(process.pid, signal); // then die of the signal as if nobody had listened
+  });
+}
 
 /** How long to wait, from options or the default. */
 function timeoutOf(options: WaitOptions | undefined): number {
