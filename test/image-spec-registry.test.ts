@@ -160,13 +160,17 @@ describe("ImageSpec.exist() against a real registry (docker-registry on 127.0.0.
     }
 
     test("undefined when the token server does not answer at all", async () => {
-      const other = await TokenServer.start(join(dir, "token-server-gone"));
-      const lonely = await TestRegistry.start(join(dir, "token-gone"), other.registryAuth());
+      const gone = await TokenServer.start(join(dir, "token-server-gone"));
+      let lonely: TestRegistry | undefined;
       try {
-        await other.close();
+        lonely = await TestRegistry.start(join(dir, "token-gone"), gone.registryAuth());
+        await gone.close();
+        const response = await fetch(`${lonely.base}/v2/cachet-test/app/manifests/latest`, { method: "HEAD" });
+        assert.equal(parseChallenge(response.headers.get("www-authenticate"))?.params.realm, gone.realm, "the realm is the closed server");
         assert.equal(await new ImageSpec({ name: "app", registry: `${lonely.host}/cachet-test` }).exist({ timeoutMs: 5000 }), undefined);
       } finally {
-        await lonely.stop();
+        await gone.close();
+        await lonely?.stop();
       }
     });
   });

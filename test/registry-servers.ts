@@ -292,7 +292,9 @@ export class TokenServer {
     };
   }
 
+  /** Stops listening and drops open connections. Idempotent. */
   async close(): Promise<void> {
+    if (!this.server.listening) return;
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
