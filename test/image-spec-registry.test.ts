@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 import { ImageSpec } from "../src/task/image-spec.js";
-import { parseChallenge } from "../src/task/image-registry.js";
+import { parseChallenge, parseChallenges } from "../src/task/image-registry.js";
 import {
   TestRegistry,
   TokenServer,
@@ -272,6 +272,47 @@ describe("ImageSpec.exist() protocol details (scripted registry)", () => {
     assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}` }).exist(), false);
   });
 
+  test("a registry that refuses HEAD and asks for a token gets the token for its GET", async () => {
+    const seen: string[] = [];
+    const port = await registry((request, response, self) => {
+      const url = new URL(request.url!, `http://127.0.0.1:${self}`);
+      seen.push(`${request.method} ${url.pathname}${request.headers.authorization ? " (token)" : ""}`);
+      if (url.pathname === "/token") {
+        response.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token: "t0k3n" }));
+      } else if (request.method === "HEAD") {
+        response.writeHead(405).end();
+      } else if (request.headers.authorization !== "Bearer t0k3n") {
+        response.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://127.0.0.1:${self}/token",service="fake"` }).end();
+      } else {
+        response.writeHead(url.pathname.endsWith(`/manifests/${present.tag}`) ? 200 : 404).end();
+      }
+    });
+    const present = new ImageSpec({ name: "app", registry: `127.0.0.1:${port}` });
+    assert.equal(await present.exist(), true, seen.join(", "));
+    assert.equal(await present.withCommands("x").exist(), false, seen.join(", "));
+  });
+
+  test("a Bearer challenge is found among several (fetch joins WWW-Authenticate headers with a comma)", async () => {
+    for (const order of [["basic", "bearer"], ["bearer", "basic"]]) {
+      const port = await registry((request, response, self) => {
+        if (request.url!.startsWith("/token")) {
+          const url = new URL(request.url!, `http://127.0.0.1:${self}`);
+          assert.equal(url.searchParams.get("service"), "fake", "the Bearer challenge's own parameters, not Basic's");
+          response.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token: "t0k3n" }));
+        } else if (request.headers.authorization === "Bearer t0k3n") {
+          response.writeHead(200).end();
+        } else {
+          const challenges = {
+            basic: 'Basic realm="fake registry"',
+            bearer: `Bearer realm="http://127.0.0.1:${self}/token",service="fake"`,
+          };
+          response.writeHead(401, [...order.map((scheme) => ["WWW-Authenticate", challenges[scheme as "basic" | "bearer"]])].flat()).end();
+        }
+      });
+      assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}` }).exist(), true, order.join(" then "));
+    }
+  });
+
   test("WWW-Authenticate parsing", () => {
     assert.deepEqual(parseChallenge('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/ubuntu:pull"'), {
       scheme: "bearer",
@@ -279,5 +320,11 @@ describe("ImageSpec.exist() protocol details (scripted registry)", () => {
     });
     assert.deepEqual(parseChallenge("Basic realm=x"), { scheme: "basic", params: { realm: "x" } });
     assert.equal(parseChallenge(null), undefined);
+    assert.deepEqual(parseChallenges('Basic realm="a, b", Bearer realm="https://auth.example/token",service="svc", Negotiate'), [
+      { scheme: "basic", params: { realm: "a, b" } },
+      { scheme: "bearer", params: { realm: "https://auth.example/token", service: "svc" } },
+      { scheme: "negotiate", params: {} },
+    ]);
+    assert.deepEqual(parseChallenges(""), []);
   });
 });
