@@ -1,8 +1,8 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runToEnd, type RunOptions } from "./workers/child.js";
 
 /** A fresh temporary directory, removed when the test's `after` runs `cleanup`. */
 export function tempDir(label = "cachet-test-"): { path: string; cleanup: () => void } {
@@ -18,23 +18,13 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs the built `cachet` binary with a clean cachet environment (plus `env`). */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string } = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const base: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of Object.keys(base)) if (name.startsWith("CACHET_")) delete base[name];
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...base, ...env },
-      cwd: options.cwd ?? tmpdir(),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+/**
+ * Runs the built `cachet` binary with a clean cachet environment (plus `env`). Bounded: rejects, with the CLI's
+ * output, if it has not exited within `options.timeoutMs` (default 30 s); the process is killed either way.
+ */
+export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, options: RunOptions = {}): Promise<CliRun> {
+  const { code, stdout, stderr } = await runToEnd([CLI, ...args], env, options);
+  return { code, stdout, stderr };
 }
 
 /** After a whole `cache clean`: the root holds only its two lock files (kept so waiting processes find them). */

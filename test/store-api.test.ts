@@ -1,6 +1,5 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -15,6 +14,7 @@ import {
   type StoreWarning,
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
+import { runToEnd } from "./workers/child.js";
 
 describe("cache root", () => {
   const dir = tempDir();
@@ -56,15 +56,15 @@ describe("cache root", () => {
     });
   });
 
-  test("--no-cache makes a temporary root that is gone after the process exits", () => {
+  test("--no-cache makes a temporary root that is gone after the process exits", async () => {
     const script = `
       import { openStore } from ${JSON.stringify(new URL("../src/index.ts", import.meta.url).pathname)};
       const store = await openStore({ noCache: true });
       await store.put("t", "k", "v");
       console.log(store.root);
     `;
-    const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
-    assert.equal(result.status, 0, result.stderr);
+    const result = await runToEnd(["--import", "tsx", "--input-type=module", "-e", script], {}, { cwd: new URL("..", import.meta.url).pathname });
+    assert.equal(result.code, 0, result.stderr);
     const root = result.stdout.trim();
     assert.match(root, /cachet-no-cache-/);
     assert.equal(existsSync(root), false);
@@ -151,7 +151,7 @@ describe("entries", () => {
     await assert.rejects(store.get("ok", ""), /invalid entry key/);
   });
 
-  test("putStream / getStream stream content with its digest checked", async () => {
+  test("putStream / getStream round-trip content in chunks (corruption: store-read-guards.test.ts)", async () => {
     const chunks = [randomBytes(70_000), randomBytes(70_000), randomBytes(5)];
     const info = await store.putStream("stream", "k", (async function* () {
       yield* chunks;

@@ -41,7 +41,8 @@ test(`${WORKERS} processes putting and getting shared and own keys (${OPS} ops e
   try {
     await Promise.all(workers.map((worker) => worker.waitFor("ready")));
     for (const worker of workers) worker.send("go");
-    const exits = await Promise.all(workers.map((worker) => worker.exit));
+    // Each worker's 3000 operations take a few seconds; a minute is room for a loaded machine, not for a hang.
+    const exits = await Promise.all(workers.map((worker) => worker.waitForExit({ timeoutMs: 60_000 })));
     exits.forEach((exit, id) => {
       assert.deepEqual(exit, { code: 0, signal: null }, `worker ${id} failed:\n${workers[id]!.stderr()}`);
       assert.equal(workers[id]!.stderr(), "", `worker ${id} wrote to stderr`);

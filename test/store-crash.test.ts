@@ -34,6 +34,7 @@ describe("store under kill -9", () => {
         await child.waitFor("ready");
       } catch (error) {
         problems.push((error as Error).message);
+        await child.kill9();
         return;
       }
       await sleep(delayMs);
@@ -55,8 +56,11 @@ describe("store under kill -9", () => {
     }
     // One writer killed, for certain, in the middle of a streamed blob: its half-written staging file stays in tmp/.
     const staller = startNode([WRITER, root, work, String(writerId++), "stall-stream"]);
-    await staller.waitFor("mid");
-    if ((await staller.kill9()).signal === "SIGKILL") kills++;
+    try {
+      await staller.waitFor("mid");
+    } finally {
+      if ((await staller.kill9()).signal === "SIGKILL") kills++;
+    }
   });
 
   after(() => scratch.cleanup());

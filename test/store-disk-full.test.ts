@@ -16,7 +16,7 @@ function mountTmpfs(): { path?: string; skip?: string } {
   if (process.platform !== "linux") return { skip: `a tmpfs mount needs Linux (this is ${process.platform})` };
   const path = mkdtempSync(join(tmpdir(), "cachet-disk-full-"));
   try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${MOUNT_SIZE}`, "tmpfs", path], { stdio: "pipe" });
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${MOUNT_SIZE}`, "tmpfs", path], { stdio: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
     return { path };
   } catch (error) {
     rmSync(path, { recursive: true, force: true });
@@ -68,7 +68,7 @@ describe("store on a full disk (tmpfs)", { skip: mount.skip }, () => {
 
   after(() => {
     if (mount.path) {
-      execFileSync("umount", [mount.path], { stdio: "pipe" });
+      execFileSync("umount", [mount.path], { stdio: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
       rmSync(mount.path, { recursive: true, force: true });
     }
     rmSync(outside, { recursive: true, force: true });

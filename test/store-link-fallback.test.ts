@@ -2,10 +2,10 @@
 // says why and how to silence it. Runs in a child process so "once per process" is observable.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { runToEnd } from "./workers/child.js";
 
 const otherFs = "/dev/shm";
 const differentDevice = (() => {
@@ -16,7 +16,7 @@ const differentDevice = (() => {
   }
 })();
 
-test("a tree restored onto another filesystem is copied, with one warning per process", { skip: differentDevice ? false : `no second filesystem (${otherFs}) on this machine` }, () => {
+test("a tree restored onto another filesystem is copied, with one warning per process", { skip: differentDevice ? false : `no second filesystem (${otherFs}) on this machine` }, async () => {
   const cacheDir = mkdtempSync(join(tmpdir(), "cachet-fallback-"));
   const targets = mkdtempSync(join(otherFs, "cachet-fallback-"));
   const source = mkdtempSync(join(tmpdir(), "cachet-fallback-src-"));
@@ -36,8 +36,8 @@ test("a tree restored onto another filesystem is copied, with one warning per pr
       await store.close();
       console.log(JSON.stringify({ modes: [first.mode, second.mode], warnings, nlink: statSync(join(${JSON.stringify(targets)}, "one", "a.txt")).nlink }));
     `;
-    const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8" });
-    assert.equal(result.status, 0, result.stderr);
+    const result = await runToEnd(["--import", "tsx", "--input-type=module", "-e", script], {}, { cwd: new URL("..", import.meta.url).pathname });
+    assert.equal(result.code, 0, result.stderr);
     const out = JSON.parse(result.stdout) as { modes: string[]; warnings: Array<{ code: string; message: string }>; nlink: number };
     assert.deepEqual(out.modes, ["copy", "copy"]);
     assert.equal(out.nlink, 1);

@@ -1,6 +1,5 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { Cache } from "../src/task/cache.js";
 import { FunctionSourceError } from "../src/task/errors.js";
 import { FunctionBodyPolicy } from "../src/task/policies/function-body.js";
 import { SourceGraphPolicy, type SourceGraphEntry } from "../src/task/policies/source-graph.js";
+import { runToEnd } from "./workers/child.js";
 
 type AnyFn = (...args: never[]) => unknown;
 type Edit = readonly [file: string, from: string, to: string];
@@ -226,11 +226,10 @@ Module._load = function (request, ...rest) {
       const version = explicit.getVersion("", { func: analyze });
       console.log(JSON.stringify({ error, version, entries: explicit.dependencies(analyze) }));
     `;
-    const child = spawnSync(process.execPath, ["--require", blocker, "--import", "tsx", "--input-type=module", "--eval", script], {
-      encoding: "utf8",
+    const child = await runToEnd(["--require", blocker, "--import", "tsx", "--input-type=module", "--eval", script], {}, {
       cwd: new URL("..", import.meta.url).pathname,
     });
-    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.code, 0, child.stderr);
     const result = JSON.parse(child.stdout.trim().split("\n").pop()!) as { error: string; version: string; entries: SourceGraphEntry[] };
     assert.match(result.error, /^CACHET_FUNCTION_SOURCE: .*inspector is not available.*module: import\.meta\.url/);
     assert.match(result.version, /^[0-9a-f]{64}$/);

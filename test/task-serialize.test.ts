@@ -1,29 +1,23 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "./helpers.js";
+import { startNode, workerPath, type Child } from "./workers/child.js";
 
-const WORKER = new URL("./workers/serialized-task.ts", import.meta.url).pathname;
+const WORKER = workerPath("serialized-task.ts");
+const REPO = new URL("..", import.meta.url).pathname;
 
-function start(cacheDir: string, log: string, sleepMs: number, mode?: string): { child: ChildProcess; output: Promise<string>; ready: Promise<void> } {
-  const child = spawn(process.execPath, ["--import", "tsx", WORKER, cacheDir, log, String(sleepMs), ...(mode ? [mode] : [])], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  let markReady: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  child.stdout!.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
-    if (stdout.includes("ready")) markReady();
-  });
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const output = new Promise<string>((resolve, reject) =>
-    child.on("close", (code, signal) => (code === 0 || signal ? resolve(stdout) : reject(new Error(`worker exited ${code}: ${stderr}`)))),
-  );
-  return { child, output, ready };
+/** A process calling the serialized task (through tsx, resolved from the repository). */
+function start(cacheDir: string, log: string, sleepMs: number, mode?: string): Child {
+  return startNode(["--import", "tsx", WORKER, cacheDir, log, String(sleepMs), ...(mode ? [mode] : [])], {}, { cwd: REPO });
+}
+
+/** The worker's last line (its event kind and result) once it has exited 0. */
+async function lastLine(worker: Child): Promise<string> {
+  const exit = await worker.waitForExit();
+  assert.deepEqual(exit, { code: 0, signal: null }, `worker ${worker.pid} failed:\n${worker.stderr()}`);
+  return worker.stdout().trim().split("\n").pop()!;
 }
 
 function runs(log: string): string[] {
@@ -43,11 +37,14 @@ describe("serialize: true across processes", () => {
     const log = join(dir.path, "eight.log");
     writeFileSync(log, "");
     const workers = Array.from({ length: 8 }, () => start(cache, log, 1500));
-    const outputs = await Promise.all(workers.map((w) => w.output));
-    assert.equal(runs(log).length, 1, `runs: ${runs(log).join(", ")}`);
-    const kinds = outputs.map((out) => out.trim().split("\n").pop()!);
-    for (const line of kinds) assert.match(line, /^(miss|waited|hit) 144$/);
-    assert.equal(kinds.filter((line) => line.startsWith("miss")).length, 1);
+    try {
+      const kinds = await Promise.all(workers.map(lastLine));
+      assert.equal(runs(log).length, 1, `runs: ${runs(log).join(", ")}`);
+      for (const line of kinds) assert.match(line, /^(miss|waited|hit) 144$/);
+      assert.equal(kinds.filter((line) => line.startsWith("miss")).length, 1);
+    } finally {
+      await Promise.all(workers.map((worker) => worker.kill9()));
+    }
   });
 
   test("when the running process is killed, a waiter takes over at once", async () => {
@@ -55,16 +52,20 @@ describe("serialize: true across processes", () => {
     const log = join(dir.path, "killed.log");
     writeFileSync(log, "");
     const runner = start(cache, log, 0, "hang");
-    // Wait until the runner's function body is running (it holds the key lock).
-    for (let i = 0; i < 600 && runs(log).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-    assert.equal(runs(log).length, 1);
-    const waiter = start(cache, log, 0);
-    await waiter.ready;
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the waiter is now blocked on the key lock
-    assert.equal(runs(log).length, 1, "the waiter must not run while the runner holds the key");
-    runner.child.kill("SIGKILL");
-    const out = await waiter.output;
-    assert.equal(out.trim().split("\n").pop(), "miss 144");
-    assert.equal(runs(log).length, 2, "the waiter ran the function itself");
+    let waiter: Child | undefined;
+    try {
+      // Wait until the runner's function body is running (it holds the key lock): at most 15 s.
+      for (let i = 0; i < 600 && runs(log).length === 0 && !runner.exitedYet(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      assert.equal(runs(log).length, 1, `the runner never started its function:\n${runner.stderr()}`);
+      waiter = start(cache, log, 0);
+      await waiter.waitFor("ready");
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the waiter is now blocked on the key lock
+      assert.equal(runs(log).length, 1, "the waiter must not run while the runner holds the key");
+      assert.equal((await runner.kill9()).signal, "SIGKILL");
+      assert.equal(await lastLine(waiter), "miss 144");
+      assert.equal(runs(log).length, 2, "the waiter ran the function itself");
+    } finally {
+      await Promise.all([runner.kill9(), waiter?.kill9()]);
+    }
   });
 });

@@ -59,17 +59,29 @@ interface Challenge {
   readonly params: Readonly<Record<string, string>>;
 }
 
-/** Parses a `WWW-Authenticate` header: `Bearer realm="…",service="…",scope="…"`. */
+/** Parses a `WWW-Authenticate` header's first challenge: `Bearer realm="…",service="…",scope="…"`. */
 export function parseChallenge(header: string | null): Challenge | undefined {
-  if (!header) return undefined;
-  const match = /^\s*(\S+)\s*(.*)$/.exec(header);
-  if (!match) return undefined;
-  const params: Record<string, string> = {};
-  const pattern = /([A-Za-z][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
-  for (let part = pattern.exec(match[2]!); part; part = pattern.exec(match[2]!)) {
-    params[part[1]!.toLowerCase()] = part[2] !== undefined ? part[2].replace(/\\(.)/g, "$1") : part[3]!;
+  return parseChallenges(header)[0];
+}
+
+/**
+ * Parses every challenge of a `WWW-Authenticate` header (RFC 9110 §11.6.1). A server may send several, in one
+ * header or in several, which fetch joins with ", ": `Basic realm="x", Bearer realm="…",service="…"`.
+ */
+export function parseChallenges(header: string | null): Challenge[] {
+  const challenges: Array<{ scheme: string; params: Record<string, string> }> = [];
+  if (!header) return challenges;
+  // An auth-param (`name=value`, the value a token or a quoted string) or, alone, the scheme of a new challenge.
+  const item = /[\s,]*([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*)))?/y;
+  for (let match = item.exec(header); match && match[0] !== ""; match = item.exec(header)) {
+    const [, name, quoted, plain] = match as unknown as [string, string, string | undefined, string | undefined];
+    if (quoted === undefined && plain === undefined) {
+      challenges.push({ scheme: name.toLowerCase(), params: {} });
+    } else if (challenges.length > 0) {
+      challenges[challenges.length - 1]!.params[name.toLowerCase()] = quoted !== undefined ? quoted.replace(/\\(.)/g, "$1") : plain!;
+    }
   }
-  return { scheme: match[1]!.toLowerCase(), params };
+  return challenges;
 }
 
 async function anonymousToken(challenge: Challenge, repository: string, signal: AbortSignal): Promise<string | undefined> {
@@ -125,20 +137,28 @@ export async function manifestExists(
   const url = `${target.baseUrl}/v2/${target.repository}/manifests/${encodeURIComponent(tag)}`;
   try {
     let token: string | undefined;
-    let response = await manifestRequest(url, "HEAD", token, signal);
-    if (response.status === 401) {
+    let asked = false;
+    /** One request, answering a first 401's Bearer challenge with an anonymous token; undefined if that fails. */
+    const request = async (method: "HEAD" | "GET"): Promise<Response | undefined> => {
+      const response = await manifestRequest(url, method, token, signal);
+      if (response.status !== 401 || asked) return response;
+      asked = true;
       await response.body?.cancel();
-      const challenge = parseChallenge(response.headers.get("www-authenticate"));
-      if (challenge?.scheme !== "bearer") return undefined;
+      // The Bearer one of possibly several challenges (a registry may offer Basic too).
+      const challenge = parseChallenges(response.headers.get("www-authenticate")).find((c) => c.scheme === "bearer");
+      if (!challenge) return undefined;
       token = await anonymousToken(challenge, target.repository, signal);
       if (!token) return undefined;
-      response = await manifestRequest(url, "HEAD", token, signal);
-    }
-    if (response.status === 405 || response.status === 400) {
-      // Some registries refuse HEAD or answer it without a body to explain; ask again with GET.
+      return manifestRequest(url, method, token, signal);
+    };
+    let response = await request("HEAD");
+    if (response && (response.status === 405 || response.status === 400)) {
+      // Some registries refuse HEAD or answer it without a body to explain; ask again with GET (which may be the
+      // first request to meet the registry's challenge).
       await response.body?.cancel();
-      response = await manifestRequest(url, "GET", token, signal);
+      response = await request("GET");
     }
+    if (!response) return undefined;
     const status = response.status;
     if (status === 200) {
       await response.body?.cancel();
