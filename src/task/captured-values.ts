@@ -47,18 +47,23 @@ export function captureVariables(fn: Function, source: TaskFunctionSource, ignor
   const script = new ScriptView(fn, closure);
   const isModule = closure.scopes.some((scope) => scope.kind === "Module");
   const values = new Map<string, unknown>();
+  const unusable: Array<{ name: string; reason: string }> = [];
   for (const name of candidates) {
-    const scope = closure.scopes.find((candidate) => candidate.kind !== "Global" && Object.hasOwn(candidate.variables, name));
-    if (!scope || NOT_CAPTURED_SCOPES.has(scope.kind)) continue;
-    // Without a Module scope the function may come from a CommonJS module, whose top level is a function scope.
-    if (!isModule && scope.kind === "Closure" && script.isModuleLevel(name)) continue;
-    const value = (scope.variables as Record<string, unknown>)[name];
-    if (value === fn) continue; // the function referring to itself
-    values.set(name, value);
+    try {
+      const scope = closure.scopes.find((candidate) => candidate.kind !== "Global" && Object.hasOwn(candidate.variables, name));
+      if (!scope || NOT_CAPTURED_SCOPES.has(scope.kind)) continue;
+      // Without a Module scope the function may come from a CommonJS module, whose top level is a function scope.
+      if (!isModule && scope.kind === "Closure" && script.isModuleLevel(name)) continue;
+      const value = (scope.variables as Record<string, unknown>)[name];
+      if (value === fn) continue; // the function referring to itself
+      values.set(name, value);
+    } catch (error) {
+      // A `with` object whose property access throws, say.
+      unusable.push({ name, reason: `reading it threw: ${String((error as Error)?.message ?? error)}` });
+    }
   }
 
   const digests: Record<string, string> = {};
-  const unusable: Array<{ name: string; reason: string }> = [];
   for (const name of [...values.keys()].sort()) {
     try {
       digests[name] = hashValue(values.get(name), { label: "captured variable", path: name });
@@ -67,6 +72,7 @@ export function captureVariables(fn: Function, source: TaskFunctionSource, ignor
       unusable.push({ name, reason });
     }
   }
+  unusable.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (lexicalThis && script.arrowThisIsCaptured()) {
     unusable.push({ name: "this", reason: "the `this` of the function that defined it, which cannot be read" });
   }
@@ -92,7 +98,11 @@ class ScriptView {
   isModuleLevel(name: string): boolean {
     const found = this.#load();
     if (!found) return false; // cannot tell: count it, so its value is keyed on or reported
-    const reference = referencesInRange(found.analysis, found.node.start, found.node.end).find((ref) => ref.name === name);
+    const { start, end } = found.node;
+    const declaredInside = (scope: { node: AstNode }) => scope.node.start >= start && scope.node.end <= end;
+    const reference = referencesInRange(found.analysis, start, end).find(
+      (ref) => ref.name === name && (ref.binding === undefined || !declaredInside(ref.binding.scope)),
+    );
     if (!reference) return false;
     return reference.binding === undefined || reference.binding.scope === found.analysis.moduleScope;
   }
