@@ -26,6 +26,8 @@ after(async () => {
   root.cleanup();
 });
 
+const saltRuns: string[] = [];
+
 function counter() {
   const calls: unknown[][] = [];
   return { calls, record: (...args: unknown[]) => calls.push(args) };
@@ -170,24 +172,36 @@ describe("keys", () => {
   });
 
   test("the salt changes the key", async () => {
-    const runs: string[] = [];
+    saltRuns.length = 0;
+    // (saltRuns is module-level: a captured array the function mutates would change the version between definitions.)
     const fn = async (n: number) => {
-      runs.push("ran");
+      saltRuns.push("ran");
       return n;
     };
     await task({ name: "salted", cache: new Cache({ salt: "a" }), store }, fn)(1);
     await task({ name: "salted", cache: new Cache({ salt: "a" }), store }, fn)(1);
     await task({ name: "salted", cache: new Cache({ salt: "b" }), store }, fn)(1);
-    assert.equal(runs.length, 2);
+    assert.equal(saltRuns.length, 2);
   });
 
-  test("maxAge makes older entries misses", async () => {
+  test("maxAge makes older entries misses, and entries dated ahead of the clock too (a clock we move, no sleeping)", async (t) => {
+    const start = Date.now();
+    t.mock.timers.enable({ apis: ["Date"], now: start });
     let runs = 0;
-    const fresh = task({ name: "aging", cache: new Cache({ version: "1", maxAge: 50 }), store }, async () => ++runs);
+    const fresh = task({ name: "aging", cache: new Cache({ version: "1", maxAge: "1h" }), store }, async () => ++runs);
     assert.equal(await fresh(), 1);
-    assert.equal(await fresh(), 1);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    assert.equal(await fresh(), 2);
+    t.mock.timers.tick(59 * 60_000);
+    assert.equal(await fresh(), 1, "59 minutes old: still fresh");
+    t.mock.timers.tick(2 * 60_000);
+    assert.equal(await fresh(), 2, "61 minutes old: expired, so it ran again");
+    // The entry just written is now 'from the future' for a clock an hour behind: its age cannot be trusted.
+    t.mock.timers.reset();
+    t.mock.timers.enable({ apis: ["Date"], now: start });
+    assert.equal(await fresh(), 3);
+    const unlimited = task({ name: "aging", cache: new Cache({ version: "1" }), store }, async () => ++runs);
+    t.mock.timers.reset();
+    t.mock.timers.enable({ apis: ["Date"], now: start - 3_600_000 });
+    assert.equal(await unlimited(), 3, "without maxAge an entry's date does not matter");
   });
 
   test("an entry in an unknown format is a miss, not a crash", async () => {

@@ -1,12 +1,13 @@
 import type { EntryInfo, Store } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { KeyComponents } from "./task-key.js";
-import { taskDefinition } from "./task.js";
+import { cut } from "./cache-failures.js";
+import { taskDefinition, type TaskDefinition } from "./task.js";
 
 /** One key component that differs between two calls of a task. */
 export interface KeyChange {
-  component: "task" | "version" | "salt" | "policies" | "ignoredInputs" | "input";
-  /** For inputs: the input path (`text`, `config.model`, `items[2]`). */
+  component: "task" | "version" | "salt" | "policies" | "ignoredInputs" | "captured" | "input";
+  /** For inputs: the input path (`text`, `config.model`, `items[2]`, `this`); for captured variables: the name. */
   path?: string;
   /** What changed, in words (`added`, `removed`, `changed`). */
   change: "changed" | "added" | "removed";
@@ -29,17 +30,27 @@ export interface Explanation {
 
 /**
  * Says whether `taskFn(...args)` would hit, and if not, which key components differ from the task's most
- * recently used entry (its version, salt, policies, or which input, by path). Runs nothing and changes nothing.
+ * recently used entry (its version, salt, policies, a captured variable, or which input, by path). Runs nothing
+ * and changes nothing. For a task whose function uses `this`, call it as `explain.call(receiver, taskFn, …args)`.
+ * A cache that cannot be read is not an error here either: the answer is a miss whose reason says why.
  */
-export async function explain<A extends unknown[]>(taskFn: (...args: A) => unknown, ...args: A): Promise<Explanation> {
+export async function explain<A extends unknown[]>(this: unknown, taskFn: (...args: A) => unknown, ...args: A): Promise<Explanation> {
   const definition = taskDefinition(taskFn);
   if (!definition) throw new TaskDefinitionError("explain(fn, …args): fn is not a function made by task()");
   if (!definition.cache) {
     return { task: definition.name, key: "", wouldHit: false, reason: "the task is defined with cache: false", changes: [] };
   }
-  const { key, components } = await definition.keyOf(args);
+  const { key, components } = await definition.keyOf(args, this);
+  try {
+    return await compare(definition, key, components());
+  } catch (error) {
+    const reason = `the cache cannot be read, so the call would run: ${cut(error instanceof Error ? error.message : String(error), 300)}`;
+    return { task: definition.name, key, wouldHit: false, reason, changes: [] };
+  }
+}
+
+async function compare(definition: TaskDefinition, key: string, current: KeyComponents): Promise<Explanation> {
   const store = await definition.store();
-  const current = components();
   const exact = store.info(definition.name, key);
   if (exact && definition.usable(exact) && !definition.refresh) {
     return { task: definition.name, key, wouldHit: true, reason: `an entry for this call exists (created ${exact.createdAt.toISOString()})`, changes: [] };
@@ -48,9 +59,12 @@ export async function explain<A extends unknown[]>(taskFn: (...args: A) => unkno
     return { task: definition.name, key, wouldHit: false, reason: "refresh is on for this task, so it runs and replaces the entry", changes: [] };
   }
   if (exact) {
-    const reason = definition.usable({ ...exact, format: exact.format }, 0)
-      ? `its entry is older than maxAge (created ${exact.createdAt.toISOString()})`
-      : `its entry was written in a format this version cannot read (${exact.format ?? "none"})`;
+    const created = exact.createdAt.getTime();
+    const reason = !definition.usable(exact, created)
+      ? `its entry was written in a format this version cannot read (${exact.format ?? "none"})`
+      : created > Date.now()
+        ? `its entry is dated in the future (created ${exact.createdAt.toISOString()}), so its age cannot be trusted against maxAge`
+        : `its entry is older than maxAge (created ${exact.createdAt.toISOString()})`;
     return { task: definition.name, key, wouldHit: false, reason, changes: [] };
   }
   const previous = await latestOther(store, definition.name, key);
@@ -85,8 +99,18 @@ export function diffComponents(before: KeyComponents, after: KeyComponents): Key
   if (JSON.stringify(before.policies) !== JSON.stringify(after.policies)) {
     changes.push({ component: "policies", change: "changed", before: before.policies.join(", "), after: after.policies.join(", ") });
   }
-  if (before.version !== after.version && before.salt === after.salt) {
-    changes.push({ component: "version", change: "changed", before: before.version, after: after.version });
+  // With captured variables the version mixes in their values; the policies' own version says whether the code changed.
+  const codeBefore = before.policyVersion ?? before.version;
+  const codeAfter = after.policyVersion ?? after.version;
+  if (codeBefore !== codeAfter && before.salt === after.salt) {
+    changes.push({ component: "version", change: "changed", before: codeBefore, after: codeAfter });
+  }
+  const capturedBefore = before.captured ?? {};
+  const capturedAfter = after.captured ?? {};
+  for (const name of [...new Set([...Object.keys(capturedBefore), ...Object.keys(capturedAfter)])].sort()) {
+    if (capturedBefore[name] === capturedAfter[name]) continue;
+    const change = !(name in capturedBefore) ? "added" : !(name in capturedAfter) ? "removed" : "changed";
+    changes.push({ component: "captured", path: name, change, before: capturedBefore[name], after: capturedAfter[name] });
   }
   if (JSON.stringify([...before.ignoredInputs].sort()) !== JSON.stringify([...after.ignoredInputs].sort())) {
     changes.push({
@@ -95,6 +119,10 @@ export function diffComponents(before: KeyComponents, after: KeyComponents): Key
       before: before.ignoredInputs.join(", "),
       after: after.ignoredInputs.join(", "),
     });
+  }
+  if (before.receiver !== after.receiver) {
+    const change = before.receiver === undefined ? "added" : after.receiver === undefined ? "removed" : "changed";
+    changes.push({ component: "input", path: "this", change, before: before.receiver, after: after.receiver });
   }
   const paths = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
   const differing = [...paths].filter((path) => before.inputs[path] !== after.inputs[path]);
@@ -114,6 +142,7 @@ export function describeChanges(changes: KeyChange[], unknown = false): string {
   if (changes.length === 0) return "no component differs from the most recent entry (it may have been removed)";
   const parts = changes.map((change) => {
     if (change.component === "input") return `input "${change.path}" ${change.change}`;
+    if (change.component === "captured") return `captured variable "${change.path}" ${change.change}`;
     if (change.component === "version") return "the version changed (the function or what its policies hash changed)";
     return `the ${change.component === "ignoredInputs" ? "ignored inputs" : change.component} changed`;
   });

@@ -15,6 +15,12 @@ export interface KeyComponents {
   ignoredInputs: string[];
   /** Digest per input path (`text`, `config.model`, `items[2]`), leaves of plain data up to a few levels. */
   inputs: Record<string, string>;
+  /** Digest of each variable the function captured from an enclosing function, by name, when any entered the version. */
+  captured?: Record<string, string>;
+  /** The version the `Cache` gave (explicit or from policies) before captured variables were mixed in. */
+  policyVersion?: string;
+  /** Digest of the `this` the task was called with, when it is an input. */
+  receiver?: string;
 }
 
 /** Precomputes the part of the key that is fixed per task, so a call hashes only its inputs. */
@@ -22,10 +28,19 @@ export function keyPrefix(task: string, version: string): Buffer {
   return Buffer.from(`${KEY_SCHEME}\0${task.length}:${task}\0${version.length}:${version}\0`, "utf8");
 }
 
-/** `sha256(scheme, name, version, canonical inputs)` as hex. Throws `UnhashableValueError` naming the input. */
-export function taskKey(prefix: Buffer, inputs: Record<string, unknown>): string {
+/** Separates the inputs from the receiver in a key (the canonical encoding is self-delimiting, so this is unambiguous). */
+const RECEIVER_MARK = Buffer.from("\0this\0", "utf8");
+
+/**
+ * `sha256(scheme, name, version, canonical inputs[, receiver])` as hex. `receiver` is the `this` of a call when
+ * it is an input (absent otherwise, so keys without one are unchanged). Throws `UnhashableValueError` naming the
+ * input (`this` for the receiver).
+ */
+export function taskKey(prefix: Buffer, inputs: Record<string, unknown>, receiver: { value: unknown } | undefined = undefined): string {
   const encoded = encodeCanonical(inputs, { label: "input" });
-  return createHash("sha256").update(prefix).update(encoded).digest("hex");
+  const hash = createHash("sha256").update(prefix).update(encoded);
+  if (receiver) hash.update(RECEIVER_MARK).update(encodeCanonical(receiver.value, { label: "input", path: "this" }));
+  return hash.digest("hex");
 }
 
 const MAX_INPUT_PATHS = 256;

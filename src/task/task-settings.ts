@@ -1,4 +1,4 @@
-import { openStore, type Store, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
+import { openStore, resolveCacheDir, type Store, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
 import type { TaskEventHandler } from "./task-events.js";
 
 /** Process-wide defaults for tasks that do not set their own. */
@@ -11,21 +11,62 @@ export interface TaskDefaults {
 
 let defaults: TaskDefaults = {};
 let sharedStore: Promise<Store> | undefined;
+/** The last failure to open the shared store, and until when it stands in for a new attempt. */
+let openFailure: { error: unknown; until: number } | undefined;
+
+/** How long a failed open of the shared store is remembered before the next call tries again. */
+export const REOPEN_AFTER_MS = 30_000;
 
 /** Sets process-wide task defaults (a store or the options to open one, event and warning handlers). */
 export function configureTasks(next: TaskDefaults): void {
   defaults = { ...defaults, ...next };
-  if ("store" in next) sharedStore = undefined;
+  if ("store" in next) {
+    sharedStore = undefined;
+    openFailure = undefined;
+  }
 }
 
-/** The store tasks without their own `store` use, opened once per process. */
+/**
+ * The store tasks without their own `store` use, opened once per process. When opening fails, the failure is
+ * returned again (without touching the disk) for {@link REOPEN_AFTER_MS}, then opening is tried anew.
+ */
 export function defaultTaskStore(): Promise<Store> {
   if (sharedStore) return sharedStore;
+  if (openFailure && Date.now() < openFailure.until) return Promise.reject(openFailure.error);
   const configured = defaults.store;
-  sharedStore =
-    configured && "put" in configured ? Promise.resolve(configured as Store) : openStore({ ...(configured as StoreOptions | undefined) });
-  sharedStore.catch(() => (sharedStore = undefined));
-  return sharedStore;
+  let opening: Promise<Store>;
+  try {
+    opening =
+      configured && "put" in configured
+        ? Promise.resolve(configured as Store)
+        : openStore({ onWarning: defaults.onWarning, ...(configured as StoreOptions | undefined) });
+  } catch (error) {
+    opening = Promise.reject(error);
+  }
+  sharedStore = opening;
+  opening.then(
+    () => (openFailure = undefined),
+    (error: unknown) => {
+      if (sharedStore === opening) sharedStore = undefined;
+      openFailure = { error, until: Date.now() + REOPEN_AFTER_MS };
+    },
+  );
+  return opening;
+}
+
+/** The cache root the shared store uses (or would use), for messages; undefined when it cannot be told. */
+export function defaultTaskStoreRoot(error?: unknown): string | undefined {
+  const named = (error as { root?: unknown } | undefined)?.root;
+  if (typeof named === "string") return named;
+  const configured = defaults.store;
+  if (configured && "put" in configured) return (configured as Store).root;
+  const options = (configured ?? {}) as StoreOptions;
+  if (options.noCache) return "a temporary cache directory";
+  try {
+    return resolveCacheDir(options).path;
+  } catch {
+    return undefined;
+  }
 }
 
 export function defaultEventHandler(): TaskEventHandler | undefined {

@@ -1,18 +1,27 @@
+import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { isCachetError } from "../errors.js";
-import { UnserializableValueError } from "../hash/index.js";
-import { assertValidName, type Store, type StoredValue, type WarningHandler } from "../store/index.js";
+import { hashValue, UnserializableValueError, UnsupportedFileTypeError } from "../hash/index.js";
+import { assertValidName, type KeyLock, type Store, type StoredValue, type WarningHandler } from "../store/index.js";
 import { Cache, resolveCache } from "./cache.js";
+import { reportCacheFailure, type CacheStep } from "./cache-failures.js";
+import { captureVariables, capturedWarning, type CapturedVariables } from "./captured-values.js";
 import { findRefs } from "./file-refs.js";
 import type { ImageSpec } from "./image-spec.js";
-import { parameterShape, type ParameterShape } from "./parameters.js";
+import { readTaskFunction, type TaskFunctionSource } from "./parameters.js";
 import type { PodTemplate } from "./pod-template.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { TaskEvent, TaskEventHandler, TaskEventKind } from "./task-events.js";
-import { checkIgnoredInputs, namedInputs } from "./task-inputs.js";
+import { checkIgnoredInputs, namedInputs, RECEIVER_INPUT, unmatchedIgnoredInputs } from "./task-inputs.js";
 import { inputDigests, keyPrefix, taskKey, type KeyComponents } from "./task-key.js";
 import { KNOWN_RESULT_FORMATS, loadResult, storeResult } from "./task-result.js";
-import { cachingDisabled, defaultEventHandler, defaultTaskStore, defaultWarningHandler, refreshRequested } from "./task-settings.js";
+import {
+  cachingDisabled,
+  defaultEventHandler,
+  defaultTaskStore,
+  defaultTaskStoreRoot,
+  defaultWarningHandler,
+  refreshRequested,
+} from "./task-settings.js";
 import type { VersionParameters } from "./version-parameters.js";
 
 /** Options of {@link task}. */
@@ -30,7 +39,10 @@ export interface TaskOptions {
   store?: Store;
   /** Called after every call with hit / miss / refresh / waited / bypass and its duration. */
   onEvent?: TaskEventHandler;
-  /** Receives warnings (an unstorable result, a corrupt entry); default `process.emitWarning`. */
+  /**
+   * Receives warnings (a cache that cannot be used, an unstorable result, captured variables that cannot be
+   * keyed, a corrupt entry); default `process.emitWarning`.
+   */
   onWarning?: WarningHandler;
 }
 
@@ -42,16 +54,22 @@ export type CachedTask<A extends unknown[], R> = ((...args: A) => Promise<Awaite
   readonly cache: Cache | undefined;
 };
 
+/** A task call's key and, on demand, what it was made of. */
+export interface CallKey {
+  key: string;
+  components: () => KeyComponents;
+}
+
 /** What explain and the runner need to know of a task; reachable from the task function. */
 export interface TaskDefinition {
   readonly name: string;
   readonly cache: Cache | undefined;
   /** The task's version (computed once, on first use). */
   version(): string;
-  /** The key and key components of a call. */
-  keyOf(args: readonly unknown[]): Promise<{ key: string; components: () => KeyComponents }>;
+  /** The key and key components of a call (with `receiver` as its `this`). */
+  keyOf(args: readonly unknown[], receiver?: unknown): Promise<CallKey>;
   store(): Promise<Store>;
-  /** Whether a stored entry can answer a call now (known format, not older than `maxAge`). */
+  /** Whether a stored entry can answer a call now (known format, not older than `maxAge`, not dated ahead of now). */
   usable(entry: { format: string | undefined; createdAt: Date }, now?: number): boolean;
   readonly refresh: boolean;
 }
@@ -63,11 +81,16 @@ export function taskDefinition(fn: Function): TaskDefinition | undefined {
   return definitions.get(fn);
 }
 
+const NOTHING_CAPTURED: CapturedVariables = { digests: {}, unusable: [], inspected: true };
+
 /**
  * Makes `fn` a cached task: each call is keyed by the task's name, its version (from the `Cache`: explicit, or
- * derived by policies from the function's source, image and pod template) and its inputs minus ignored ones.
- * A hit returns the stored result without running `fn`; a miss runs it and stores the result. Errors are not
- * cached; a result that cannot be stored is returned with one warning.
+ * derived by policies from the function's source, image and pod template, plus the values of variables it takes
+ * from an enclosing function), its inputs minus ignored ones, and its `this` when the function uses one.
+ * A hit returns the stored result without running `fn`; a miss runs it (with the caller's `this`) and stores the
+ * result. Errors are not cached; a result that cannot be stored is returned with one warning. A cache that cannot
+ * be used (unreadable, unwritable, full, corrupt) never fails a call: the function runs and its value is
+ * returned, with one warning per process.
  */
 export function task<A extends unknown[], R>(fn: (...args: A) => R): CachedTask<A, R>;
 export function task<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): CachedTask<A, R>;
@@ -85,10 +108,19 @@ export function task<A extends unknown[], R>(
   assertValidName(name);
   const cacheOption = options.cache ?? true;
   const cache = cacheOption === false ? undefined : resolveCache(cacheOption);
-  const shape = parameterShape(fn as (...args: unknown[]) => unknown);
-  if (cache) checkIgnoredInputs(name, shape, cache.getIgnoredInputs());
-  const runner = new TaskRunner<A, R>(name, fn, cache, shape, options);
-  const cached = ((...args: A) => runner.call(args)) as CachedTask<A, R>;
+  const source = readTaskFunction(fn as (...args: unknown[]) => unknown);
+  const ignored = cache?.getIgnoredInputs() ?? [];
+  const deferredIgnored = cache ? checkIgnoredInputs(name, source, ignored) : [];
+  let captured = NOTHING_CAPTURED;
+  if (cache && cache.version === undefined) {
+    captured = captureVariables(fn, source, new Set(ignored));
+    const warning = capturedWarning(name, captured);
+    if (warning) (options.onWarning ?? defaultWarningHandler())(warning);
+  }
+  const runner = new TaskRunner<A, R>(name, fn, cache, source, captured, deferredIgnored, options);
+  const cached = function (this: unknown, ...args: A) {
+    return runner.call(this, args);
+  } as CachedTask<A, R>;
   Object.defineProperty(cached, "name", { value: name });
   Object.defineProperty(cached, "taskName", { value: name, enumerable: true });
   Object.defineProperty(cached, "cache", { value: cache, enumerable: true });
@@ -96,20 +128,30 @@ export function task<A extends unknown[], R>(
   return cached;
 }
 
+/** Identifies how captured values are mixed into a version; bump to change every such version at once. */
+const CAPTURED_SCHEME = "cachet-captured/1";
+
 class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   private cachedVersion: string | undefined;
+  private policyVersion: string | undefined;
   private prefix: Buffer | undefined;
   private readonly ignored: ReadonlySet<string>;
+  private readonly receiverIsInput: boolean;
+  private pendingIgnoredCheck: readonly string[];
   private warnedUnstorable = false;
 
   constructor(
     readonly name: string,
     private readonly fn: (...args: A) => R,
     readonly cache: Cache | undefined,
-    private readonly shape: ParameterShape,
+    private readonly source: TaskFunctionSource,
+    private readonly captured: CapturedVariables,
+    deferredIgnored: readonly string[],
     private readonly options: TaskOptions,
   ) {
     this.ignored = new Set(cache?.getIgnoredInputs() ?? []);
+    this.receiverIsInput = source.thisUse === "dynamic" && !this.ignored.has(RECEIVER_INPUT);
+    this.pendingIgnoredCheck = deferredIgnored;
   }
 
   get refresh(): boolean {
@@ -124,31 +166,52 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
         podTemplate: this.options.podTemplate,
         podTemplateName: this.options.podTemplateName,
       };
-      this.cachedVersion = this.cache!.getVersion(params);
+      const base = this.cache!.getVersion(params);
+      const digests = this.captured.digests;
+      if (Object.keys(digests).length === 0) {
+        this.cachedVersion = base;
+      } else {
+        this.policyVersion = base;
+        this.cachedVersion = createHash("sha256").update(JSON.stringify([CAPTURED_SCHEME, base, digests])).digest("hex");
+      }
       this.prefix = keyPrefix(this.name, this.cachedVersion);
     }
     return this.cachedVersion;
   }
 
-  async keyOf(args: readonly unknown[]): Promise<{ key: string; components: () => KeyComponents }> {
-    const inputs = namedInputs(this.shape, args, this.ignored);
+  async keyOf(args: readonly unknown[], receiver?: unknown): Promise<CallKey> {
+    const inputs = namedInputs(this.source.shape, args, this.ignored);
     const refs = findRefs(inputs);
     if (refs.length > 0) await Promise.all(refs.map(([, ref]) => ref.resolveDigest()));
-    return this.keyOfInputs(inputs);
+    return this.keyOfInputs(inputs, this.receiverOf(receiver));
   }
 
-  private keyOfInputs(inputs: Record<string, unknown>): { key: string; components: () => KeyComponents } {
+  /** The call's `this` when it is an input: the function uses `this`, it is not ignored, and it is defined. */
+  private receiverOf(thisArg: unknown): { value: unknown } | undefined {
+    if (!this.receiverIsInput || thisArg === undefined || thisArg === null || thisArg === globalThis) return undefined;
+    return { value: thisArg };
+  }
+
+  private keyOfInputs(inputs: Record<string, unknown>, receiver: { value: unknown } | undefined): CallKey {
     const version = this.version();
-    const key = taskKey(this.prefix!, inputs);
-    const components = (): KeyComponents => ({
-      task: this.name,
-      version,
-      versionSource: this.cache!.version !== undefined ? "explicit" : "policies",
-      salt: this.cache!.salt,
-      policies: this.cache!.policies.map((policy) => policy.constructor?.name ?? "policy"),
-      ignoredInputs: [...this.ignored],
-      inputs: inputDigests(inputs),
-    });
+    const key = taskKey(this.prefix!, inputs, receiver);
+    const components = (): KeyComponents => {
+      const parts: KeyComponents = {
+        task: this.name,
+        version,
+        versionSource: this.cache!.version !== undefined ? "explicit" : "policies",
+        salt: this.cache!.salt,
+        policies: this.cache!.policies.map((policy) => policy.constructor?.name ?? "policy"),
+        ignoredInputs: [...this.ignored],
+        inputs: inputDigests(inputs),
+      };
+      if (this.policyVersion !== undefined) {
+        parts.captured = { ...this.captured.digests };
+        parts.policyVersion = this.policyVersion;
+      }
+      if (receiver) parts.receiver = hashValue(receiver.value, { label: "input", path: RECEIVER_INPUT });
+      return parts;
+    };
     return { key, components };
   }
 
@@ -163,48 +226,58 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   private usableAt(format: string | undefined, createdAt: number, now: number): boolean {
     if (format === undefined || !KNOWN_RESULT_FORMATS.has(format)) return false;
     const maxAge = this.cache?.maxAgeMs;
-    return maxAge === undefined || now - createdAt <= maxAge;
+    // An entry dated ahead of this clock (written by a machine whose clock runs ahead) has no age to trust.
+    return maxAge === undefined || (createdAt <= now && now - createdAt <= maxAge);
   }
 
-  call(args: A): Promise<Awaited<R>> {
-    const started = performance.now();
-    if (this.cache === undefined || cachingDisabled()) {
-      return this.report("bypass", "", started, () => this.fn(...args));
-    }
-    const inputs = namedInputs(this.shape, args, this.ignored);
-    const refs = findRefs(inputs);
-    if (refs.length > 0) {
-      return Promise.all(refs.map(([, ref]) => ref.resolveDigest())).then(() => this.callKeyed(this.keyOfInputs(inputs), args, started));
-    }
-    let keyed;
+  /** One call. Never throws synchronously; rejects only with the function's own error or an input it cannot key. */
+  call(thisArg: unknown, args: A): Promise<Awaited<R>> {
     try {
-      keyed = this.keyOfInputs(inputs);
+      const started = performance.now();
+      if (this.cache === undefined || cachingDisabled()) {
+        return this.run("bypass", "", started, thisArg, args, true);
+      }
+      if (this.pendingIgnoredCheck.length > 0) this.checkIgnoredAtFirstCall(args);
+      const inputs = namedInputs(this.source.shape, args, this.ignored);
+      const receiver = this.receiverOf(thisArg);
+      const refs = findRefs(inputs);
+      if (refs.length > 0) {
+        return Promise.all(refs.map(([, ref]) => ref.resolveDigest())).then(() =>
+          this.callKeyed(this.keyOfInputs(inputs, receiver), thisArg, args, started),
+        );
+      }
+      return this.callKeyed(this.keyOfInputs(inputs, receiver), thisArg, args, started);
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.callKeyed(keyed, args, started);
   }
 
-  private async callKeyed(
-    { key, components }: { key: string; components: () => KeyComponents },
-    args: A,
-    started: number,
-  ): Promise<Awaited<R>> {
-    const store = this.options.store ?? (await defaultTaskStore());
+  private checkIgnoredAtFirstCall(args: A): void {
+    const pending = this.pendingIgnoredCheck;
+    this.pendingIgnoredCheck = [];
+    const warning = unmatchedIgnoredInputs(this.name, this.source.shape, pending, args);
+    if (warning) this.warn(warning);
+  }
+
+  private async callKeyed({ key, components }: CallKey, thisArg: unknown, args: A, started: number): Promise<Awaited<R>> {
+    const store = this.options.store ?? (await this.openDefaultStore());
+    if (!store) return this.runUncached(key, thisArg, args, started);
     const refresh = this.refresh;
     if (!refresh) {
       let hit = this.decode(store, await this.read(store, key));
-      if (hit instanceof Promise) hit = await hit;
+      if (hit instanceof Promise) hit = await this.settleRestore(store, hit);
       if (hit) {
         this.emit("hit", key, started);
         return hit.value as Awaited<R>;
       }
     }
-    if (!this.cache!.serialize) return this.runAndStore(store, key, args, components, refresh ? "refresh" : "miss", started);
+    const kind = refresh ? "refresh" : "miss";
+    if (!this.cache!.serialize) return this.runAndStore(store, key, thisArg, args, components, kind, started);
 
     let waited = false;
     const wallStart = Date.now();
-    const lock = await store.lockKey(this.name, key, { onWait: () => (waited = true) });
+    const lock = await this.lockKey(store, key, () => (waited = true));
+    if (!lock) return this.runAndStore(store, key, thisArg, args, components, kind, started);
     try {
       // Someone may have finished this key while we waited (or between our lookup and the lock).
       const hit = await this.lookup(store, key, refresh ? wallStart : undefined);
@@ -212,57 +285,113 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
         this.emit(waited ? "waited" : "hit", key, started);
         return hit.value as Awaited<R>;
       }
-      return await this.runAndStore(store, key, args, components, refresh ? "refresh" : "miss", started);
+      return await this.runAndStore(store, key, thisArg, args, components, kind, started);
     } finally {
-      lock.release();
+      this.release(store, lock);
+    }
+  }
+
+  /** The process-wide store, or undefined (reported once) when it cannot be opened. */
+  private async openDefaultStore(): Promise<Store | undefined> {
+    try {
+      return await defaultTaskStore();
+    } catch (error) {
+      this.cacheFailed("open", error, defaultTaskStoreRoot(error));
+      return undefined;
     }
   }
 
   /** A usable stored result, decoded (and its files restored), or undefined. `since`: only entries made after it. */
   private async lookup(store: Store, key: string, since?: number): Promise<{ value: unknown } | undefined> {
-    return this.decode(store, await this.read(store, key), since);
+    const hit = this.decode(store, await this.read(store, key), since);
+    return hit instanceof Promise ? this.settleRestore(store, hit) : hit;
   }
 
-  /** The stored entry for `key`; a store that cannot answer (a corrupt index, a disk error) is a miss. */
+  /** The stored entry for `key`; a store that cannot answer (a corrupt index, a disk error) is a miss, reported once. */
   private read(store: Store, key: string): Promise<StoredValue | undefined> {
-    return store.getValue(this.name, key).catch((error: unknown) => {
-      if (isCachetError(error)) return undefined;
-      throw error;
-    });
+    try {
+      return store.getValue(this.name, key).catch((error: unknown) => {
+        this.cacheFailed("read", error, store.root);
+        return undefined;
+      });
+    } catch (error) {
+      this.cacheFailed("read", error, store.root);
+      return Promise.resolve(undefined);
+    }
   }
 
   private decode(store: Store, stored: StoredValue | undefined, since?: number) {
     if (!stored || !this.usableAt(stored.format, stored.createdAt, Date.now())) return undefined;
     if (since !== undefined && stored.createdAt < since) return undefined;
-    return loadResult(store, this.name, stored);
+    try {
+      return loadResult(store, this.name, stored);
+    } catch (error) {
+      this.cacheFailed("read", error, store.root);
+      return undefined;
+    }
+  }
+
+  /** A result whose files are being restored; a restore that fails is a miss, reported once. */
+  private settleRestore(store: Store, pending: Promise<{ value: unknown } | undefined>): Promise<{ value: unknown } | undefined> {
+    return pending.catch((error: unknown) => {
+      this.cacheFailed("read", error, store.root);
+      return undefined;
+    });
+  }
+
+  /** The key's lock, or undefined (reported once) when it cannot be had: the caller then runs without it. */
+  private async lockKey(store: Store, key: string, onWait: () => void): Promise<KeyLock | undefined> {
+    try {
+      return await store.lockKey(this.name, key, { onWait });
+    } catch (error) {
+      this.cacheFailed("lock", error, store.root);
+      return undefined;
+    }
+  }
+
+  private release(store: Store, lock: KeyLock): void {
+    try {
+      lock.release();
+    } catch (error) {
+      this.cacheFailed("lock", error, store.root);
+    }
+  }
+
+  /** Runs the function when the cache cannot be used at all; the call is a miss. */
+  private async runUncached(key: string, thisArg: unknown, args: A, started: number): Promise<Awaited<R>> {
+    return this.run("miss", key, started, thisArg, args, true);
   }
 
   private async runAndStore(
     store: Store,
     key: string,
+    thisArg: unknown,
     args: A,
     components: () => KeyComponents,
     kind: TaskEventKind,
     started: number,
   ): Promise<Awaited<R>> {
     const ranAt = performance.now();
-    const value = await this.report(kind, key, started, () => this.fn(...args), false);
+    const value = await this.run(kind, key, started, thisArg, args, false);
     const costMs = performance.now() - ranAt;
     try {
       await storeResult(store, this.name, key, value, { origin: "computed", costMs, components: components() });
     } catch (error) {
-      if (!(error instanceof UnserializableValueError) && !isCachetError(error)) throw error;
-      this.warnUnstorable(error as Error);
+      if (error instanceof UnserializableValueError || error instanceof UnsupportedFileTypeError) this.warnUnstorable(error);
+      else this.cacheFailed("write", error, store.root);
     }
     this.emit(kind, key, started);
     return value;
   }
 
-  /** Runs `fn`, reporting an event with the error if it throws; with `emitOnSuccess`, also on success. */
-  private async report(kind: TaskEventKind, key: string, started: number, fn: () => R, emitOnSuccess = true): Promise<Awaited<R>> {
+  /**
+   * Runs `fn` with the caller's `this`, reporting an event with the error if it throws; with `emitOnSuccess`,
+   * also on success.
+   */
+  private async run(kind: TaskEventKind, key: string, started: number, thisArg: unknown, args: A, emitOnSuccess: boolean): Promise<Awaited<R>> {
     let value: Awaited<R>;
     try {
-      value = await fn();
+      value = await Reflect.apply(this.fn, thisArg, args);
     } catch (error) {
       this.emit(kind, key, started, error);
       throw error;
@@ -271,14 +400,25 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     return value;
   }
 
+  private cacheFailed(step: CacheStep, error: unknown, root: string | undefined): void {
+    reportCacheFailure(step, error, this.name, root, this.warningHandler());
+  }
+
   private warnUnstorable(error: Error): void {
     if (this.warnedUnstorable) return;
     this.warnedUnstorable = true;
-    const onWarning = this.options.onWarning ?? defaultWarningHandler();
-    onWarning({
+    this.warn({
       code: "CACHET_UNSTORABLE_RESULT",
       message: `cachet: the result of task "${this.name}" was returned but not cached: ${error.message}`,
     });
+  }
+
+  private warn(warning: { code: string; message: string }): void {
+    this.warningHandler()(warning);
+  }
+
+  private warningHandler(): WarningHandler {
+    return this.options.onWarning ?? defaultWarningHandler();
   }
 
   /** Reports a call to `onEvent`; builds the event only when someone listens (hits are the hot path). */

@@ -41,10 +41,13 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
       const topLevel = inputs.filter(([path]) => !/[.[]/.test(path));
       for (const [path, digest] of topLevel) lines.push(`  input ${path} = ${digest.slice(0, 16)}`);
       if (inputs.length > topLevel.length) lines.push(`  (${inputs.length - topLevel.length} nested input paths recorded; --json shows them)`);
+      if (components.receiver) lines.push(`  input this = ${components.receiver.slice(0, 16)}`);
+      for (const [variable, digest] of Object.entries(components.captured ?? {})) lines.push(`  captured ${variable} = ${digest.slice(0, 16)}`);
     } else lines.push("  (no key components were recorded with this entry)");
     lines.push(previous ? `Compared with ${name}/${previous.key}: ${reason}` : `This is the only entry of ${name}.`);
     for (const change of changes) {
-      const what = change.component === "input" ? `input ${change.path}` : change.component;
+      const what =
+        change.component === "input" ? `input ${change.path}` : change.component === "captured" ? `captured variable ${change.path}` : change.component;
       lines.push(`  ${what}: ${change.change}${change.before !== undefined || change.after !== undefined ? ` (${short(change.before)} → ${short(change.after)})` : ""}`);
     }
     for (const line of lines) printData(context.output, line);

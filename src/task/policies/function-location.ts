@@ -59,6 +59,75 @@ function post<T>(active: InspectorSession, method: string, params: object = {}):
   return value as T;
 }
 
+/** One scope of a function's scope chain, innermost first, as V8 reports it in `[[Scopes]]`. */
+export interface FunctionScope {
+  /** `Closure`, `Block`, `Catch`, `With`, `Eval`, `Local`, `Script`, `Module` or `Global`. */
+  readonly kind: string;
+  /** For a closure, the enclosing function's name when it has one. */
+  readonly functionName: string | undefined;
+  /** The scope's variables as properties (a copy for closure and block scopes; `globalThis` for `Global`). */
+  readonly variables: object;
+}
+
+/** What V8 knows of a function's definition: where it starts and the scopes it closes over. */
+export interface FunctionClosure {
+  readonly location: { scriptId: string; lineNumber: number; columnNumber: number } | undefined;
+  readonly scopes: readonly FunctionScope[];
+}
+
+/**
+ * The scope chain a function closes over, read through the in-process inspector (no debugger needed), or
+ * `undefined` when Node's inspector is not available. Only variables some closure in a scope refers to are in
+ * it (V8 allocates the others on the stack).
+ */
+export function functionClosure(fn: Function): FunctionClosure | undefined {
+  const active = getSession();
+  if (!active) return undefined;
+  const key = `__cachetScopes_${process.pid}_${Math.random().toString(36).slice(2)}`;
+  const slot = globalThis as unknown as Record<string, unknown>;
+  const group = "cachet-captured";
+  slot[key] = fn;
+  try {
+    const evaluated = post<{ result: { objectId?: string } }>(active, "Runtime.evaluate", {
+      expression: `globalThis[${JSON.stringify(key)}]`,
+      objectGroup: group,
+      silent: true,
+    });
+    const objectId = evaluated.result.objectId;
+    if (!objectId) return undefined;
+    const properties = post<{
+      internalProperties?: Array<{ name: string; value?: { objectId?: string; value?: unknown } }>;
+    }>(active, "Runtime.getProperties", { objectId, ownProperties: true });
+    const internal = properties.internalProperties ?? [];
+    const where = internal.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as FunctionClosure["location"];
+    const scopeList = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
+    if (!scopeList) return { location: where, scopes: [] };
+    delete slot[key];
+    post(active, "Runtime.callFunctionOn", {
+      objectId: scopeList,
+      functionDeclaration: `function () { globalThis[${JSON.stringify(key)}] = this; }`,
+      silent: true,
+    });
+    const raw = slot[key] as ArrayLike<{ description: string; object: object }> | undefined;
+    const scopes: FunctionScope[] = [];
+    for (let index = 0; index < (raw?.length ?? 0); index++) {
+      const { description, object } = raw![index]!;
+      const match = /^(\w+)(?: \((.*)\))?$/.exec(description);
+      scopes.push({ kind: match?.[1] ?? description, functionName: match?.[2], variables: object });
+    }
+    return { location: where, scopes };
+  } catch {
+    return undefined;
+  } finally {
+    delete slot[key];
+    try {
+      post(active, "Runtime.releaseObjectGroup", { objectGroup: group });
+    } catch {
+      // Nothing to release.
+    }
+  }
+}
+
 /**
  * Runs `body` with the debugger domain enabled on the in-process session (nested calls share one enable), so
  * script URLs and sources can be read. Returns `undefined` when there is no inspector.

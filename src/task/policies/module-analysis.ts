@@ -514,15 +514,9 @@ function mutatedRoots(expression: AstNode): AstNode[] {
   }
 }
 
-/** Parses and analyses a module's source. `typescript`/`jsx` enable those syntaxes (files read from disk). */
-export function analyzeModule(source: string, options: { typescript: boolean; jsx: boolean }): ModuleAnalysis {
-  const file = parseModuleSource(source, options) as unknown as { program: AstNode; tokens?: unknown[] };
-  const program = file.program;
-  const moduleScope = newScope(program, undefined, true);
-  const analyzer = new Analyzer(moduleScope);
-  analyzer.visit(program, moduleScope);
-
-  for (const reference of analyzer.references) {
+/** Points each reference at the binding it resolves to, innermost scope first (none: a global). */
+function resolveReferences(references: readonly Reference[]): void {
+  for (const reference of references) {
     for (let scope: Scope | undefined = reference.scope; scope; scope = scope.parent) {
       const binding = scope.bindings.get(reference.name);
       if (binding) {
@@ -531,6 +525,29 @@ export function analyzeModule(source: string, options: { typescript: boolean; js
       }
     }
   }
+}
+
+/**
+ * The references in a function (or any node) to names it does not declare, in source order: what it takes from
+ * enclosing scopes, its module or the globals. The scoping rules are the module analysis's own.
+ */
+export function freeReferences(node: AstNode): Reference[] {
+  const root = newScope(node, undefined, true);
+  const analyzer = new Analyzer(root);
+  analyzer.visit(node, root);
+  resolveReferences(analyzer.references);
+  return analyzer.references.filter((reference) => !reference.binding);
+}
+
+/** Parses and analyses a module's source. `typescript`/`jsx` enable those syntaxes (files read from disk). */
+export function analyzeModule(source: string, options: { typescript: boolean; jsx: boolean }): ModuleAnalysis {
+  const file = parseModuleSource(source, options) as unknown as { program: AstNode; tokens?: unknown[] };
+  const program = file.program;
+  const moduleScope = newScope(program, undefined, true);
+  const analyzer = new Analyzer(moduleScope);
+  analyzer.visit(program, moduleScope);
+
+  resolveReferences(analyzer.references);
   analyzer.references.sort((a, b) => a.start - b.start);
 
   const statements = program.body as AstNode[];
@@ -585,4 +602,47 @@ export function referencesInRange(analysis: ModuleAnalysis, start: number, end: 
 /** The index of the top-level statement that contains `offset`, or -1. */
 export function statementIndexAt(analysis: ModuleAnalysis, offset: number): number {
   return analysis.statements.findIndex((statement) => statement.start <= offset && offset < statement.end);
+}
+
+/** The offset at which each line of `source` starts (line terminators as ECMAScript defines them). */
+export function lineOffsets(source: string): number[] {
+  const offsets = [0];
+  const pattern = /\r\n|\r|\n|\u2028|\u2029/g;
+  for (let match = pattern.exec(source); match; match = pattern.exec(source)) offsets.push(match.index + match[0].length);
+  return offsets;
+}
+
+function sliceMatches(source: string, node: AstNode, fnSource: string): boolean {
+  const text = source.slice(node.start, node.end);
+  return text === fnSource || text.endsWith(fnSource);
+}
+
+/** The function's node in its module: by V8's location (verified against its text), else by text, else by name. */
+export function findFunctionNode(
+  fn: Function,
+  analysis: ModuleAnalysis,
+  offset: number | undefined,
+): AstNode | undefined {
+  const fnSource = Function.prototype.toString.call(fn);
+  const { source, functionNodes } = analysis;
+  if (offset !== undefined) {
+    let innermost: AstNode | undefined;
+    for (const node of functionNodes) {
+      if (node.start <= offset && offset < node.end && (!innermost || node.end - node.start < innermost.end - innermost.start)) {
+        innermost = node;
+      }
+    }
+    if (innermost && sliceMatches(source, innermost, fnSource)) return innermost;
+  }
+  const matches = functionNodes.filter((node) => sliceMatches(source, node, fnSource));
+  if (matches.length > 0) {
+    const distance = (node: AstNode): number => (offset === undefined ? 0 : Math.abs(node.start - offset));
+    return matches.reduce((best, node) => (distance(node) < distance(best) ? node : best));
+  }
+  const name = fn.name;
+  if (name) {
+    const binding = analysis.moduleScope.bindings.get(name);
+    if (binding && !binding.importRef && binding.topIndex >= 0) return analysis.statements[binding.topIndex];
+  }
+  return undefined;
 }

@@ -8,10 +8,11 @@ import type { VersionParameters } from "../version-parameters.js";
 import { filePathOfUrl, toFileUrl, withDebugger, type ScriptAccess } from "./function-location.js";
 import {
   analyzeModule,
+  findFunctionNode,
+  lineOffsets,
   referencesInRange,
   statementIndexAt,
   tokensInRange,
-  type AstNode,
   type Binding,
   type ModuleAnalysis,
 } from "./module-analysis.js";
@@ -164,48 +165,6 @@ function loadModule(path: string, scripts: ScriptAccess | undefined, scriptId?: 
   return { path, key, analysis: analyze(key, path, source, true) };
 }
 
-function lineOffsets(source: string): number[] {
-  const offsets = [0];
-  const pattern = /\r\n|\r|\n|\u2028|\u2029/g;
-  for (let match = pattern.exec(source); match; match = pattern.exec(source)) offsets.push(match.index + match[0].length);
-  return offsets;
-}
-
-function sliceMatches(source: string, node: AstNode, fnSource: string): boolean {
-  const text = source.slice(node.start, node.end);
-  return text === fnSource || text.endsWith(fnSource);
-}
-
-/** The function's node in its module: by V8's location (verified against its text), else by text, else by name. */
-function findFunctionRange(
-  fn: (...args: never[]) => unknown,
-  analysis: ModuleAnalysis,
-  offset: number | undefined,
-): { start: number; end: number } | undefined {
-  const fnSource = Function.prototype.toString.call(fn);
-  const { source, functionNodes } = analysis;
-  if (offset !== undefined) {
-    let innermost: AstNode | undefined;
-    for (const node of functionNodes) {
-      if (node.start <= offset && offset < node.end && (!innermost || node.end - node.start < innermost.end - innermost.start)) {
-        innermost = node;
-      }
-    }
-    if (innermost && sliceMatches(source, innermost, fnSource)) return innermost;
-  }
-  const matches = functionNodes.filter((node) => sliceMatches(source, node, fnSource));
-  if (matches.length > 0) {
-    const distance = (node: AstNode): number => (offset === undefined ? 0 : Math.abs(node.start - offset));
-    return matches.reduce((best, node) => (distance(node) < distance(best) ? node : best));
-  }
-  const name = fn.name;
-  if (name) {
-    const binding = analysis.moduleScope.bindings.get(name);
-    if (binding && !binding.importRef && binding.topIndex >= 0) return analysis.statements[binding.topIndex];
-  }
-  return undefined;
-}
-
 function buildGraph(fn: (...args: never[]) => unknown, module: string | undefined, scripts: ScriptAccess | undefined): Graph {
   const location = scripts?.locate(fn);
   let rootPath: string | undefined;
@@ -230,7 +189,7 @@ function buildGraph(fn: (...args: never[]) => unknown, module: string | undefine
   if (location && scriptId !== undefined) {
     offset = (lineOffsets(root.analysis.source)[location.lineNumber] ?? 0) + location.columnNumber;
   }
-  const range = findFunctionRange(fn, root.analysis, offset);
+  const range = findFunctionNode(fn, root.analysis, offset);
   if (!range) {
     throw new FunctionSourceError(
       `SourceGraphPolicy cannot find function ${functionLabel(fn)} in ${rootPath}; give the Cache an explicit version`,
