@@ -131,7 +131,7 @@ function addMissingColumns(db: SqliteDatabase): void {
 
 function inodeOf(path: string): number {
   try {
-    return statSync(path).ino;
+    return statSync(path, { throwIfNoEntry: false })?.ino ?? 0;
   } catch {
     return 0;
   }

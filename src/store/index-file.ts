@@ -31,11 +31,8 @@ export function currentIndexName(dir: string): string | undefined {
 
 /** Identifies the current `CURRENT` file (its inode), so a process can tell that another one swapped it. */
 export function pointerStamp(dir: string): number {
-  try {
-    return statSync(join(dir, CURRENT_FILE)).ino;
-  } catch {
-    return 0;
-  }
+  // No exception for a missing file (the usual case): building one costs ten times the stat.
+  return statSync(join(dir, CURRENT_FILE), { throwIfNoEntry: false })?.ino ?? 0;
 }
 
 /** A fresh, never reused index file name. */

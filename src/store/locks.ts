@@ -104,15 +104,32 @@ export class FileLock {
    * are microseconds long, so millisecond polls would dominate) until `timeoutMs`.
    */
   acquireBriefly(timeoutMs: number): void {
-    if (this.tryAcquire("exclusive")) return;
+    if (this.tryBriefly()) return;
     const deadline = Date.now() + timeoutMs;
     let delay = 0.02;
     for (;;) {
       if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutMs / 1000, "another process holds it; raise CACHET_LOCK_TIMEOUT");
       Atomics.wait(sleeper, 0, 0, delay);
       delay = Math.min(delay * 2, 1);
-      if (this.tryAcquire("exclusive")) return;
+      if (this.tryBriefly()) return;
     }
+  }
+
+  /**
+   * One non-blocking exclusive `flock` on the kept descriptor, without {@link tryAcquire}'s check that the path
+   * still names the file: brief locks live in files only a whole `clean` removes, and it excludes every user.
+   */
+  private tryBriefly(): boolean {
+    const fd = this.open();
+    try {
+      loadFlock().flockSync(fd, "exnb");
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN" || code === "EWOULDBLOCK") return false;
+      throw error;
+    }
+    this.heldMode = "exclusive";
+    return true;
   }
 
   /** Releases the lock but keeps the descriptor open for the next {@link acquireBriefly}. */

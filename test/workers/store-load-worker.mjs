@@ -3,9 +3,10 @@
 // after printing "WRONG …" the moment it reads a value that is not what was written under that key.
 //
 //   node store-load-worker.mjs <cacheDir> <id> sessions [holdMs]
-//                                                         open a store, put a fresh key, read it back, keep the store
-//                                                         open holdMs more, close; repeat. Prints
-//                                                         "ok <key> <openedAtMs> <closedAtMs>" per session.
+//                                                         open a store, put a fresh key, read it back, call a cached
+//                                                         task twice (a recent input, then a new one) and check its
+//                                                         results, keep the store open holdMs more, close; repeat.
+//                                                         Prints "ok <key> <openedAtMs> <closedAtMs>" per session.
 //   node store-load-worker.mjs <cacheDir> <id> steady     one store for the whole run: put and get own keys at random,
 //                                                         every read checked against this worker's latest write;
 //                                                         also reads the test's seeded entries `seed-<i>` (i < 2000),
@@ -14,7 +15,7 @@
 // Store errors (a store that cannot be opened, a write the damaged disk refused) are counted, not fatal: the
 // tests decide which are acceptable. Warnings are counted by code.
 import { randomBytes } from "node:crypto";
-import { openStore } from "../../dist/store/index.js";
+import { Cache, openStore, task } from "../../dist/index.js";
 import { decodeValue, encodeValue } from "./self-describing.mjs";
 
 const [cacheDir, id, mode, holdArg] = process.argv.slice(2);
@@ -68,6 +69,15 @@ if (mode === "sessions") {
       reads++;
       if (data === undefined) throw Object.assign(new Error(`${key} missing right after its write`), { code: "MISSING" });
       check(key, seq, data);
+      // A task on this store: its result must be what the function returns for that input, hit or miss.
+      const square = task({ name: "square", cache: new Cache({ version: "1" }), store, onWarning }, async (n) => ({ n, square: n * n, by: "square" }));
+      for (const n of [Math.max(1, seq - 3), seq]) {
+        const result = await square(n);
+        if (result?.n !== n || result.square !== n * n || result.by !== "square") {
+          process.stdout.write(`WRONG square(${n}): ${JSON.stringify(result)}\n`);
+          process.exit(2);
+        }
+      }
       if (holdMs > 0) await new Promise((resolve) => setTimeout(resolve, holdMs));
       await store.close();
       process.stdout.write(`ok ${key} ${openedAt} ${Date.now()}\n`);
