@@ -72,7 +72,7 @@ describe("messages stay one bounded line", () => {
 });
 
 describe("a native module that is not built", () => {
-  test("importing cachet works; opening a store is one line naming `npm rebuild`; the CLI exits 1 without a stack", () => {
+  test("importing cachet works; opening a store is one line naming `npm rebuild`; tasks still run; the CLI exits 1 without a stack", () => {
     // A preload that makes the two native modules fail to load, as after `npm install --ignore-scripts`.
     const blocker = join(scratch.path, "block-native.cjs");
     writeFileSync(
@@ -95,11 +95,20 @@ Module._load = function (request, ...rest) {
       } catch (error) {
         console.log("error", error.code, error.message);
       }
+      // A task still runs and returns its value, with one warning for the process.
+      const warnings = [];
+      cachet.configureTasks({ store: { cacheDir: ${JSON.stringify(join(scratch.path, "native"))} }, onWarning: (w) => warnings.push(w) });
+      let runs = 0;
+      const double = cachet.task({ name: "double", cache: new cachet.Cache({ version: "1" }) }, async (n) => { runs++; return n * 2; });
+      console.log("results", await double(2), await double(2), await double(3), "runs", runs);
+      console.log("warnings", warnings.length, warnings.map((w) => w.message).join(" | "));
     `;
     const run = spawnSync(process.execPath, ["--require", blocker, "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^imported function$/m);
     assert.match(run.stdout, /^error CACHET_NATIVE_MODULE .*npm rebuild (fs-ext|better-sqlite3)/m);
+    assert.match(run.stdout, /^results 4 4 6 runs 3$/m);
+    assert.match(run.stdout, /^warnings 1 .*npm rebuild/m);
 
     const cli = spawnSync(process.execPath, ["--require", blocker, new URL("../dist/cli/main.js", import.meta.url).pathname, "cache", "ls"], {
       encoding: "utf8",
