@@ -516,7 +516,9 @@ export class EntryIndex {
     this.memo.clear();
     this.lockWrites();
     try {
-      this.checkConnection();
+      // Before: the log this connection appends to must be the one everyone reads (a write on a split log can
+      // overwrite others' commits). A swapped CURRENT is caught after: a write to a retired index harms nothing.
+      if (!this.conn.sharesLog()) this.checkConnection();
       const result = fn();
       if (this.conn.isCurrent()) return result;
       this.checkConnection();

@@ -2,7 +2,7 @@ import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite } from "./native-modules.js";
-import { pointerStamp } from "./index-file.js";
+import { CURRENT_FILE } from "./index-file.js";
 
 // Columns are only ever added (within index-v1, old and new builds must read each other's rows).
 const SCHEMA = `
@@ -46,7 +46,9 @@ export class IndexConnection {
   readonly begin: Statement;
   readonly commit: Statement;
   readonly dataVersion: Statement;
-  private shmInode: number;
+  private readonly shmInode: number;
+  private readonly shmPath: string;
+  private readonly pointerPath: string;
 
   constructor(
     readonly dir: string,
@@ -89,7 +91,9 @@ export class IndexConnection {
       this.close();
       throw error;
     }
-    this.shmInode = inodeOf(`${this.file}-shm`);
+    this.shmPath = `${this.file}-shm`;
+    this.pointerPath = join(this.dir, CURRENT_FILE);
+    this.shmInode = inodeOf(this.shmPath);
   }
 
   get file(): string {
@@ -102,8 +106,12 @@ export class IndexConnection {
    * different views of the write-ahead log. Two `stat`s.
    */
   isCurrent(): boolean {
-    if (pointerStamp(this.dir) !== this.pointer) return false;
-    return inodeOf(`${this.file}-shm`) === this.shmInode;
+    return this.sharesLog() && inodeOf(this.pointerPath) === this.pointer;
+  }
+
+  /** The `-shm` half of {@link isCurrent}: false when the shared memory file was deleted or replaced. One `stat`. */
+  sharesLog(): boolean {
+    return inodeOf(this.shmPath) === this.shmInode;
   }
 
   /** Closes without throwing (a connection to a damaged file may fail to close cleanly). */
