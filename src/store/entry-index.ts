@@ -507,20 +507,22 @@ export class EntryIndex {
 
   /**
    * Runs a write on a current connection; on damage, replaces the index and writes again, once. A write that
-   * finds afterwards that the `-shm` file or `CURRENT` changed under it (someone deleted the shared memory; a
-   * damaged index was replaced) may have gone to a log other connections no longer read, so it is made again
-   * on a fresh connection: writes are idempotent (an upsert, a delete).
+   * finds afterwards that the `-shm` file changed under it (someone deleted the shared memory) may have gone to
+   * a log other connections no longer read, so it is made again on a fresh connection: writes are idempotent
+   * (an upsert, a delete).
    */
   private write<T>(fn: () => T): T {
     this.endReadWindows();
     this.memo.clear();
     this.lockWrites();
     try {
-      // Before: the log this connection appends to must be the one everyone reads (a write on a split log can
-      // overwrite others' commits). A swapped CURRENT is caught after: a write to a retired index harms nothing.
+      // The log this connection appends to must be the one everyone reads, before (a write on a split log can
+      // overwrite others' commits) and after (else the write is made again where they read). A CURRENT swapped
+      // in between is noticed by the next read window or write; a write that went to the retired index is in
+      // the damaged copy, where `verify --repair` finds it.
       if (!this.conn.sharesLog()) this.checkConnection();
       const result = fn();
-      if (this.conn.isCurrent()) return result;
+      if (this.conn.sharesLog()) return result;
       this.checkConnection();
       return fn();
     } catch (error) {
