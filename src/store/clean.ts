@@ -6,6 +6,7 @@ import { EntryIndex } from "./entry-index.js";
 import type { CacheLayout } from "./layout.js";
 import { withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
+import { treeManifestPath } from "./tree-manifest.js";
 
 /** What `cleanCache` did. `found` is false when there was no cache at `root`. */
 export interface CleanResult {
@@ -75,6 +76,7 @@ async function removeNames(
       seen.add(row.digest);
       const path = row.bucket === "trees-v1" ? layout.tree(row.digest) : layout.blob(row.digest);
       await removeCounted(path, tally, { reporter: options.reporter });
+      if (row.bucket === "trees-v1") await removeCounted(treeManifestPath(layout, row.digest), tally, { reporter: options.reporter });
     }
   } finally {
     index.close();
