@@ -121,6 +121,64 @@ describe("trees in the cache", () => {
     }
   });
 
+  test("files over 1 MiB (copied by the kernel, beside the small ones) are restored whole, checked, with their modes", async () => {
+    const { store, warnings, work } = await fresh();
+    try {
+      const source = join(work, "source");
+      const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+      for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE(i, i);
+      writeFiles(source, { "a.txt": "alpha", "sub/c.txt": "gamma" });
+      writeFileSync(join(source, "sub", "big.bin"), big);
+      writeFileSync(join(source, "tool"), big.subarray(0, 2 * 1024 * 1024));
+      chmodSync(join(source, "tool"), 0o750);
+      const tree = await store.putTree("build", "k", source);
+      const target = join(work, "out");
+      const tally = await store.linkTree("build", "k", target);
+      assert.equal(tally?.files, 4);
+      assert.ok(readFileSync(join(target, "sub", "big.bin")).equals(big));
+      assert.ok(readFileSync(join(target, "tool")).equals(big.subarray(0, 2 * 1024 * 1024)));
+      assert.equal((statSync(join(target, "tool")).mode & 0o777).toString(8), "750");
+      assert.equal((statSync(join(target, "sub", "big.bin")).mode & 0o777).toString(8), (statSync(join(source, "sub", "big.bin")).mode & 0o777).toString(8));
+      assert.equal(warnings.length, 0, JSON.stringify(warnings));
+
+      await sleep(CLOCK_TICK_MS);
+      rewrite(join(store.layout.tree(tree.digest), "sub", "big.bin"), "short now");
+      assert.equal(await store.linkTree("build", "k", join(work, "out-2")), undefined);
+      assert.match(warnings[0]?.message ?? "", /"sub\/big\.bin" was modified/);
+      assert.equal(existsSync(join(work, "out-2")), false);
+      assert.deepEqual(leftoversOf(join(work, "out-2")), []);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("CACHET_LINK_MODE=clone where the filesystem has no reflinks fails with one clear error, and restores nothing", async (t) => {
+    const { store, work } = await fresh();
+    const cloning = await openStore({ cacheDir: store.root, env: { CACHET_LINK_MODE: "clone" } });
+    try {
+      writeFiles(join(work, "source"), { "a.txt": "alpha" });
+      await store.putTree("build", "k", join(work, "source"));
+      const target = join(work, "out");
+      let error: unknown;
+      try {
+        await cloning.linkTree("build", "k", target);
+      } catch (caught) {
+        error = caught;
+      }
+      if (error === undefined) {
+        t.skip("this filesystem has reflinks");
+        return;
+      }
+      assert.equal((error as { code?: string }).code, "CACHET_LINK_MODE");
+      assert.match((error as Error).message, /^CACHET_LINK_MODE=clone cannot be used from .* to .* \(E[A-Z]+.*\); unset it/);
+      assert.equal(existsSync(target), false);
+      assert.deepEqual(leftoversOf(target), []);
+    } finally {
+      await cloning.close();
+      await store.close();
+    }
+  });
+
   for (const [label, change, expected] of [
     ["a file rewritten in place", (tree: string) => rewrite(join(tree, "sub/b.txt"), "changed!"), /"sub\/b\.txt" was modified/],
     ["a file touched to another mtime", (tree: string) => utimesSync(join(tree, "a.txt"), new Date(), new Date(Date.now() - 60_000)), /"a\.txt" was modified \(mtime/],

@@ -1,11 +1,10 @@
-import { chmodSync, constants, copyFileSync, linkSync, lstatSync, mkdirSync, symlinkSync } from "node:fs";
+import { constants, copyFileSync, linkSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { LinkModeError, LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
-import { copyFilesInParallel } from "./parallel-copy.js";
 import { releaseReservation, reserveBeside, swapIntoPlace, sweepRestoreLeftovers } from "./restore-swap.js";
-import { TimeSlices } from "./time-slices.js";
-import { describeChange, describeRootChange, type ManifestFile, type TreeManifest } from "./tree-manifest.js";
+import { fillTree } from "./tree-fill.js";
+import type { ManifestFile, TreeManifest } from "./tree-manifest.js";
 
 /** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
 export type LinkMode = "clone" | "hardlink" | "copy";
@@ -62,6 +61,8 @@ export interface LinkOptions {
   onWarning?: WarningHandler | undefined;
   /** Called per file linked, for progress. */
   onFile?: ((relativePath: string, bytes: number) => void) | undefined;
+  /** @internal Skips the check against the manifest; only for measuring what the check costs (bench/link-out.ts). */
+  uncheckedForBenchmark?: boolean | undefined;
 }
 
 /** A restore's result: what it did, or how the cached tree differs from its manifest (then nothing was restored). */
@@ -78,8 +79,8 @@ let copyFallbackWarned = false;
  * Materializes the cached tree at `source`, described by `manifest`, into `target`. The tree is built beside the
  * target and swapped in by rename (see {@link swapIntoPlace}), so the target is whole-old, whole-new or absent,
  * and what dead restores left beside it is removed first. Every cached file and directory is compared with the
- * manifest as it is restored (one `lstat` each); if any changed, nothing is restored and the outcome says what.
- * Copies and clones get the mode the file had when stored; hard-linked files are the cache's own, read-only.
+ * manifest as it is restored (see {@link fillTree}); if any changed, nothing is restored and the outcome says
+ * what. Copies and clones get the mode the file had when stored; hard-linked files are the cache's own, read-only.
  */
 export async function linkTreeOut(source: string, manifest: TreeManifest, target: string, options: LinkOptions = {}): Promise<LinkOutcome> {
   const replace = options.replace ?? false;
@@ -99,7 +100,17 @@ export async function linkTreeOut(source: string, manifest: TreeManifest, target
   const staged = reserveBeside(target, "stage");
   try {
     await mkdir(staged);
-    const changed = await populate(manifest, staged, state, tally, options.onFile);
+    const changed = await fillTree(
+      {
+        source,
+        manifest,
+        staged,
+        check: options.uncheckedForBenchmark !== true,
+        settle: (file) => settleMode(file, staged, state),
+        onFile: options.onFile,
+      },
+      tally,
+    );
     if (changed !== undefined) return { changed };
     if (!state.forced) learnedMode.set(learnedKey, state.mode);
     await swapIntoPlace(staged, target, replace);
@@ -110,7 +121,6 @@ export async function linkTreeOut(source: string, manifest: TreeManifest, target
     await rm(staged, { recursive: true, force: true }).catch(() => {});
     releaseReservation(staged);
   }
-  tally.mode = state.mode;
   return { tally };
 }
 
@@ -136,107 +146,12 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
   throw new LinkTargetError(target, "it already exists and is not an empty directory (pass replace to overwrite it)");
 }
 
-/** Fills `staged` from the cached tree, checking each cached entry; returns how the tree changed, if it did. */
-async function populate(
-  manifest: TreeManifest,
-  staged: string,
-  state: LinkState,
-  tally: LinkTally,
-  onFile: LinkOptions["onFile"],
-): Promise<string | undefined> {
-  const source = state.source;
-  const rootChange = describeRootChange(manifest, lstatSync(source, { throwIfNoEntry: false }));
-  if (rootChange !== undefined) return rootChange;
-  const slices = new TimeSlices();
-  const files: ManifestFile[] = [];
-  for (const entry of manifest.entries) {
-    if (slices.due()) await slices.yield();
-    if (entry.kind === "dir") {
-      const change = describeChange(entry, lstatSync(`${source}/${entry.path}`, { throwIfNoEntry: false }));
-      if (change !== undefined) return change;
-      mkdirSync(`${staged}/${entry.path}`);
-      tally.directories++;
-    } else if (entry.kind === "symlink") {
-      symlinkSync(entry.target, `${staged}/${entry.path}`);
-      tally.symlinks++;
-    } else {
-      files.push(entry);
-    }
-  }
-
-  let first = 0;
-  if (files.length > 0) {
-    const change = settleMode(files[0]!, staged, state);
-    if (change !== undefined) return change;
-    first = 1;
-  }
-  // Checked after the copy or link, so a change made while it ran is caught too.
-  const restored = (file: ManifestFile): string | undefined => {
-    const stats = lstatSync(`${source}/${file.path}`, { throwIfNoEntry: false });
-    const change = describeChange(file, stats);
-    if (change !== undefined) return change;
-    // A copy or clone carries the cache's read-only mode; give it back the mode it was stored with.
-    if (state.mode !== "hardlink" && (stats!.mode & 0o7777) !== file.mode) chmodSync(`${staged}/${file.path}`, file.mode);
-    tally.files++;
-    tally.bytes += file.size;
-    onFile?.(file.path, file.size);
-    return undefined;
-  };
-  if (first === 1) {
-    const change = restored(files[0]!);
-    if (change !== undefined) return change;
-  }
-
-  let change: string | undefined;
-  if (state.mode === "hardlink") {
-    for (let index = first; index < files.length && change === undefined; index++) {
-      if (slices.due()) await slices.yield();
-      const file = files[index]!;
-      try {
-        linkSync(`${source}/${file.path}`, `${staged}/${file.path}`);
-      } catch (error) {
-        change = missingSource(file, error);
-        continue;
-      }
-      change = restored(file);
-    }
-  } else {
-    const flags = state.mode === "clone" ? constants.COPYFILE_FICLONE_FORCE : 0;
-    change = await copyFilesInParallel(
-      files.length - first,
-      (index) => [`${source}/${files[first + index]!.path}`, `${staged}/${files[first + index]!.path}`],
-      flags,
-      (index, error) => (error ? missingSource(files[first + index]!, error) : restored(files[first + index]!)),
-    );
-  }
-  if (change !== undefined) return change;
-  await restoreDirectoryModes(manifest, staged, slices);
-  return undefined;
-}
-
-/** A failed link or copy whose cached source is gone is a changed tree; any other failure is thrown. */
-function missingSource(file: ManifestFile, error: unknown): string {
-  if ((error as NodeJS.ErrnoException).code === "ENOENT") return `"${file.path}" is missing`;
-  throw error;
-}
-
-/** Directories get their stored modes last, deepest first, so a read-only one did not block filling it. */
-async function restoreDirectoryModes(manifest: TreeManifest, staged: string, slices: TimeSlices): Promise<void> {
-  const made = lstatSync(staged).mode & 0o7777; // what mkdir gives here (the umask applied)
-  for (let index = manifest.entries.length - 1; index >= 0; index--) {
-    const entry = manifest.entries[index]!;
-    if (entry.kind !== "dir" || entry.mode === made) continue;
-    if (slices.due()) await slices.yield();
-    chmodSync(`${staged}/${entry.path}`, entry.mode);
-  }
-}
-
 /**
  * Materializes the first file with the current mode, stepping down the purpose's chain (output: clone → copy;
  * source: clone → hardlink → copy) while the filesystems refuse; a forced mode that is refused throws
- * {@link LinkModeError}. Returns a change if the file is missing from the cache.
+ * {@link LinkModeError}. Says so if the file is missing from the cache.
  */
-function settleMode(file: ManifestFile, staged: string, state: LinkState): string | undefined {
+function settleMode(file: ManifestFile, staged: string, state: LinkState): { mode: LinkMode } | { changed: string } {
   const from = `${state.source}/${file.path}`;
   const to = `${staged}/${file.path}`;
   for (;;) {
@@ -244,10 +159,10 @@ function settleMode(file: ManifestFile, staged: string, state: LinkState): strin
       if (state.mode === "clone") copyFileSync(from, to, constants.COPYFILE_FICLONE_FORCE);
       else if (state.mode === "hardlink") linkSync(from, to);
       else copyFileSync(from, to);
-      return undefined;
+      return { mode: state.mode };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "";
-      if (code === "ENOENT") return missingSource(file, error);
+      if (code === "ENOENT") return { changed: `"${file.path}" is missing` };
       const unsupported = state.mode === "clone" ? CLONE_UNSUPPORTED : state.mode === "hardlink" ? HARDLINK_UNSUPPORTED : undefined;
       if (unsupported === undefined || !unsupported.has(code)) throw error;
       if (state.forced) throw new LinkModeError(state.mode, state.source, state.target, code);

@@ -230,7 +230,7 @@ export async function checkTree(treePath: string, manifest: TreeManifest): Promi
   for (const entry of manifest.entries) {
     if (slices.due()) await slices.yield();
     if (entry.kind === "symlink") continue;
-    const change = describeChange(entry, lstatSync(join(treePath, entry.path), { throwIfNoEntry: false }));
+    const change = describeChange(entry, lstatSync(`${treePath}/${entry.path}`, { throwIfNoEntry: false }));
     if (change !== undefined) return change;
   }
   return undefined;

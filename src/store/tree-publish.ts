@@ -1,13 +1,23 @@
-import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, symlinkSync, writeSync } from "node:fs";
-import { chmod, copyFile, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { chmodSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import { treeDigestFromEntries, UnsupportedFileTypeError, type TreeEntry } from "../hash/index.js";
 import { describeFileType } from "../hash/file-digest.js";
 import { asWriteError, type StoreWriteError } from "./errors.js";
 import type { CacheLayout } from "./layout.js";
 import { stagingPath } from "./staging.js";
 import { TimeSlices } from "./time-slices.js";
-import { cachedFileMode, checkTree, placeManifest, stageManifest, writeManifest, type ManifestDir, type ManifestEntry, type TreeManifest } from "./tree-manifest.js";
+import { copyFilesInParallel } from "./parallel-copy.js";
+import {
+  cachedFileMode,
+  checkTree,
+  placeManifest,
+  stageManifest,
+  writeManifest,
+  type ManifestDir,
+  type ManifestEntry,
+  type ManifestFile,
+  type TreeManifest,
+} from "./tree-manifest.js";
 import { loadTreeManifest } from "./tree-rebuild.js";
 import { SMALL_FILE, digestOfFile, sha256Of, walkTree } from "./tree-walk.js";
 
@@ -45,18 +55,22 @@ export async function publishTree(layout: CacheLayout, source: string): Promise<
   }
 }
 
-/** Copies `source` into `staged` (read-only files) and returns the manifest of the copy, root not yet bound. */
+/**
+ * Copies `source` into `staged` (read-only files) and returns the manifest of the copy, root not yet bound.
+ * Files are copied on the thread pool, several at once (creating files is what costs), and each copy is hashed
+ * here as it lands: the digest is of exactly what the cache holds, whatever happens to `source` meanwhile.
+ */
 async function stageTree(source: string, staged: string): Promise<{ manifest: TreeManifest; bytes: number }> {
   const walked = await walkTree(source);
   mkdirSync(staged);
   const treeEntries: TreeEntry[] = [];
   const entries: ManifestEntry[] = [];
   const dirs: ManifestDir[] = [];
-  let bytes = 0;
+  const files: Array<{ from: string; entry: ManifestFile }> = [];
   const slices = new TimeSlices();
   for (const { path, absolute, stats } of walked) {
     if (slices.due()) await slices.yield();
-    const to = join(staged, path);
+    const to = `${staged}/${path}`;
     const mode = stats.mode & 0o7777;
     if (stats.isDirectory()) {
       mkdirSync(to);
@@ -70,10 +84,9 @@ async function stageTree(source: string, staged: string): Promise<{ manifest: Tr
       entries.push({ kind: "symlink", path, target });
       treeEntries.push({ path, type: "symlink", target });
     } else if (stats.isFile()) {
-      const copied = stats.size <= SMALL_FILE ? copySmallFile(absolute, to, mode) : await copyLargeFile(absolute, to, mode);
-      entries.push({ kind: "file", path, mode, size: copied.size, mtimeMs: copied.mtimeMs });
-      treeEntries.push({ path, type: "file", digest: copied.digest, executable: (mode & 0o100) !== 0 });
-      bytes += copied.size;
+      const entry: ManifestFile = { kind: "file", path, mode, size: 0, mtimeMs: 0 };
+      entries.push(entry);
+      files.push({ from: absolute, entry });
     } else {
       throw new UnsupportedFileTypeError(
         `cannot cache "${absolute}": it is ${describeFileType(stats)} (a tree may hold only files, directories and symlinks)`,
@@ -81,37 +94,37 @@ async function stageTree(source: string, staged: string): Promise<{ manifest: Tr
       );
     }
   }
+
+  const large: ManifestFile[] = [];
+  const executable = (entry: ManifestFile) => (entry.mode & 0o100) !== 0;
+  await copyFilesInParallel(
+    files.length,
+    (index) => [files[index]!.from, `${staged}/${files[index]!.entry.path}`],
+    constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE,
+    (index, error) => {
+      if (error) throw error;
+      const { entry } = files[index]!;
+      const to = `${staged}/${entry.path}`;
+      chmodSync(to, cachedFileMode(entry.mode));
+      const stats = lstatSync(to); // chmod moves no mtime: these are the copy's final size and mtime
+      entry.size = stats.size;
+      entry.mtimeMs = stats.mtimeMs;
+      if (stats.size > SMALL_FILE) large.push(entry);
+      else treeEntries.push({ path: entry.path, type: "file", digest: sha256Of(readFileSync(to)), executable: executable(entry) });
+      return undefined;
+    },
+  );
+  for (const entry of large) {
+    const digest = await digestOfFile(`${staged}/${entry.path}`, entry.size);
+    treeEntries.push({ path: entry.path, type: "file", digest, executable: executable(entry) });
+  }
   // Directory mtimes are final once everything inside exists.
-  for (const dir of dirs) dir.mtimeMs = lstatSync(join(staged, dir.path)).mtimeMs;
+  for (const dir of dirs) dir.mtimeMs = lstatSync(`${staged}/${dir.path}`).mtimeMs;
   const root = lstatSync(staged);
   const manifest: TreeManifest = { digest: treeDigestFromEntries(treeEntries), root: { ino: root.ino, mtimeMs: root.mtimeMs }, entries };
+  let bytes = 0;
+  for (const { entry } of files) bytes += entry.size;
   return { manifest, bytes };
-}
-
-interface CopiedFile {
-  digest: string;
-  size: number;
-  mtimeMs: number;
-}
-
-/** Reads the file once, hashes those bytes and writes them: the digest is of exactly what the cache holds. */
-function copySmallFile(from: string, to: string, mode: number): CopiedFile {
-  const data = readFileSync(from);
-  const fd = openSync(to, "wx", cachedFileMode(mode));
-  try {
-    for (let written = 0; written < data.byteLength; ) written += writeSync(fd, data, written);
-    fchmodSync(fd, cachedFileMode(mode)); // the umask may have narrowed the mode given to open
-    return { digest: sha256Of(data), size: data.byteLength, mtimeMs: fstatSync(fd).mtimeMs };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function copyLargeFile(from: string, to: string, mode: number): Promise<CopiedFile> {
-  await copyFile(from, to, constants.COPYFILE_FICLONE | constants.COPYFILE_EXCL);
-  await chmod(to, cachedFileMode(mode));
-  const stats = lstatSync(to);
-  return { digest: await digestOfFile(to, stats.size), size: stats.size, mtimeMs: stats.mtimeMs };
 }
 
 /** Renames `from` to `to` unless `to` is already a non-empty directory; returns whether it did. */
