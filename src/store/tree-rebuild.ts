@@ -70,15 +70,28 @@ async function rehash(layout: CacheLayout, digest: string, previous: TreeManifes
   const actual = treeDigestFromEntries(treeEntries);
   if (actual !== digest) return { mismatch: `its content no longer matches its digest (found ${actual})` };
 
-  for (const { absolute, stats } of walked) {
-    const readOnly = cachedFileMode(stats.mode & 0o7777);
-    if (stats.isFile() && (stats.mode & 0o7777) !== readOnly) chmodSync(absolute, readOnly);
-  }
+  // The content is proven: a cache that cannot be written (read-only, full, another user's) still serves it.
+  await bestEffort(async () => {
+    for (const { absolute, stats } of walked) {
+      const readOnly = cachedFileMode(stats.mode & 0o7777);
+      if (stats.isFile() && (stats.mode & 0o7777) !== readOnly) chmodSync(absolute, readOnly);
+    }
+  });
   // chmod moves no mtime; the root is stat-ed last so the manifest binds to the copy that was hashed.
   const root = lstatSync(treePath);
   const manifest: TreeManifest = { digest, root: { ino: root.ino, mtimeMs: root.mtimeMs }, entries };
-  if (previous === undefined || !sameManifest(previous, manifest)) await writeManifest(layout, manifest);
+  if (previous === undefined || !sameManifest(previous, manifest)) await bestEffort(() => writeManifest(layout, manifest));
   return { manifest };
+}
+
+const UNWRITABLE = new Set(["EACCES", "EPERM", "EROFS", "ENOSPC", "EDQUOT"]);
+
+async function bestEffort(write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (!UNWRITABLE.has((error as NodeJS.ErrnoException).code ?? "")) throw error;
+  }
 }
 
 /** Whether two manifests record the same entries (in any order) for the same copy of a tree. */
