@@ -148,8 +148,9 @@ function copySmallFile(from: string, to: string, file: ManifestFile, check: bool
     const stats = fstatSync(input);
     const change = check ? describeChange(file, stats) : undefined;
     if (change !== undefined) return change;
-    while (size < stats.size) {
-      const read = readSync(input, copyBuffer, size, stats.size - size, size);
+    const expected = Math.min(stats.size, copyBuffer.byteLength);
+    while (size < expected) {
+      const read = readSync(input, copyBuffer, size, expected - size, size);
       if (read === 0) break;
       size += read;
     }
