@@ -282,11 +282,18 @@ describe("trees and link-out", () => {
     writeFileSync(join(source, "a.txt"), "alpha");
   });
 
-  test("on one filesystem files are hard links (or clones), never plain copies", async () => {
+  test("a read-only source is hard-linked (or cloned) on one filesystem, never plainly copied", async () => {
     const target = join(dir.path, "linked");
-    const tally = await store.linkTree("build", "k", target);
+    const tally = await store.linkTree("build", "k", target, { purpose: "source" });
     assert.notEqual(tally!.mode, "copy");
     if (tally!.mode === "hardlink") assert.ok(statSync(join(target, "a.txt")).nlink > 1);
+  });
+
+  test("an output (the default purpose) is cloned or copied, never hard-linked", async () => {
+    const target = join(dir.path, "output");
+    const tally = await store.linkTree("build", "k", target);
+    assert.notEqual(tally!.mode, "hardlink");
+    assert.equal(statSync(join(target, "a.txt")).nlink, 1);
   });
 
   test("CACHET_LINK_MODE=copy forces copies", async () => {

@@ -16,7 +16,7 @@ const differentDevice = (() => {
   }
 })();
 
-test("a tree restored onto another filesystem is copied, with one warning per process", { skip: differentDevice ? false : `no second filesystem (${otherFs}) on this machine` }, async () => {
+test("a read-only source restored onto another filesystem is copied, with one warning per process", { skip: differentDevice ? false : `no second filesystem (${otherFs}) on this machine` }, async () => {
   const cacheDir = mkdtempSync(join(tmpdir(), "cachet-fallback-"));
   const targets = mkdtempSync(join(otherFs, "cachet-fallback-"));
   const source = mkdtempSync(join(tmpdir(), "cachet-fallback-src-"));
@@ -31,8 +31,8 @@ test("a tree restored onto another filesystem is copied, with one warning per pr
       writeFileSync(join(source, "a.txt"), "alpha");
       writeFileSync(join(source, "b.txt"), "beta");
       await store.putTree("t", "k", source);
-      const first = await store.linkTree("t", "k", join(${JSON.stringify(targets)}, "one"));
-      const second = await store.linkTree("t", "k", join(${JSON.stringify(targets)}, "two"));
+      const first = await store.linkTree("t", "k", join(${JSON.stringify(targets)}, "one"), { purpose: "source" });
+      const second = await store.linkTree("t", "k", join(${JSON.stringify(targets)}, "two"), { purpose: "source" });
       await store.close();
       console.log(JSON.stringify({ modes: [first.mode, second.mode], warnings, nlink: statSync(join(${JSON.stringify(targets)}, "one", "a.txt")).nlink }));
     `;

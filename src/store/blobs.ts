@@ -25,7 +25,7 @@ export async function writeBlob(layout: CacheLayout, source: BlobSource): Promis
   const hash = createHash("sha256");
   let size = 0;
   try {
-    const handle = await open(staged, "wx");
+    const handle = await open(staged, "wx", 0o444); // read-only in the cache; this handle may still write it
     try {
       const chunks = source instanceof Uint8Array ? [source] : source;
       for await (const chunk of chunks as AsyncIterable<Uint8Array>) {

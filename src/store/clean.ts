@@ -5,6 +5,7 @@ import { EntryIndex } from "./entry-index.js";
 import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
+import { treeManifestPath } from "./tree-manifest.js";
 
 /** What `cleanCache` did. `found` is false when there was no cache at `root`. */
 export interface CleanResult {
@@ -74,6 +75,7 @@ async function removeNames(layout: CacheLayout, names: readonly string[], tally:
       seen.add(row.digest);
       const path = row.storage === "tree" ? layout.tree(row.digest) : layout.blob(row.digest);
       await removeCounted(path, tally, { reporter: options.reporter });
+      if (row.bucket === "trees-v1") await removeCounted(treeManifestPath(layout, row.digest), tally, { reporter: options.reporter });
     }
   } finally {
     index.close();

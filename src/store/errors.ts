@@ -68,6 +68,17 @@ export class LinkTargetError extends CachetError {
   }
 }
 
+/** A forced link mode (`CACHET_LINK_MODE`) that the filesystems of the cache and the restore target refuse. */
+export class LinkModeError extends CachetError {
+  readonly code = "CACHET_LINK_MODE";
+  constructor(readonly mode: string, readonly source: string, readonly target: string, errno: string) {
+    super(
+      `CACHET_LINK_MODE=${mode} cannot be used from ${source} to ${target} (${errno}` +
+        `${errno === "EXDEV" ? ": different filesystems" : ""}); unset it to let cachet choose, or set it to copy`,
+    );
+  }
+}
+
 /** Errno codes, and SQLite's result code for the same condition in the index, that mean the disk is full. */
 const DISK_FULL_CODES = new Set(["ENOSPC", "EDQUOT", "SQLITE_FULL", "SQLITE_IOERR_SHMSIZE"]);
 

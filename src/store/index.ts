@@ -1,13 +1,13 @@
 export { openStore, Store, StoreClosedError, EntryKindError, INLINE_LIMIT } from "./store.js";
-export type { StoreOptions, PutOptions, EntryInfo, Entry, StoredValue, KeyLock } from "./store.js";
+export type { StoreOptions, PutOptions, EntryInfo, Entry, StoredValue, KeyLock, LinkTreeOptions } from "./store.js";
 export type { Origin, Storage } from "./entry-index.js";
 export { resolveCacheDir, removeTemporaryRoot } from "./cache-dir.js";
 export type { ResolvedCacheDir, CacheDirRequest, CacheDirSource } from "./cache-dir.js";
 export { CacheLayout, BUCKETS } from "./layout.js";
 export { FileLock, lockTimeoutFromEnv } from "./locks.js";
 export type { LockMode, LockWaitHandler } from "./locks.js";
-export { linkTreeOut, linkModeFromEnv } from "./link-out.js";
-export type { LinkMode, LinkTally, LinkOptions, StoreWarning, WarningHandler } from "./link-out.js";
+export { linkModeFromEnv } from "./link-out.js";
+export type { LinkMode, LinkTally, RestorePurpose, StoreWarning, WarningHandler } from "./link-out.js";
 export { cleanCache } from "./clean.js";
 export type { CleanResult } from "./clean.js";
 export { pruneCache } from "./prune.js";

@@ -1,13 +1,23 @@
-import { constants } from "node:fs";
-import { copyFile, link, lstat, mkdir, readdir, readlink, rename, rm, symlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
-import { stagingPath } from "./staging.js";
+import { constants, copyFileSync, linkSync } from "node:fs";
+import { lstat, mkdir, readdir, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { LinkModeError, LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
+import { releaseReservation, reserveBeside, swapIntoPlace, sweepRestoreLeftovers } from "./restore-swap.js";
+import { fillTree } from "./tree-fill.js";
+import type { ManifestFile, TreeManifest } from "./tree-manifest.js";
 
 /** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
 export type LinkMode = "clone" | "hardlink" | "copy";
 
 const LINK_MODES: readonly LinkMode[] = ["clone", "hardlink", "copy"];
+
+/**
+ * What a restored tree is for, which decides how it may share storage with the cache:
+ * - `output` (default): a computed output (a task's `dir()` result) that tools may rewrite in place. Restored
+ *   by reflink clone, else a copy; hard links only when forced (`CACHET_LINK_MODE=hardlink`).
+ * - `source`: read-only material (an unpacked archive, a checkout). Clone, else hard link, else copy.
+ */
+export type RestorePurpose = "output" | "source";
 
 /** A warning the store raises; the library hands these to a callback and never prints. */
 export interface StoreWarning {
@@ -21,7 +31,7 @@ export type WarningHandler = (warning: StoreWarning) => void;
 
 export const emitProcessWarning: WarningHandler = (warning) => process.emitWarning(warning.message, { code: warning.code });
 
-/** The forced link mode from `CACHET_LINK_MODE`, or undefined for automatic (clone → hardlink → copy). */
+/** The forced link mode from `CACHET_LINK_MODE`, or undefined for automatic (see {@link RestorePurpose}). */
 export function linkModeFromEnv(env: NodeJS.ProcessEnv = process.env): LinkMode | undefined {
   const raw = env.CACHET_LINK_MODE;
   if (raw === undefined || raw === "") return undefined;
@@ -44,73 +54,82 @@ export interface LinkTally {
 export interface LinkOptions {
   /** Forced mode; automatic when undefined. */
   mode?: LinkMode | undefined;
+  /** What the restored tree is for; default `output`. */
+  purpose?: RestorePurpose | undefined;
   /** Replace an existing target (file or directory). Without it, an existing non-empty target is refused. */
   replace?: boolean | undefined;
   onWarning?: WarningHandler | undefined;
   /** Called per file linked, for progress. */
   onFile?: ((relativePath: string, bytes: number) => void) | undefined;
+  /** @internal Skips the check against the manifest; only for measuring what the check costs (bench/link-out.ts). */
+  uncheckedForBenchmark?: boolean | undefined;
 }
+
+/** A restore's result: what it did, or how the cached tree differs from its manifest (then nothing was restored). */
+export type LinkOutcome = { tally: LinkTally } | { changed: string };
 
 const CLONE_UNSUPPORTED = new Set(["ENOTSUP", "EOPNOTSUPP", "EINVAL", "EXDEV", "ENOSYS", "ENOTTY", "EPERM"]);
 const HARDLINK_UNSUPPORTED = new Set(["EXDEV", "EPERM", "EMLINK", "ENOTSUP", "EOPNOTSUPP", "EACCES"]);
-const LINK_CONCURRENCY = 32;
 
-/** Automatic mode remembers, per (cache bucket, target folder), what the filesystems support. */
+/** Automatic mode remembers, per (purpose, cache bucket, target folder), what the filesystems support. */
 const learnedMode = new Map<string, LinkMode>();
 let copyFallbackWarned = false;
 
 /**
- * Materializes the immutable tree at `source` into `target`: every file by reflink clone, else hard link,
- * else copy. The tree is built beside the target and renamed into place, so the target is whole or absent.
- * Hard-linked files share their inode with the cache: edit them by replacing, not in place.
+ * Materializes the cached tree at `source`, described by `manifest`, into `target`. The tree is built beside the
+ * target and swapped in by rename (see {@link swapIntoPlace}), so the target is whole-old, whole-new or absent,
+ * and what dead restores left beside it is removed first. Every cached file and directory is compared with the
+ * manifest as it is restored (see {@link fillTree}); if any changed, nothing is restored and the outcome says
+ * what. Copies and clones get the mode the file had when stored; hard-linked files are the cache's own, read-only.
  */
-export async function linkTreeOut(source: string, target: string, options: LinkOptions = {}): Promise<LinkTally> {
-  await prepareTarget(target, options.replace ?? false);
-  const staged = stagingPath(dirname(target), ".cachet-restore");
-  const learnedKey = `${dirname(source)}\0${dirname(target)}`;
+export async function linkTreeOut(source: string, manifest: TreeManifest, target: string, options: LinkOptions = {}): Promise<LinkOutcome> {
+  const replace = options.replace ?? false;
+  const purpose = options.purpose ?? "output";
+  await prepareTarget(target, replace);
+  await sweepRestoreLeftovers(target);
+  const learnedKey = `${purpose}\0${dirname(source)}\0${dirname(target)}`;
   const state: LinkState = {
     mode: options.mode ?? learnedMode.get(learnedKey) ?? "clone",
     forced: options.mode !== undefined,
+    purpose,
+    source,
+    target,
     onWarning: options.onWarning ?? emitProcessWarning,
   };
   const tally: LinkTally = { files: 0, directories: 0, symlinks: 0, bytes: 0, mode: state.mode };
+  const staged = reserveBeside(target, "stage");
   try {
     await mkdir(staged);
-    const files: Array<[string, string, string, number]> = [];
-    await walk(source, staged, "", files, tally);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < files.length) {
-        const [from, to, relative, bytes] = files[next++]!;
-        await linkFile(from, to, state);
-        tally.files++;
-        tally.bytes += bytes;
-        options.onFile?.(relative, bytes);
-      }
-    };
-    // The first file settles the mode (clone may fall back), then the rest go in parallel.
-    if (files.length > 0) {
-      const [from, to, relative, bytes] = files[next++]!;
-      await linkFile(from, to, state);
-      tally.files++;
-      tally.bytes += bytes;
-      options.onFile?.(relative, bytes);
-    }
-    await Promise.all(Array.from({ length: Math.min(LINK_CONCURRENCY, files.length) }, worker));
+    const changed = await fillTree(
+      {
+        source,
+        manifest,
+        staged,
+        check: options.uncheckedForBenchmark !== true,
+        settle: (file) => settleMode(file, staged, state),
+        onFile: options.onFile,
+      },
+      tally,
+    );
+    if (changed !== undefined) return { changed };
     if (!state.forced) learnedMode.set(learnedKey, state.mode);
-    if (options.replace) await rm(target, { recursive: true, force: true });
-    await rename(staged, target);
+    await swapIntoPlace(staged, target, replace);
   } catch (error) {
-    await rm(staged, { recursive: true, force: true });
     throw asWriteError(target, error);
+  } finally {
+    // Gone after a swap; after a failure, a leftover that fails to go is swept by the next restore.
+    await rm(staged, { recursive: true, force: true }).catch(() => {});
+    releaseReservation(staged);
   }
-  tally.mode = state.mode;
-  return tally;
+  return { tally };
 }
 
 interface LinkState {
   mode: LinkMode;
   forced: boolean;
+  purpose: RestorePurpose;
+  source: string;
+  target: string;
   onWarning: WarningHandler;
 }
 
@@ -123,62 +142,37 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
     await mkdir(dirname(target), { recursive: true });
     return;
   }
-  if (replace) return;
-  if (existing.isDirectory() && (await readdir(target)).length === 0) {
-    await rm(target, { recursive: true });
-    return;
-  }
+  if (replace || (existing.isDirectory() && (await readdir(target)).length === 0)) return;
   throw new LinkTargetError(target, "it already exists and is not an empty directory (pass replace to overwrite it)");
 }
 
-async function walk(
-  sourceDir: string,
-  targetDir: string,
-  relative: string,
-  files: Array<[string, string, string, number]>,
-  tally: LinkTally,
-): Promise<void> {
-  for (const entry of await readdir(sourceDir, { withFileTypes: true })) {
-    const from = join(sourceDir, entry.name);
-    const to = join(targetDir, entry.name);
-    const rel = relative === "" ? entry.name : `${relative}/${entry.name}`;
-    if (entry.isDirectory()) {
-      await mkdir(to);
-      tally.directories++;
-      await walk(from, to, rel, files, tally);
-    } else if (entry.isSymbolicLink()) {
-      await symlink(await readlink(from), to);
-      tally.symlinks++;
-    } else {
-      files.push([from, to, rel, (await lstat(from)).size]);
-    }
-  }
-}
-
-async function linkFile(from: string, to: string, state: LinkState): Promise<void> {
-  if (state.mode === "clone") {
+/**
+ * Materializes the first file with the current mode, stepping down the purpose's chain (output: clone → copy;
+ * source: clone → hardlink → copy) while the filesystems refuse; a forced mode that is refused throws
+ * {@link LinkModeError}. Says so if the file is missing from the cache.
+ */
+function settleMode(file: ManifestFile, staged: string, state: LinkState): { mode: LinkMode } | { changed: string } {
+  const from = `${state.source}/${file.path}`;
+  const to = `${staged}/${file.path}`;
+  for (;;) {
     try {
-      await copyFile(from, to, constants.COPYFILE_FICLONE_FORCE);
-      return;
-    } catch (error) {
-      if (state.forced || !CLONE_UNSUPPORTED.has((error as NodeJS.ErrnoException).code ?? "")) throw error;
-      if (state.mode === "clone") state.mode = "hardlink";
-    }
-  }
-  if (state.mode === "hardlink") {
-    try {
-      await link(from, to);
-      return;
+      if (state.mode === "clone") copyFileSync(from, to, constants.COPYFILE_FICLONE_FORCE);
+      else if (state.mode === "hardlink") linkSync(from, to);
+      else copyFileSync(from, to);
+      return { mode: state.mode };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "";
-      if (state.forced || !HARDLINK_UNSUPPORTED.has(code)) throw error;
-      if (state.mode === "hardlink") {
+      if (code === "ENOENT") return { changed: `"${file.path}" is missing` };
+      const unsupported = state.mode === "clone" ? CLONE_UNSUPPORTED : state.mode === "hardlink" ? HARDLINK_UNSUPPORTED : undefined;
+      if (unsupported === undefined || !unsupported.has(code)) throw error;
+      if (state.forced) throw new LinkModeError(state.mode, state.source, state.target, code);
+      if (state.mode === "clone") state.mode = state.purpose === "source" ? "hardlink" : "copy";
+      else {
         state.mode = "copy";
         warnCopyFallback(state.onWarning, code);
       }
     }
   }
-  await copyFile(from, to);
 }
 
 function warnCopyFallback(onWarning: WarningHandler, code: string): void {
@@ -191,17 +185,4 @@ function warnCopyFallback(onWarning: WarningHandler, code: string): void {
       `cachet: falling back to copying files out of the cache because ${why}; this is slower. ` +
       `Keep the cache on the target's filesystem, or set CACHET_LINK_MODE=copy to silence this warning.`,
   });
-}
-
-/** Copies a user's directory into a staging directory (clone when possible, never hard links: the source stays mutable). */
-export async function copyTreeIn(source: string, target: string): Promise<void> {
-  await mkdir(target);
-  for (const entry of await readdir(source, { withFileTypes: true })) {
-    const from = join(source, entry.name);
-    const to = join(target, entry.name);
-    if (entry.isDirectory()) await copyTreeIn(from, to);
-    else if (entry.isSymbolicLink()) await symlink(await readlink(from), to);
-    else if (entry.isFile()) await copyFile(from, to, constants.COPYFILE_FICLONE);
-    else throw new LinkTargetError(from, "only regular files, directories and symbolic links can be cached");
-  }
 }

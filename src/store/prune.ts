@@ -6,6 +6,7 @@ import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
+import { isManifestName, treeIdOfBucketName } from "./tree-manifest.js";
 
 /** Options of {@link pruneCache}. */
 export interface PruneOptions extends MaintenanceOptions {
@@ -82,7 +83,7 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
       }
       const walk = { dryRun, reporter: options.reporter };
       await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
-      await removeUnreferenced(layout.bucket("trees"), 0, referenced.trees, tally, walk);
+      await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, tally, walk);
     });
   } finally {
     index.close();
@@ -109,6 +110,28 @@ async function removeUnreferenced(
     if (depth > 0) await removeUnreferenced(path, depth - 1, keep, tally, walk);
     else if (!keep.has(name)) await removeCounted(path, tally, walk);
   }
+}
+
+/**
+ * Removes trees no entry refers to, each with its manifest (`<id>.manifest`). Trees go before manifests: a prune
+ * killed half-way leaves a partial tree with the manifest that shows it is partial, never a partial tree without.
+ */
+async function removeUnreferencedTrees(
+  dir: string,
+  keep: Set<string>,
+  tally: Tally,
+  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
+): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  const unreferenced = names.filter((name) => !keep.has(treeIdOfBucketName(name)));
+  unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
+  for (const name of unreferenced) await removeCounted(join(dir, name), tally, walk);
 }
 
 async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] }): Promise<void> {

@@ -1,7 +1,6 @@
-import { rm, rename, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
-import { hashTree } from "../hash/index.js";
 import { CachetError } from "../errors.js";
 import { removeTemporaryRoot, resolveCacheDir, type CacheDirRequest, type ResolvedCacheDir } from "./cache-dir.js";
 import { assertValidKey, assertValidName } from "./entry-name.js";
@@ -13,15 +12,16 @@ import { RootLock } from "./root-lock.js";
 import { replacedIndexWarning } from "./index-warnings.js";
 import { readBlob, streamBlob, writeBlob, type BlobSource } from "./blobs.js";
 import {
-  copyTreeIn,
   emitProcessWarning,
   linkModeFromEnv,
   linkTreeOut,
   type LinkMode,
   type LinkTally,
+  type RestorePurpose,
   type WarningHandler,
 } from "./link-out.js";
-import { stagingPath } from "./staging.js";
+import { publishTree } from "./tree-publish.js";
+import { loadTreeManifest } from "./tree-rebuild.js";
 
 /** Values up to this size live in the index itself; larger ones become blobs. */
 export const INLINE_LIMIT = 16 * 1024;
@@ -48,6 +48,16 @@ export interface PutOptions {
   format?: string | undefined;
   /** JSON-serializable description of what the key was made of, for `explain`. */
   components?: unknown;
+}
+
+/** Options of {@link Store.linkTree}. */
+export interface LinkTreeOptions {
+  /** Replace whatever is at the target (swapped by rename, never left mixed). */
+  replace?: boolean | undefined;
+  /** `output` (default): may be rewritten in place, so never hard-linked unless forced; `source`: read-only use. */
+  purpose?: RestorePurpose | undefined;
+  /** Called per file restored, for progress. */
+  onFile?: ((relativePath: string, bytes: number) => void) | undefined;
 }
 
 /** An entry's catalog row. */
@@ -240,57 +250,47 @@ export class Store {
   }
 
   /**
-   * Stores a copy of the directory `dir` as an immutable tree entry (content-addressed by its tree digest).
-   * The user's directory is copied, never linked, so later edits to it cannot reach the cache.
+   * Stores a copy of the directory `dir` as an immutable tree entry (content-addressed by its tree digest), with
+   * read-only files and a manifest (see {@link publishTree}). The user's directory is copied, never linked, so
+   * later edits to it cannot reach the cache.
    */
   async putTree(name: string, key: string, dir: string, options: PutOptions = {}): Promise<EntryInfo> {
     this.assertUsable(name, key);
-    const staged = stagingPath(this.layout.tmp, "tree");
-    try {
-      await copyTreeIn(dir, staged);
-      const digest = await hashTree(staged);
-      const target = this.layout.tree(digest.digest);
-      try {
-        await rename(staged, target);
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
-        await rm(staged, { recursive: true, force: true }); // the same tree is already cached
-      }
-      return this.record(name, key, "tree", digest.digest, digest.bytes, null, options);
-    } catch (error) {
-      await rm(staged, { recursive: true, force: true });
-      throw asWriteError(staged, error);
-    }
+    const tree = await publishTree(this.layout, dir);
+    return this.record(name, key, "tree", tree.digest, tree.bytes, null, options);
   }
 
   /**
-   * Materializes a tree entry into `target` (clone → hardlink → copy; see {@link linkTreeOut}), or returns
-   * undefined on a miss.
+   * Materializes a tree entry into `target` (see {@link linkTreeOut}: by default as a writable output, cloned or
+   * copied), or returns undefined on a miss. A tree changed in the cache since it was stored (a hard-linked
+   * restore edited in place, say) is a miss too: the entry is dropped with a warning that names the file.
    */
-  async linkTree(
-    name: string,
-    key: string,
-    target: string,
-    options: { replace?: boolean; onFile?: (relativePath: string, bytes: number) => void } = {},
-  ): Promise<LinkTally | undefined> {
+  async linkTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<LinkTally | undefined> {
     this.assertUsable(name, key);
     const row = this.index.lookup(name, key);
     if (row === undefined) return undefined;
     if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "get()");
     const source = this.layout.tree(row.digest);
-    try {
-      await stat(source);
-    } catch {
+    const loaded = await loadTreeManifest(this.layout, row.digest);
+    if ("missing" in loaded) {
       this.dropMissing(row);
       return undefined;
     }
-    return linkTreeOut(source, target, {
-      mode: this.settings.linkMode,
-      replace: options.replace,
-      onWarning: this.settings.onWarning,
-      onFile: options.onFile,
-    });
+    const outcome =
+      "mismatch" in loaded
+        ? { changed: loaded.mismatch }
+        : await linkTreeOut(source, loaded.manifest, target, {
+            mode: this.settings.linkMode,
+            purpose: options.purpose,
+            replace: options.replace,
+            onWarning: this.settings.onWarning,
+            onFile: options.onFile,
+          });
+    if ("changed" in outcome) {
+      this.dropChangedTree(row, source, outcome.changed);
+      return undefined;
+    }
+    return outcome.tally;
   }
 
   /** Removes an entry's row; its content goes with the next `prune` if nothing else refers to it. */
@@ -402,6 +402,14 @@ export class Store {
     this.settings.onWarning({
       code: "CACHET_INTEGRITY",
       message: `cachet: dropped entry ${row.name}/${row.key}: ${error.message}`,
+    });
+  }
+
+  private dropChangedTree(row: ContentRef, path: string, change: string): void {
+    this.index.delete(row.name, row.key, row.digest);
+    this.settings.onWarning({
+      code: "CACHET_INTEGRITY",
+      message: `cachet: dropped entry ${row.name}/${row.key}: the cached tree ${path} changed since it was stored: ${change}`,
     });
   }
 

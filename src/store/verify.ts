@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { hashTree } from "../hash/index.js";
 import { readBlob } from "./blobs.js";
 import { EntryIndex, type Storage } from "./entry-index.js";
 import { BlobIntegrityError } from "./errors.js";
@@ -10,6 +9,8 @@ import type { CacheLayout } from "./layout.js";
 import { rowIsIntact } from "./row-check.js";
 import type { Store } from "./store.js";
 import { emptyTally, type Reporter, type Tally } from "./tally.js";
+import { readManifest, treeManifestPath } from "./tree-manifest.js";
+import { rebuildManifest } from "./tree-rebuild.js";
 
 /** One entry that failed verification and was dropped. */
 export interface BadEntry {
@@ -144,22 +145,20 @@ async function verifyEntries(store: Store, reporter: Reporter | undefined): Prom
         else throw error;
       }
     } else {
+      // Re-hashed as a whole; a sound tree whose manifest is missing or out of date gets a fresh one.
       const path = store.layout.tree(entry.digest);
-      try {
-        const actual = await hashTree(path);
-        if (actual.digest !== entry.digest) {
-          reason = `tree ${path} does not match its digest (found ${actual.digest})`;
-          badContent = path;
-        }
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === "ENOENT") reason = `tree ${path} is missing`;
-        else throw error;
+      const checked = await rebuildManifest(store.layout, entry.digest, readManifest(store.layout, entry.digest));
+      if ("missing" in checked) reason = `tree ${path} is missing`;
+      else if ("mismatch" in checked) {
+        reason = `tree ${path}: ${checked.mismatch}`;
+        badContent = path;
       }
     }
     if (reason !== undefined) {
       bad.push({ name: entry.name, key: entry.key, reason });
       await store.deleteIfDigest(entry.name, entry.key, entry.digest);
       if (badContent) await rm(badContent, { recursive: true, force: true });
+      if (entry.storage === "tree") await rm(treeManifestPath(store.layout, entry.digest), { force: true });
     } else {
       tally.entries++;
       tally.bytes += entry.size;

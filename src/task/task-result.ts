@@ -1,10 +1,8 @@
-import { chmod, mkdir, rename, rm, stat } from "node:fs/promises";
-import { createWriteStream, createReadStream } from "node:fs";
-import { dirname, join, basename } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { randomBytes } from "node:crypto";
+import { stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
 import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js";
 import type { PutOptions, Store, StoredValue } from "../store/index.js";
+import { restoreFileInto } from "../store/restore-swap.js";
 import { DirRef, FileRef, findRefs, type RefPath } from "./file-refs.js";
 
 /** Format of a result holding file or directory references: an envelope (in `cachet-value/1`) plus content entries. */
@@ -19,6 +17,8 @@ interface StoredRef {
   target: string;
   key: string;
   executable: boolean;
+  /** The file's mode when stored (absent in envelopes of older builds: then `executable` decides). */
+  mode?: number;
 }
 
 interface Envelope {
@@ -42,13 +42,14 @@ export async function storeResult(store: Store, name: string, key: string, value
   let stripped = value;
   for (const [index, [path, ref]] of refs.entries()) {
     const refKey = `${key}.${index}`;
-    let executable = false;
-    if (ref instanceof DirRef) await store.putTree(name, refKey, ref.path, { origin: options.origin });
-    else {
-      executable = ((await stat(ref.path)).mode & 0o100) !== 0;
+    if (ref instanceof DirRef) {
+      await store.putTree(name, refKey, ref.path, { origin: options.origin });
+      stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable: false });
+    } else {
+      const mode = (await stat(ref.path)).mode & 0o7777;
       await store.putStream(name, refKey, createReadStream(ref.path), { origin: options.origin });
+      stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable: (mode & 0o100) !== 0, mode });
     }
-    stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable });
     stripped = replaceAt(stripped, path, null);
   }
   const envelope: Envelope = { value: stripped, refs: stored };
@@ -56,9 +57,10 @@ export async function storeResult(store: Store, name: string, key: string, value
 }
 
 /**
- * Decodes a stored result; for results with file/dir references, restores each one at its original path
- * (trees linked out of the cache, files copied from their verified blob). Returns undefined when any part is
- * missing or unreadable: the caller treats that as a miss.
+ * Decodes a stored result; for results with file/dir references, restores each one at its original path, with
+ * its original modes (trees as writable outputs: cloned or copied, hard-linked only if `CACHET_LINK_MODE` says
+ * so; files copied from their verified blob), each swapped in whole by rename. Returns undefined when any part
+ * is missing, unreadable or changed in the cache: the caller treats that as a miss.
  */
 export function loadResult(store: Store, name: string, stored: StoredValue): { value: unknown } | undefined | Promise<{ value: unknown } | undefined> {
   let decoded: unknown;
@@ -74,7 +76,7 @@ export function loadResult(store: Store, name: string, stored: StoredValue): { v
 async function restoreRefs(store: Store, name: string, envelope: Envelope): Promise<{ value: unknown } | undefined> {
   for (const ref of envelope.refs) {
     if (ref.kind === "dir") {
-      const restored = await store.linkTree(name, ref.key, ref.target, { replace: true });
+      const restored = await store.linkTree(name, ref.key, ref.target, { replace: true, purpose: "output" });
       if (!restored) return undefined;
     } else if (!(await restoreFile(store, name, ref))) return undefined;
   }
@@ -86,15 +88,11 @@ async function restoreRefs(store: Store, name: string, envelope: Envelope): Prom
 async function restoreFile(store: Store, name: string, ref: StoredRef): Promise<boolean> {
   const stream = await store.getStream(name, ref.key);
   if (!stream) return false;
-  await mkdir(dirname(ref.target), { recursive: true });
-  const staged = join(dirname(ref.target), `.${basename(ref.target)}.cachet-${randomBytes(4).toString("hex")}`);
+  const mode = ref.mode ?? (ref.executable ? 0o755 : 0o644);
   try {
-    await pipeline(stream, createWriteStream(staged));
-    if (ref.executable) await chmod(staged, 0o755);
-    await rename(staged, ref.target);
+    await restoreFileInto(ref.target, stream, mode);
     return true;
   } catch (error) {
-    await rm(staged, { force: true });
     if ((error as { code?: string }).code === "CACHET_INTEGRITY") return false;
     throw error;
   }
