@@ -75,7 +75,7 @@ async function removeNames(layout: CacheLayout, names: readonly string[], tally:
       seen.add(row.digest);
       const path = row.storage === "tree" ? layout.tree(row.digest) : layout.blob(row.digest);
       await removeCounted(path, tally, { reporter: options.reporter });
-      if (row.bucket === "trees-v1") await removeCounted(treeManifestPath(layout, row.digest), tally, { reporter: options.reporter });
+      if (row.storage === "tree") await removeCounted(treeManifestPath(layout, row.digest), tally, { reporter: options.reporter });
     }
   } finally {
     index.close();

@@ -114,7 +114,8 @@ async function contentVerifies(layout: CacheLayout, storage: Storage, row: Salva
   try {
     if (storage === "inline") return row.inline !== null && sha256(row.inline) === row.digest;
     if (storage === "blob") return (await readBlob(layout, row.digest)) !== undefined;
-    return (await hashTree(layout.tree(row.digest))).digest === row.digest;
+    const checked = await rebuildManifest(layout, row.digest, readManifest(layout, row.digest));
+    return !("missing" in checked) && !("mismatch" in checked);
   } catch {
     return false;
   }
