@@ -98,14 +98,7 @@ async function removeUnreferenced(
   tally: Tally,
   walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
 ): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  for (const name of names) {
+  for (const name of await namesIn(dir)) {
     const path = join(dir, name);
     if (depth > 0) await removeUnreferenced(path, depth - 1, keep, tally, walk);
     else if (!keep.has(name)) await removeCounted(path, tally, walk);
@@ -122,14 +115,7 @@ async function removeUnreferencedTrees(
   tally: Tally,
   walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
 ): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  const unreferenced = names.filter((name) => !keep.has(treeIdOfBucketName(name)));
+  const unreferenced = (await namesIn(dir)).filter((name) => !keep.has(treeIdOfBucketName(name)));
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
   for (const name of unreferenced) await removeCounted(join(dir, name), tally, walk);
 }
@@ -142,4 +128,14 @@ async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean
     return;
   }
   for (const name of names) await removeCounted(join(dir, name), tally, walk);
+}
+
+/** The names in a bucket directory; none when it does not exist (yet). */
+async function namesIn(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
 }

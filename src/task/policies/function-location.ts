@@ -83,26 +83,15 @@ export interface FunctionClosure {
 export function functionClosure(fn: Function): FunctionClosure | undefined {
   const active = getSession();
   if (!active) return undefined;
+  const group = "cachet-captured";
   const key = `__cachetScopes_${process.pid}_${Math.random().toString(36).slice(2)}`;
   const slot = globalThis as unknown as Record<string, unknown>;
-  const group = "cachet-captured";
-  slot[key] = fn;
   try {
-    const evaluated = post<{ result: { objectId?: string } }>(active, "Runtime.evaluate", {
-      expression: `globalThis[${JSON.stringify(key)}]`,
-      objectGroup: group,
-      silent: true,
-    });
-    const objectId = evaluated.result.objectId;
-    if (!objectId) return undefined;
-    const properties = post<{
-      internalProperties?: Array<{ name: string; value?: { objectId?: string; value?: unknown } }>;
-    }>(active, "Runtime.getProperties", { objectId, ownProperties: true });
-    const internal = properties.internalProperties ?? [];
+    const internal = internalPropertiesOf(active, fn, group);
+    if (!internal) return undefined;
     const where = internal.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as FunctionClosure["location"];
     const scopeList = internal.find((p) => p.name === "[[Scopes]]")?.value?.objectId;
     if (!scopeList) return { location: where, scopes: [] };
-    delete slot[key];
     post(active, "Runtime.callFunctionOn", {
       objectId: scopeList,
       functionDeclaration: `function () { globalThis[${JSON.stringify(key)}] = this; }`,
@@ -125,6 +114,34 @@ export function functionClosure(fn: Function): FunctionClosure | undefined {
     } catch {
       // Nothing to release.
     }
+  }
+}
+
+interface InternalProperty {
+  name: string;
+  value?: { objectId?: string; value?: unknown };
+}
+
+/**
+ * A function's internal properties (`[[FunctionLocation]]`, `[[Scopes]]`, …) as the inspector reports them,
+ * their remote objects held in `group` until the caller releases it; undefined when V8 gives no handle.
+ */
+function internalPropertiesOf(active: InspectorSession, fn: Function, group: string): InternalProperty[] | undefined {
+  const key = `__cachetFunction_${process.pid}_${Math.random().toString(36).slice(2)}`;
+  const slot = globalThis as unknown as Record<string, unknown>;
+  slot[key] = fn;
+  try {
+    const evaluated = post<{ result: { objectId?: string } }>(active, "Runtime.evaluate", {
+      expression: `globalThis[${JSON.stringify(key)}]`,
+      objectGroup: group,
+      silent: true,
+    });
+    const objectId = evaluated.result.objectId;
+    if (!objectId) return undefined;
+    return post<{ internalProperties?: InternalProperty[] }>(active, "Runtime.getProperties", { objectId, ownProperties: true })
+      .internalProperties ?? [];
+  } finally {
+    delete slot[key];
   }
 }
 
@@ -168,28 +185,17 @@ export class ScriptAccess {
 
   /** Where `fn` was defined, or `undefined` for functions V8 has no location for (native, bound). */
   locate(fn: (...args: never[]) => unknown): FunctionLocation | undefined {
-    const key = `__cachetLocate_${process.pid}_${Math.random().toString(36).slice(2)}`;
-    const slot = globalThis as unknown as Record<string, unknown>;
-    slot[key] = fn;
     const group = "cachet-source-graph";
     try {
-      const evaluated = post<{ result: { objectId?: string } }>(this.#session, "Runtime.evaluate", {
-        expression: `globalThis[${JSON.stringify(key)}]`,
-        objectGroup: group,
-        silent: true,
-      });
-      const objectId = evaluated.result.objectId;
-      if (!objectId) return undefined;
-      const properties = post<{
-        internalProperties?: Array<{ name: string; value?: { value?: { scriptId: string; lineNumber: number; columnNumber: number } } }>;
-      }>(this.#session, "Runtime.getProperties", { objectId, ownProperties: true });
-      const where = properties.internalProperties?.find((p) => p.name === "[[FunctionLocation]]")?.value?.value;
+      const internal = internalPropertiesOf(this.#session, fn, group);
+      const where = internal?.find((p) => p.name === "[[FunctionLocation]]")?.value?.value as
+        | { scriptId: string; lineNumber: number; columnNumber: number }
+        | undefined;
       if (!where) return undefined;
       const url = scriptUrls.get(where.scriptId);
       if (!url) return undefined;
       return { scriptId: where.scriptId, url, lineNumber: where.lineNumber, columnNumber: where.columnNumber };
     } finally {
-      delete slot[key];
       post(this.#session, "Runtime.releaseObjectGroup", { objectGroup: group });
     }
   }
