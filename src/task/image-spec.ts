@@ -3,7 +3,13 @@ import { basename, resolve } from "node:path";
 
 import { hashFileSync, hashKey, hashTreeSync, hashValue, UnsupportedFileTypeError } from "../hash/index.js";
 import { describeValue, ImageSpecError, readStringMap } from "./errors.js";
-import { manifestExists, registryTarget, type RegistryQueryOptions } from "./image-registry.js";
+import {
+  manifestExists,
+  readRegistryCredentials,
+  registryTarget,
+  type ManifestQueryOptions,
+  type RegistryQueryOptions,
+} from "./image-registry.js";
 import { installedPackageVersion } from "./policies/module-resolution.js";
 
 /** Which source files go into the image (Flyte's `CopyFileDetection`). */
@@ -40,7 +46,10 @@ export interface ImageSpecOptions {
   /** `[source, mountPath]` secrets for package installs; do not change the tag. */
   pipSecretMounts?: ReadonlyArray<readonly [string, string]>;
   pipExtraArgs?: string;
-  /** Path to a registry credentials file; does not change the tag. */
+  /**
+   * Path to a docker `config.json` whose `auths` hold the registry's credentials (used by `exist()`); does not
+   * change the tag.
+   */
   registryConfig?: string;
   entrypoint?: readonly string[];
   commands?: readonly string[];
@@ -258,10 +267,16 @@ export class ImageSpec {
 
   /**
    * Asks the registry (OCI distribution API) whether the image exists: `true`, `false`, or `undefined` when it
-   * cannot tell (unreachable, timed out, needs credentials, server error). Loopback registries use http.
+   * cannot tell (unreachable, timed out, needs credentials it was not given or refuses them, server error).
+   * Loopback registries use http. Credentials come from `registryConfig` (a docker `config.json`'s `auths`);
+   * that file not readable, not JSON, or with a malformed entry for the registry rejects with an ImageSpecError.
    */
-  exist(options: RegistryQueryOptions = {}): Promise<boolean | undefined> {
-    return manifestExists(registryTarget(this.registry, this.name), this.tag, options);
+  async exist(options: RegistryQueryOptions = {}): Promise<boolean | undefined> {
+    const target = registryTarget(this.registry, this.name);
+    const credentials = this.registryConfig === undefined ? undefined : await readRegistryCredentials(this.registryConfig, target);
+    const query: ManifestQueryOptions = { ...options };
+    if (credentials) query.credentials = credentials;
+    return manifestExists(target, this.tag, query);
   }
 
   /** A new spec with more packages to install. */
