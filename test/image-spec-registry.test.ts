@@ -594,6 +594,21 @@ describe("registryConfig credentials on the wire (scripted registry)", () => {
     assert.deepEqual(seen, ["registry -", `token Basic ${authOf("me", "pw")}`, "registry Bearer private-t0k3n"]);
   });
 
+  test("a redirect to another origin (another port) does not carry the credentials along", async () => {
+    const elsewhere: string[] = [];
+    const storage = await registry((request, response) => {
+      elsewhere.push(request.headers.authorization ?? "-");
+      response.writeHead(200).end();
+    });
+    const port = await registry((request, response) => {
+      if (request.headers.authorization !== `Basic ${authOf("me", "pw")}`) response.writeHead(401, { "WWW-Authenticate": 'Basic realm="fake"' }).end();
+      else response.writeHead(307, { Location: `http://127.0.0.1:${storage}/elsewhere` }).end();
+    });
+    const registryConfig = dockerConfig({ auths: { [`127.0.0.1:${port}`]: { auth: authOf("me", "pw") } } });
+    assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}`, registryConfig }).exist(), true);
+    assert.deepEqual(elsewhere, ["-"]);
+  });
+
   const outward = Object.values(networkInterfaces())
     .flat()
     .find((address) => address?.family === "IPv4" && !address.internal)?.address;
