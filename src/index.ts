@@ -24,6 +24,6 @@ export {
   hashTree,
   treeDigestFromEntries,
 } from "./hash/index.js";
-export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions } from "./hash/index.js";
+export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";

@@ -6,7 +6,17 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { UnsupportedFileTypeError, hashFile, hashTree, treeDigestFromEntries, type TreeEntry } from "../src/hash/index.js";
+import {
+  UnsupportedFileTypeError,
+  hashFile,
+  hashFileSync,
+  hashTree,
+  hashTreeSync,
+  treeDigestFromEntries,
+  type HashTreeOptions,
+  type TreeDigest,
+  type TreeEntry,
+} from "../src/hash/index.js";
 
 const sha = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
 const posix = process.platform !== "win32";
@@ -277,5 +287,147 @@ describe("hashTree", () => {
     assert.equal(result.directories, 30);
     assert.equal(result.bytes, [...Array(30).keys()].reduce((sum, d) => sum + [...Array(100).keys()].reduce((n, f) => n + `${d}/${f}`.length, 0), 0));
     assert.equal((await hashTree(wide, { concurrency: 1 })).digest, result.digest);
+  });
+});
+
+describe("hashFileSync", () => {
+  it("gives what hashFile gives: digest, size and owner-executable bit, across chunk boundaries", async () => {
+    const big = Buffer.alloc(64 * 1024 * 2 + 5, 3);
+    big[70_000] = 9;
+    const cases: [string, Buffer | string, number][] = [
+      ["empty", "", 0o644],
+      ["small", "content", 0o744],
+      ["exact-chunk", big.subarray(0, 64 * 1024), 0o655],
+      ["big", big, 0o700],
+    ];
+    for (const [name, content, mode] of cases) {
+      const path = fresh(name);
+      writeFileSync(path, content);
+      if (posix) chmodSync(path, mode);
+      const sync = hashFileSync(path);
+      assert.deepEqual(sync, await hashFile(path), name);
+      assert.deepEqual(sync, { digest: sha(content), size: Buffer.byteLength(content), executable: posix && (mode & 0o100) !== 0 }, name);
+    }
+  });
+
+  it("refuses a directory and a FIFO the way hashFile does", { skip: !posix }, async () => {
+    const dir = fresh("sync-dir");
+    mkdirSync(dir);
+    assert.throws(() => hashFileSync(dir), (error: unknown) => {
+      assert.ok(error instanceof UnsupportedFileTypeError);
+      assert.equal(error.message, `cannot hash "${dir}": it is a directory, not a regular file`);
+      return true;
+    });
+    const fifo = fresh("sync-fifo");
+    execFileSync("mkfifo", [fifo], { timeout: 10_000, killSignal: "SIGKILL" });
+    assert.throws(() => hashFileSync(fifo), { message: `cannot hash "${fifo}": it is a FIFO (named pipe), not a regular file` });
+    assert.throws(() => hashFileSync(fresh("sync-missing")), { code: "ENOENT" });
+  });
+});
+
+describe("hashTree skip, and hashTreeSync", () => {
+  /** Both walks of `root` with `options`; asserts they agree and returns the result. */
+  async function bothWalks(root: string, options: HashTreeOptions = {}): Promise<TreeDigest> {
+    const asynchronous = await hashTree(root, options);
+    assert.deepEqual(hashTreeSync(root, options), asynchronous, "hashTreeSync agrees with hashTree");
+    return asynchronous;
+  }
+
+  /** The small tree plus what a project carries around: a .git directory, node_modules, a nested .git file. */
+  function projectTree(): { root: string; plain: string } {
+    const plain = fresh("plain-tree");
+    makeTree(plain);
+    const root = fresh("project");
+    cpSync(plain, root, { recursive: true, verbatimSymlinks: true });
+    mkdirSync(join(root, ".git/objects"), { recursive: true });
+    writeFileSync(join(root, ".git/HEAD"), "ref: refs/heads/main\n");
+    mkdirSync(join(root, "node_modules/left-pad"), { recursive: true });
+    writeFileSync(join(root, "node_modules/left-pad/index.js"), "module.exports = 1;\n");
+    // A git worktree's or submodule's .git is a file holding an absolute path.
+    writeFileSync(join(root, "src/lib/.git"), `gitdir: ${root}/.git/modules/lib\n`);
+    return { root, plain };
+  }
+
+  it("hashTreeSync gives hashTree's digest and tally (the format's golden tree included)", async () => {
+    const root = fresh("sync-tree");
+    makeTree(root);
+    const result = await bothWalks(root);
+    assert.equal(result.files, 4);
+    const golden = fresh("sync-golden");
+    mkdirSync(join(golden, "d"), { recursive: true });
+    writeFileSync(join(golden, "d/f"), "x", { mode: 0o755 });
+    chmodSync(join(golden, "d/f"), 0o755);
+    if (posix) {
+      symlinkSync("f", join(golden, "d/l"));
+      // The digest pinned in "pins the digest format" above.
+      assert.equal((await bothWalks(golden)).digest, "b5e7a3e9e3bbbf6abb9ea5f5813c70730b4da81fd211c4a32e56ab47bc554124");
+    }
+  });
+
+  it("without skip every entry counts, .git and node_modules included (existing callers are unchanged)", async () => {
+    const { root, plain } = projectTree();
+    const all = await bothWalks(root);
+    assert.notEqual(all.digest, (await hashTree(plain)).digest);
+    assert.equal(all.files, 4 + 3);
+  });
+
+  it("skipped names are left out at any depth, whatever their type, as if they were not there", async () => {
+    const { root, plain } = projectTree();
+    const seen: string[] = [];
+    const skipped = await bothWalks(root, { skip: [".git", "node_modules"] });
+    await hashTree(root, { skip: [".git", "node_modules"], onEntry: (path) => seen.push(path) });
+    assert.deepEqual(skipped, await hashTree(plain));
+    assert.ok(!seen.some((path) => path.includes(".git") || path.includes("node_modules")), seen.join(", "));
+    assert.deepEqual(await bothWalks(root, { skip: [] }), await hashTree(root), "an empty list skips nothing");
+  });
+
+  it("a skipped directory is not read: a FIFO or an unreadable directory inside it does not matter", { skip: !posix }, async () => {
+    const { root, plain } = projectTree();
+    execFileSync("mkfifo", [join(root, "node_modules/pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
+    await assert.rejects(hashTree(root), { message: /node_modules\/pipe": it is a FIFO/ });
+    assert.throws(() => hashTreeSync(root), { message: /node_modules\/pipe": it is a FIFO/ });
+    assert.equal((await bothWalks(root, { skip: ["node_modules", ".git"] })).digest, (await hashTree(plain)).digest);
+    execFileSync("mkfifo", [join(root, "top.pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
+    const byType = await bothWalks(root, { skip: (path, type) => type === "other" || path === ".git" || path === "node_modules" || path === "src/lib/.git" });
+    assert.equal(byType.digest, (await hashTree(plain)).digest, "a predicate may skip special files by type");
+  });
+
+  it("a predicate sees relative POSIX paths and types, and can skip a nested path only", async () => {
+    const root = fresh("predicate");
+    makeTree(root);
+    const asked: string[] = [];
+    const result = await bothWalks(root, {
+      skip: (path, type) => {
+        asked.push(`${type}:${path}`);
+        return path === "src/lib";
+      },
+    });
+    assert.ok(asked.includes("dir:src/lib") && asked.includes("file:src/run.sh") && asked.includes("dir:empty"), asked.join(", "));
+    assert.ok(!asked.some((entry) => entry.startsWith("file:src/lib/")), "nothing under a skipped directory is asked about");
+    const expected: TreeEntry[] = [
+      { path: "README", type: "file", digest: sha("hello\n"), executable: false },
+      { path: "empty", type: "dir" },
+      { path: "src", type: "dir" },
+      { path: "src/data.bin", type: "file", digest: sha(Buffer.from([0, 1, 2, 255])), executable: false },
+      { path: "src/run.sh", type: "file", digest: sha("#!/bin/sh\necho hi\n"), executable: posix },
+      ...(posix ? [{ path: "src/link", type: "symlink" as const, target: "lib/a.txt" }] : []),
+    ];
+    assert.equal(result.digest, treeDigestFromEntries(expected));
+  });
+
+  it("refuses skip names that could never match", async () => {
+    const root = fresh("bad-skip");
+    mkdirSync(root);
+    for (const name of ["", ".", "..", "a/b"]) {
+      await assert.rejects(hashTree(root, { skip: [name] }), { name: "TypeError", message: /is not an entry name/ }, JSON.stringify(name));
+      assert.throws(() => hashTreeSync(root, { skip: [name] }), { name: "TypeError", message: /is not an entry name/ }, JSON.stringify(name));
+    }
+  });
+
+  it("hashTreeSync refuses a root that is not a directory, like hashTree", async () => {
+    const file = fresh("sync-plain");
+    writeFileSync(file, "x");
+    assert.throws(() => hashTreeSync(file), { message: `cannot hash "${file}" as a tree: it is a regular file, not a directory` });
+    assert.throws(() => hashTreeSync(fresh("sync-missing-root")), { code: "ENOENT" });
   });
 });

@@ -1,17 +1,21 @@
 // ImageSpec.exist() against real servers: Debian's docker-registry (distribution v2) on 127.0.0.1 without auth,
-// with htpasswd (Basic) auth, and with token auth backed by a token server of the test's own; then protocol
-// details no real registry here shows, against a scripted one. exist() answers true, false, or undefined when the
-// registry cannot tell (unreachable, needs credentials, server error): a 401 is never "exists" nor "absent".
+// with htpasswd (Basic) auth, and with token auth backed by a token server of the test's own — anonymously and
+// with credentials from a docker config.json (`registryConfig`); then protocol details no real registry here
+// shows, against a scripted one. exist() answers true, false, or undefined when the registry cannot tell
+// (unreachable, needs credentials, refuses them, server error): a 401 is never "exists" nor "absent".
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { type AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
+import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
+import { inspect } from "node:util";
 
-import { ImageSpec } from "../src/task/image-spec.js";
-import { parseChallenge, parseChallenges } from "../src/task/image-registry.js";
+import { ImageSpecError } from "../src/task/errors.js";
+import { ImageSpec, type ImageSpecOptions } from "../src/task/image-spec.js";
+import { parseChallenge, parseChallenges, readRegistryCredentials, RegistryCredentials, registryTarget } from "../src/task/image-registry.js";
+import { runToEnd } from "./workers/child.js";
 import {
   TestRegistry,
   TokenServer,
@@ -23,6 +27,46 @@ import {
   pushImage,
   registrySkipReason,
 } from "./registry-servers.js";
+
+const REPO = new URL("..", import.meta.url).pathname;
+const EXIST_WORKER = new URL("./workers/image-exist-worker.ts", import.meta.url).pathname;
+
+const configDirs: string[] = [];
+after(() => {
+  for (const dir of configDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a docker config.json holding `content` (its `auths`, or the whole file as text) to a fresh directory. */
+function dockerConfig(content: { auths?: Record<string, Record<string, string>>; [field: string]: unknown } | string): string {
+  const dir = mkdtempSync(join(tmpdir(), "cachet-docker-config-"));
+  configDirs.push(dir);
+  const path = join(dir, "config.json");
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content, null, 2), { mode: 0o600 });
+  return path;
+}
+
+/** A config.json `auth` value: base64 of `user:password`. */
+const authOf = (user: string, password: string): string => Buffer.from(`${user}:${password}`).toString("base64");
+
+/**
+ * Runs exist() for each spec in a child process and returns its answers and everything it printed, so a test can
+ * check that no secret appears anywhere: in an answer, an error (message, cause, stack), a warning or any output.
+ */
+async function existInChild(specs: ImageSpecOptions[], timeoutMs?: number): Promise<{ answers: unknown[]; output: string }> {
+  const run = await runToEnd(["--import", "tsx", EXIST_WORKER, JSON.stringify({ specs, timeoutMs })], {}, { cwd: REPO });
+  assert.equal(run.code, 0, `the worker failed: ${run.stderr}${run.stdout}`);
+  const report = JSON.parse(run.stdout.trim().split("\n").at(-1)!) as { answers: unknown[]; processWarnings: string[] };
+  assert.deepEqual(report.processWarnings, [], "no process warnings");
+  assert.equal(run.stderr, "", "nothing on stderr");
+  return { answers: report.answers, output: run.stdout + run.stderr };
+}
+
+/** Asserts that none of the secrets appears in `text`, as given or in base64 (as an `auth` or a Basic header holds it). */
+function assertNoSecret(text: string, user: string, password: string): void {
+  for (const secret of [password, authOf(user, password), Buffer.from(password).toString("base64")]) {
+    assert.ok(!text.includes(secret), `a secret appears in: ${text}`);
+  }
+}
 
 describe("ImageSpec.exist() against a real registry (docker-registry on 127.0.0.1)", { skip: registrySkipReason }, () => {
   const dir = mkdtempSync(join(tmpdir(), "cachet-registry-"));
@@ -87,6 +131,43 @@ describe("ImageSpec.exist() against a real registry (docker-registry on 127.0.0.
       assert.equal(await manifestStatus(registry, "cachet-test/app", spec.tag, pusher), 404);
       assert.equal(await spec.exist(), undefined);
       assert.equal(await new ImageSpec({ name: "nobody", registry: registry.host }).exist(), undefined);
+    });
+
+    for (const [form, entry] of [
+      ["an auth field", { auth: authOf("pusher", "s3cret") }],
+      ["username and password fields", { username: "pusher", password: "s3cret" }],
+    ] as const) {
+      test(`with the right credentials in registryConfig (${form}): true for the pushed image, false for others`, async () => {
+        const registryConfig = dockerConfig({ auths: { [registry.host]: entry, "ghcr.io": { auth: authOf("someone", "else") } } });
+        const spec = new ImageSpec({ name: "app", registry: `${registry.host}/cachet-test`, registryConfig });
+        await pushImage(registry, "cachet-test/app", spec.tag, pusher);
+        assert.equal(await spec.exist(), true);
+        assert.equal(await spec.withPackages("never-built").exist(), false, "another tag");
+        assert.equal(await new ImageSpec({ name: "nobody", registry: registry.host, registryConfig }).exist(), false, "a repository never pushed");
+      });
+    }
+
+    test("a config key written as a URL (http://host/v2/) names the same registry", async () => {
+      const registryConfig = dockerConfig({ auths: { [`http://${registry.host}/v2/`]: { auth: authOf("pusher", "s3cret") } } });
+      const spec = new ImageSpec({ name: "app", registry: `${registry.host}/cachet-test`, registryConfig, packages: ["url-key"] });
+      await pushImage(registry, "cachet-test/app", spec.tag, pusher);
+      assert.equal(await spec.exist(), true);
+    });
+
+    test("with a wrong password, or credentials filed for another host only: undefined, without a secret in any output", async () => {
+      const spec = new ImageSpec({ name: "app", registry: `${registry.host}/cachet-test`, packages: ["wrong-password"] });
+      await pushImage(registry, "cachet-test/app", spec.tag, pusher);
+      const wrong = dockerConfig({ auths: { [registry.host]: { auth: authOf("pusher", "not-the-s3cret") } } });
+      const elsewhere = dockerConfig({ auths: { "127.0.0.1": { auth: authOf("pusher", "s3cret") }, "ghcr.io": { username: "pusher", password: "s3cret" } } });
+      assert.equal(await new ImageSpec({ ...spec.toOptions(), registryConfig: wrong }).exist(), undefined, "in process: undefined, no rejection");
+      const { answers, output } = await existInChild([
+        { ...spec.toOptions(), registryConfig: wrong },
+        { ...spec.toOptions(), registryConfig: wrong, packages: ["absent"] },
+        { ...spec.toOptions(), registryConfig: elsewhere },
+      ]);
+      assert.deepEqual(answers, [{ answer: "undefined" }, { answer: "undefined" }, { answer: "undefined" }]);
+      assertNoSecret(output, "pusher", "not-the-s3cret");
+      assertNoSecret(output, "pusher", "s3cret");
     });
   });
 
@@ -158,6 +239,37 @@ describe("ImageSpec.exist() against a real registry (docker-registry on 127.0.0.
         assert.equal(await pushed.exist(), true, "and true again once tokens are good");
       });
     }
+
+    test("with the right credentials: a token asked with them (Basic) covers the private repository", async () => {
+      const registryConfig = dockerConfig({ auths: { [registry.host]: { auth: authOf("pusher", "s3cret") } } });
+      tokens.requests.length = 0;
+      const privately = new ImageSpec({ ...hidden.toOptions(), registryConfig });
+      assert.equal(privately.tag, hidden.tag, "registryConfig does not change the tag");
+      assert.equal(await privately.exist(), true);
+      assert.equal(await privately.withPackages("zod").exist(), false, "another tag of the private repository");
+      assert.equal(await new ImageSpec({ name: "never-pushed", registry: `${registry.host}/private`, registryConfig }).exist(), false);
+      assert.equal(await new ImageSpec({ ...pushed.toOptions(), registryConfig }).exist(), true, "and public ones");
+      assert.deepEqual(tokens.requests, [
+        { service: tokens.service, scopes: ["repository:private/app:pull"], user: "pusher" },
+        { service: tokens.service, scopes: ["repository:private/app:pull"], user: "pusher" },
+        { service: tokens.service, scopes: ["repository:private/never-pushed:pull"], user: "pusher" },
+        { service: tokens.service, scopes: ["repository:cachet-test/app:pull"], user: "pusher" },
+      ]);
+    });
+
+    test("with wrong credentials: undefined (the token server refuses them), without a secret in any output", async () => {
+      const registryConfig = dockerConfig({ auths: { [registry.host]: { username: "pusher", password: "wrong-s3cret" } } });
+      tokens.requests.length = 0;
+      assert.equal(await new ImageSpec({ ...hidden.toOptions(), registryConfig }).exist(), undefined);
+      assert.deepEqual(tokens.requests, [{ service: tokens.service, scopes: ["repository:private/app:pull"], user: "pusher" }], "asked once, with them");
+      const { answers, output } = await existInChild([
+        { ...hidden.toOptions(), registryConfig },
+        { ...pushed.toOptions(), registryConfig },
+        { ...hidden.toOptions(), registryConfig, packages: ["absent"] },
+      ]);
+      assert.deepEqual(answers, [{ answer: "undefined" }, { answer: "undefined" }, { answer: "undefined" }], "a refused login is not answered anonymously");
+      assertNoSecret(output, "pusher", "wrong-s3cret");
+    });
 
     test("undefined when the token server does not answer at all", async () => {
       const gone = await TokenServer.start(join(dir, "token-server-gone"));
@@ -327,4 +439,195 @@ describe("ImageSpec.exist() protocol details (scripted registry)", () => {
     ]);
     assert.deepEqual(parseChallenges(""), []);
   });
+});
+
+describe("registryConfig: credentials from a docker config.json", () => {
+  const hub = registryTarget(undefined, "app");
+  const local = registryTarget("127.0.0.1:5000/ns", "app");
+  const read = async (config: Parameters<typeof dockerConfig>[0], target = local) => {
+    const credentials = await readRegistryCredentials(dockerConfig(config), target);
+    return credentials && { username: credentials.username, authorization: credentials.basicAuthorization() };
+  };
+  const basic = (user: string, password: string) => ({ username: user, authorization: `Basic ${authOf(user, password)}` });
+
+  test("matched by host and port; auth (base64 user:password, the password may hold ':') or username and password", async () => {
+    assert.deepEqual(await read({ auths: { "127.0.0.1:5000": { auth: authOf("me", "pa:ss") } } }), basic("me", "pa:ss"));
+    assert.deepEqual(await read({ auths: { "127.0.0.1:5000": { username: "me", password: "pw" } } }), basic("me", "pw"));
+    assert.deepEqual(await read({ auths: { "127.0.0.1:5000": { auth: authOf("a", "1"), username: "b", password: "2" } } }), basic("a", "1"), "auth wins, as in docker");
+    assert.deepEqual(await read({ auths: { "http://127.0.0.1:5000/v2/": { auth: authOf("me", "pw") } } }), basic("me", "pw"), "a URL key");
+    assert.equal(await read({ auths: { "127.0.0.1:5001": { auth: authOf("me", "pw") } } }), undefined, "another port");
+    assert.equal(await read({ auths: { "127.0.0.1": { auth: authOf("me", "pw") } } }), undefined, "no port");
+    assert.equal(await read({ auths: { "ghcr.io": { auth: authOf("me", "pw") } } }), undefined, "another host");
+    assert.equal(await read({}), undefined, "no auths");
+    assert.equal(await read({ auths: {}, credsStore: "desktop" }), undefined, "credential helpers are not run");
+    assert.equal(await read({ auths: { "127.0.0.1:5000": {} }, credsStore: "desktop" }), undefined, "an entry without credentials (kept by a helper)");
+    assert.equal(await read({ auths: { "127.0.0.1:5000": { identitytoken: "refresh-token" } } }), undefined, "an identity token is not used");
+    assert.deepEqual(
+      await read({ auths: { "http://127.0.0.1:5000": {}, "127.0.0.1:5000/v2/": { username: "second", password: "pw" } } }),
+      basic("second", "pw"),
+      "the first entry for the host that holds credentials",
+    );
+    assert.deepEqual(
+      await read({ auths: { "https://127.0.0.1:5000": { auth: authOf("url", "1") }, "127.0.0.1:5000": { auth: authOf("bare", "2") } } }),
+      basic("bare", "2"),
+      "docker's own key (the bare host) first",
+    );
+  });
+
+  test("Docker Hub: every name docker files it under, its own key first", async () => {
+    assert.deepEqual(registryTarget("docker.io/acme", "app"), { baseUrl: "https://registry-1.docker.io", repository: "acme/app" });
+    for (const key of ["https://index.docker.io/v1/", "index.docker.io", "docker.io", "registry-1.docker.io", "https://registry.hub.docker.com"]) {
+      assert.deepEqual(await read({ auths: { [key]: { auth: authOf("hubber", "pw") } } }, hub), basic("hubber", "pw"), key);
+    }
+    assert.deepEqual(
+      await read({ auths: { "docker.io": { auth: authOf("alias", "1") }, "https://index.docker.io/v1/": { auth: authOf("canonical", "2") } } }, hub),
+      basic("canonical", "2"),
+    );
+    assert.equal(await read({ auths: { "ghcr.io": { auth: authOf("me", "pw") } } }, hub), undefined);
+    assert.equal(await read({ auths: { "https://index.docker.io/v1/": { auth: authOf("me", "pw") } } }, local), undefined, "Hub's credentials are Hub's only");
+  });
+
+  test("a file that cannot be read, is not JSON, or holds a malformed entry for the registry is an ImageSpecError without the secret", async () => {
+    const secret = "hunter2-very-secret";
+    const rejects = async (path: string, message: RegExp, password = secret) => {
+      await assert.rejects(readRegistryCredentials(path, local), (error: unknown) => {
+        assert.ok(error instanceof ImageSpecError, String(error));
+        assert.match(error.message, message);
+        assertNoSecret(inspect(error, { depth: 8, showHidden: true }), "me", password);
+        return true;
+      });
+    };
+    const missing = join(tmpdir(), "cachet-no-such-dir", "config.json");
+    await rejects(missing, /^ImageSpec option "registryConfig" \(.*config\.json\): cannot read the file: ENOENT/);
+    await rejects(dockerConfig(`{"auths": {"127.0.0.1:5000": {"auth": "${authOf("me", secret)}",}}}`), /: not valid JSON \(expected a docker config\.json\)$/);
+    await rejects(dockerConfig(`{"auths": {"127.0.0.1:5000": {"password": "${secret}" "username": "me"}}}`), /: not valid JSON/);
+    // V8's own message quotes the text around an unexpected token (`..."assword": s3cr3tpass}"...`): not passed on.
+    await rejects(dockerConfig(`{"auths": {"127.0.0.1:5000": {"username": "me", "password": s3cr3tpass}}}`), /: not valid JSON/, "s3cr3tpass");
+    await rejects(dockerConfig("[]"), /: not a JSON object/);
+    await rejects(dockerConfig({ auths: [] as never }), /: "auths" is not an object/);
+    await rejects(dockerConfig({ auths: { "127.0.0.1:5000": `me:${secret}` as never } }), /: auths\["127\.0\.0\.1:5000"\] is not an object$/);
+    await rejects(dockerConfig({ auths: { "127.0.0.1:5000": { auth: `me:${secret}` } } }), /: auths\["127\.0\.0\.1:5000"\]: "auth" is not the base64 of "user:password"$/);
+    await rejects(dockerConfig({ auths: { "127.0.0.1:5000": { auth: Buffer.from(secret).toString("base64") } } }), /"auth" is not the base64/);
+    await rejects(dockerConfig({ auths: { "127.0.0.1:5000": { username: "me", password: 42 as never } } }), /"password" is not a string/);
+    // Malformed entries for other registries are not this registry's business.
+    assert.deepEqual(await read({ auths: { "ghcr.io": { auth: "!!" }, "127.0.0.1:5000": { auth: authOf("me", "pw") } } }), basic("me", "pw"));
+    if (process.getuid?.() !== 0) {
+      const unreadable = dockerConfig({});
+      chmodSync(unreadable, 0o000);
+      await rejects(unreadable, /cannot read the file: EACCES/);
+    }
+  });
+
+  test("the password does not show when the credentials are inspected, logged or serialized", () => {
+    const credentials = new RegistryCredentials("me", "hunter2-very-secret");
+    for (const shown of [inspect(credentials, { showHidden: true, depth: 8 }), JSON.stringify(credentials), String(credentials), `${Object.values(credentials)}`]) {
+      assertNoSecret(shown, "me", "hunter2-very-secret");
+    }
+    assert.ok(inspect(credentials).includes("me"), "the user name does");
+    assert.equal(credentials.basicAuthorization(), `Basic ${authOf("me", "hunter2-very-secret")}`);
+  });
+
+  test("exist() rejects with the ImageSpecError, in a process that prints nothing of the secret", async () => {
+    const secret = "hunter2-very-secret";
+    const { answers, output } = await existInChild([
+      { name: "app", registry: "127.0.0.1:9/ns", registryConfig: dockerConfig(`{"auths": {"127.0.0.1:9": {"auth": "${authOf("me", secret)}",}}}`) },
+      { name: "app", registry: "127.0.0.1:9/ns", registryConfig: dockerConfig({ auths: { "127.0.0.1:9": { auth: `me:${secret}` } } }) },
+    ]);
+    assert.equal(answers.length, 2);
+    for (const answer of answers) assert.match((answer as { rejected: string }).rejected, /ImageSpecError: ImageSpec option "registryConfig"/);
+    assertNoSecret(output, "me", secret);
+  });
+});
+
+describe("registryConfig credentials on the wire (scripted registry)", () => {
+  const servers: Server[] = [];
+  after(() => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+  async function registry(handle: Parameters<typeof fakeRegistry>[0], host = "127.0.0.1"): Promise<number> {
+    let port = 0;
+    const server = createServer((request, response) => handle(request, response, port));
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
+    port = (server.address() as AddressInfo).port;
+    servers.push(server);
+    return port;
+  }
+
+  test("Basic auth: the first request carries nothing; the challenge is answered with the credentials", async () => {
+    const seen: string[] = [];
+    const port = await registry((request, response) => {
+      seen.push(`${request.method} ${request.headers.authorization ?? "-"}`);
+      if (request.headers.authorization !== `Basic ${authOf("me", "pw")}`) {
+        response.writeHead(401, { "WWW-Authenticate": 'Basic realm="fake"' }).end();
+      } else {
+        response.writeHead(request.url!.endsWith(`/manifests/${present.tag}`) ? 200 : 404).end();
+      }
+    });
+    const registryConfig = dockerConfig({ auths: { [`127.0.0.1:${port}`]: { auth: authOf("me", "pw") } } });
+    const present = new ImageSpec({ name: "app", registry: `127.0.0.1:${port}`, registryConfig });
+    assert.equal(await present.exist(), true);
+    assert.deepEqual(seen, ["HEAD -", `HEAD Basic ${authOf("me", "pw")}`]);
+    assert.equal(await present.withCommands("x").exist(), false);
+  });
+
+  test("Bearer: the credentials go to the token realm only; the registry gets the token", async () => {
+    const seen: string[] = [];
+    const port = await registry((request, response, self) => {
+      const url = new URL(request.url!, `http://127.0.0.1:${self}`);
+      seen.push(`${url.pathname.startsWith("/token") ? "token" : "registry"} ${request.headers.authorization ?? "-"}`);
+      if (url.pathname === "/token") {
+        const ok = request.headers.authorization === `Basic ${authOf("me", "pw")}`;
+        response.writeHead(ok ? 200 : 401, { "Content-Type": "application/json" }).end(JSON.stringify(ok ? { token: "private-t0k3n" } : {}));
+      } else if (request.headers.authorization === "Bearer private-t0k3n") {
+        response.writeHead(200).end();
+      } else {
+        response
+          .writeHead(401, { "WWW-Authenticate": `Basic realm="fake", Bearer realm="http://127.0.0.1:${self}/token",service="fake"` })
+          .end();
+      }
+    });
+    const registryConfig = dockerConfig({ auths: { [`127.0.0.1:${port}`]: { username: "me", password: "pw" } } });
+    assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}`, registryConfig }).exist(), true);
+    assert.deepEqual(seen, ["registry -", `token Basic ${authOf("me", "pw")}`, "registry Bearer private-t0k3n"]);
+  });
+
+  test("a redirect to another origin (another port) does not carry the credentials along", async () => {
+    const elsewhere: string[] = [];
+    const storage = await registry((request, response) => {
+      elsewhere.push(request.headers.authorization ?? "-");
+      response.writeHead(200).end();
+    });
+    const port = await registry((request, response) => {
+      if (request.headers.authorization !== `Basic ${authOf("me", "pw")}`) response.writeHead(401, { "WWW-Authenticate": 'Basic realm="fake"' }).end();
+      else response.writeHead(307, { Location: `http://127.0.0.1:${storage}/elsewhere` }).end();
+    });
+    const registryConfig = dockerConfig({ auths: { [`127.0.0.1:${port}`]: { auth: authOf("me", "pw") } } });
+    assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}`, registryConfig }).exist(), true);
+    assert.deepEqual(elsewhere, ["-"]);
+  });
+
+  const outward = Object.values(networkInterfaces())
+    .flat()
+    .find((address) => address?.family === "IPv4" && !address.internal)?.address;
+  test(
+    "credentials are not sent over plain http to a host that is not this machine's loopback",
+    { skip: outward === undefined ? "this machine has no non-loopback IPv4 address to serve a token realm on" : false },
+    async () => {
+      const tokenRequests: string[] = [];
+      const realm = await registry((request, response) => {
+        tokenRequests.push(request.headers.authorization ?? "-");
+        response.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token: "anonymous-t0k3n" }));
+      }, outward);
+      const port = await registry((request, response) => {
+        if (request.headers.authorization === "Bearer anonymous-t0k3n") response.writeHead(404).end();
+        else response.writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${outward}:${realm}/token",service="fake"` }).end();
+      });
+      const registryConfig = dockerConfig({ auths: { [`127.0.0.1:${port}`]: { auth: authOf("me", "pw") } } });
+      assert.equal(await new ImageSpec({ name: "app", registry: `127.0.0.1:${port}`, registryConfig }).exist(), false);
+      assert.deepEqual(tokenRequests, ["-"], "the token was asked anonymously");
+    },
+  );
 });

@@ -1,12 +1,13 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-import { hashValue } from "../src/hash/index.js";
+import { hashFile, hashTree, hashValue } from "../src/hash/index.js";
 import { ImageSpecError } from "../src/task/errors.js";
-import { IMAGE_ID_ENV, ImageSpec, TAG_HASH_LENGTH, type ImageSpecOptions } from "../src/task/image-spec.js";
+import { IMAGE_ID_ENV, ImageSpec, SOURCE_SKIP, TAG_HASH_LENGTH, type ImageSpecOptions } from "../src/task/image-spec.js";
 import { registryTarget } from "../src/task/image-registry.js";
 
 const dirs: string[] = [];
@@ -96,11 +97,80 @@ describe("ImageSpec tag", () => {
     assert.notEqual(tagOf({ ...base, sourceRoot: tree({ ...files, "lib/util.ts": "export const b = 3;\n" }) }), reference);
     assert.notEqual(tagOf({ ...base, sourceRoot: tree({ ...files, "extra.ts": "" }) }), reference);
     assert.notEqual(tagOf({ ...base, sourceRoot: tree({ "index.ts": files["index.ts"], "lib/helpers.ts": files["lib/util.ts"] }) }), reference);
+    assert.notEqual(tagOf({ ...base, sourceRoot: tree({ ...files, "empty/.keep": "" }) }), reference, "an added file");
     const executable = tree(files);
-    chmodSync(join(executable, "index.ts"), 0o755);
-    assert.notEqual(tagOf({ ...base, sourceRoot: executable }), reference, "the executable bit counts");
-    const withNoise = tree({ ...files, ".git/HEAD": "ref: refs/heads/main\n", "node_modules/x/index.js": "1" });
-    assert.equal(tagOf({ ...base, sourceRoot: withNoise }), reference, ".git and node_modules are skipped");
+    chmodSync(join(executable, "index.ts"), 0o744);
+    assert.notEqual(tagOf({ ...base, sourceRoot: executable }), reference, "the owner-executable bit counts");
+    const groupExecutable = tree(files);
+    chmodSync(join(groupExecutable, "index.ts"), 0o655);
+    assert.equal(tagOf({ ...base, sourceRoot: groupExecutable }), reference, "group and other bits do not (the hash layer's one rule)");
+    const withNoise = tree({
+      ...files,
+      ".git/HEAD": "ref: refs/heads/main\n",
+      "node_modules/x/index.js": "1",
+      "lib/node_modules/y/index.js": "2",
+    });
+    assert.equal(tagOf({ ...base, sourceRoot: withNoise }), reference, ".git and node_modules are skipped at any depth");
+  });
+
+  test("the sourceRoot digest is the hash layer's tree digest with SOURCE_SKIP, and the tag is pinned", async () => {
+    assert.deepEqual(SOURCE_SKIP, [".git", "node_modules"]);
+    const root = tree({ "index.ts": "export const a = 1;\n", "bin/run": "#!/bin/sh\n", ".git/HEAD": "ref\n", "node_modules/m/i.js": "" });
+    chmodSync(join(root, "bin/run"), 0o755);
+    symlinkSync("../index.ts", join(root, "bin/index.ts"));
+    const requirements = join(tempDir(), "requirements.txt");
+    writeFileSync(requirements, "numpy==1.26.0\n");
+    const options: ImageSpecOptions = { ...base, sourceRoot: root, requirements };
+    // The documented rule, computed here with the async hash layer: fields, with file contents in place of paths.
+    const { sourceRoot: _root, requirements: _requirements, ...fields } = options;
+    const description = {
+      ...fields,
+      platform: "linux/amd64",
+      sourceCopyMode: "loaded-modules",
+      sourceRoot: { tree: (await hashTree(root, { skip: SOURCE_SKIP })).digest },
+      requirements: { file: (await hashFile(requirements)).digest },
+    };
+    const tag = tagOf(options);
+    assert.equal(tag, base32(hashValue(description)).slice(0, TAG_HASH_LENGTH));
+    // Pinned: any change to the tree digest, the skip list, the exec rule or the description changes every tag.
+    assert.equal(tag, "kzyzgdz6264455lxshfybsidwz");
+  });
+
+  test("the tag does not depend on where the tree is, mtimes, owners, group/other bits or a worktree's .git file", () => {
+    const files = { "index.ts": "export const a = 1;\n", "lib/util.ts": "export const b = 2;\n", "run.sh": "#!/bin/sh\n" };
+    const original = tree(files);
+    chmodSync(join(original, "run.sh"), 0o755);
+    const reference = tagOf({ ...base, sourceRoot: original });
+    const copy = join(tempDir(), "deeper", "checkout");
+    cpSync(original, copy, { recursive: true });
+    utimesSync(join(copy, "index.ts"), new Date(0), new Date(0));
+    utimesSync(join(copy, "lib"), new Date(1e12), new Date(1e12));
+    chmodSync(join(copy, "run.sh"), 0o700);
+    chmodSync(join(copy, "index.ts"), 0o600);
+    chmodSync(join(copy, "lib"), 0o700);
+    // A git worktree or submodule has a .git file naming an absolute path on this machine.
+    writeFileSync(join(copy, ".git"), `gitdir: ${join(tempDir(), "repo", ".git", "worktrees", "checkout")}\n`);
+    writeFileSync(join(copy, "lib", ".git"), `gitdir: /home/someone/repo/.git/modules/lib\n`);
+    if (process.getuid?.() === 0) {
+      chownSync(join(copy, "index.ts"), 4242, 4242);
+      chownSync(join(copy, "lib"), 4243, 4243);
+    }
+    assert.equal(tagOf({ ...base, sourceRoot: copy }), reference);
+  });
+
+  test("a special file in sourceRoot is an ImageSpecError naming the option and the entry, unless it is skipped", { skip: process.platform === "win32" }, () => {
+    const root = tree({ "index.ts": "1" });
+    const reference = tagOf({ ...base, sourceRoot: root });
+    mkdirSync(join(root, "node_modules"));
+    execFileSync("mkfifo", [join(root, "node_modules", "pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
+    assert.equal(tagOf({ ...base, sourceRoot: root }), reference, "node_modules is not read at all");
+    execFileSync("mkfifo", [join(root, "pipe")], { timeout: 10_000, killSignal: "SIGKILL" });
+    assert.throws(() => tagOf({ ...base, sourceRoot: root }), (e: unknown) =>
+      e instanceof ImageSpecError && e.message === `ImageSpec option "sourceRoot": cannot hash "${join(root, "pipe")}": it is a FIFO (named pipe) (a tree may hold only files, directories and symlinks)`);
+    assert.throws(() => tagOf({ ...base, sourceRoot: join(root, "missing") }), (e: unknown) =>
+      e instanceof ImageSpecError && /^ImageSpec option "sourceRoot": cannot read .*missing: ENOENT/.test(e.message));
+    assert.throws(() => tagOf({ ...base, sourceRoot: join(root, "index.ts") }), (e: unknown) =>
+      e instanceof ImageSpecError && /"sourceRoot": cannot hash ".*index\.ts" as a tree: it is a regular file, not a directory/.test(e.message));
   });
 
   test("sourceCopyMode: defaults to loaded-modules with a sourceRoot; no-copy ignores the contents", () => {
@@ -127,6 +197,17 @@ describe("ImageSpec tag", () => {
     assert.equal(tagOf({ ...base, copy: [dirA] }), tagOf({ ...base, copy: [dirB] }));
     const dirC = tree({ "x.txt": "x", "y/z.txt": "zz" }, tempDir(), "assets");
     assert.notEqual(tagOf({ ...base, copy: [dirA] }), tagOf({ ...base, copy: [dirC] }));
+    const dirD = tree({ "x.txt": "x", "y/z.txt": "z", ".git/HEAD": "ref", "node_modules/m.js": "" }, tempDir(), "assets");
+    assert.equal(tagOf({ ...base, copy: [dirD] }), tagOf({ ...base, copy: [dirA] }), "copied directories skip the same entries");
+    assert.notEqual(tagOf({ ...base, copy: [tree({ "x.txt": "x", "y/z.txt": "z" }, tempDir(), "other")] }), tagOf({ ...base, copy: [dirA] }), "the base name counts");
+    chmodSync(join(b, "model.bin"), 0o744);
+    const executableTag = tagOf({ ...base, copy: [join(b, "model.bin")] });
+    chmodSync(join(b, "model.bin"), 0o644);
+    assert.notEqual(executableTag, tagOf({ ...base, copy: [join(b, "model.bin")] }), "a copied file's owner-executable bit counts");
+    chmodSync(join(b, "model.bin"), 0o611);
+    const groupOnly = tagOf({ ...base, copy: [join(b, "model.bin")] });
+    chmodSync(join(b, "model.bin"), 0o600);
+    assert.equal(groupOnly, tagOf({ ...base, copy: [join(b, "model.bin")] }), "group and other bits do not");
     assert.throws(() => tagOf({ ...base, copy: [join(a, "missing.bin")] }), (e: unknown) =>
       e instanceof ImageSpecError && /"copy": cannot read .*missing\.bin/.test(e.message));
   });
@@ -291,3 +372,13 @@ describe("registry addressing", () => {
     assert.deepEqual(registryTarget("registry.example.com:8443", "app"), { baseUrl: "https://registry.example.com:8443", repository: "app" });
   });
 });
+
+const BASE32 = "abcdefghijklmnopqrstuvwxyz234567";
+
+/** RFC 4648 base32, lower case, no padding (the tag's alphabet), written out here to check the tag independently. */
+function base32(hex: string): string {
+  const bits = [...Buffer.from(hex, "hex")].map((byte) => byte.toString(2).padStart(8, "0")).join("");
+  let out = "";
+  for (let at = 0; at < bits.length; at += 5) out += BASE32[Number.parseInt(bits.slice(at, at + 5).padEnd(5, "0"), 2)];
+  return out;
+}

@@ -9,6 +9,7 @@ import { Cache } from "../src/task/cache.js";
 import { FunctionSourceError } from "../src/task/errors.js";
 import { FunctionBodyPolicy } from "../src/task/policies/function-body.js";
 import { SourceGraphPolicy, type SourceGraphEntry } from "../src/task/policies/source-graph.js";
+import { task } from "../src/task/task.js";
 import { runToEnd } from "./workers/child.js";
 
 type AnyFn = (...args: never[]) => unknown;
@@ -154,6 +155,19 @@ describe("SourceGraphPolicy on a TypeScript module (through tsx)", () => {
     assert.equal(explicit.getVersion("", { func: mod.summarize! }), base);
     const asPath = new SourceGraphPolicy({ module: join(copy, "pipeline.ts") });
     assert.equal(asPath.getVersion("", { func: mod.summarize! }), base);
+  });
+
+  test("a cached task is looked at through the function it wraps, not cachet's wrapper", async () => {
+    const mod = await load("ts", "pipeline.ts");
+    const cached = task({ name: "summarize", cache: false }, mod.summarize!);
+    assert.notEqual(cached as unknown, mod.summarize, "task() returns a wrapper");
+    assert.deepEqual(policy.dependencies(cached), policy.dependencies(mod.summarize!));
+    assert.equal(policy.getVersion("", { func: cached }), base);
+    const copy = copies[copies.length - 1]!;
+    const explicit = new SourceGraphPolicy({ module: pathToFileURL(join(copy, "pipeline.ts")).href });
+    assert.equal(explicit.getVersion("", { func: task({ name: "summarize2", cache: false }, mod.summarize!) }), base);
+    const edited = await load("ts", "pipeline.ts", [["pipeline.ts", "return words.length * WORD_WEIGHT;", "return words.length;"]]);
+    assert.notEqual(policy.getVersion("", { func: task({ name: "summarize", cache: false }, edited.summarize!) }), base, "a helper edit shows through the task");
   });
 
   test("works inside a Cache", async () => {

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
-import { constants } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import type { Stats } from "node:fs";
 import { UnsupportedFileTypeError } from "./errors.js";
@@ -12,6 +12,14 @@ export interface FileDigest {
   size: number;
   /** Whether the owner may execute it (mode bit 0o100); other mode bits are not recorded. */
   executable: boolean;
+}
+
+/**
+ * The one executable rule of every file and tree digest: the owner-execute bit (`0o100`). Group and other bits
+ * differ with the umask of whoever checked the files out; the owner bit is what `git` and `chmod +x` set.
+ */
+export function isExecutable(mode: number): boolean {
+  return (mode & 0o100) !== 0;
 }
 
 const CHUNK_SIZE = 64 * 1024;
@@ -29,33 +37,75 @@ export async function hashFile(path: string): Promise<FileDigest> {
   const handle = await open(path, OPEN_FLAGS);
   try {
     const stats = await handle.stat();
-    if (!stats.isFile()) {
-      throw new UnsupportedFileTypeError(`cannot hash "${path}": it is ${describeFileType(stats)}, not a regular file`, path);
-    }
+    checkRegularFile(path, stats);
     return await digestHandle(handle, stats);
   } finally {
     await handle.close();
   }
 }
 
-async function digestHandle(handle: FileHandle, stats: Stats): Promise<FileDigest> {
-  const hash = createHash("sha256");
-  const chunk = freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
-  let size = 0;
+/**
+ * `hashFile` with synchronous I/O, for callers that must answer synchronously (an `ImageSpec`'s tag): the same
+ * digest, size and executable bit, the same refusals.
+ */
+export function hashFileSync(path: string): FileDigest {
+  const fd = openSync(path, OPEN_FLAGS);
   try {
-    for (;;) {
-      const { bytesRead } = await handle.read(chunk, 0, CHUNK_SIZE, null);
-      if (bytesRead === 0) break;
-      hash.update(chunk.subarray(0, bytesRead));
-      size += bytesRead;
-      // A short read once the stat size is reached is the end: skip the extra read that would return 0.
-      // (Files that report size 0, like those in /proc, are read until a read returns nothing.)
-      if (bytesRead < CHUNK_SIZE && stats.size > 0 && size >= stats.size) break;
+    const stats = fstatSync(fd);
+    checkRegularFile(path, stats);
+    const reader = new ChunkedDigest(stats);
+    try {
+      while (reader.add(readSync(fd, reader.chunk, 0, CHUNK_SIZE, null)));
+    } finally {
+      reader.release();
     }
+    return reader.result();
   } finally {
-    if (freeChunks.length < POOLED_CHUNKS) freeChunks.push(chunk);
+    closeSync(fd);
   }
-  return { digest: hash.digest("hex"), size, executable: (stats.mode & 0o100) !== 0 };
+}
+
+function checkRegularFile(path: string, stats: Stats): void {
+  if (!stats.isFile()) {
+    throw new UnsupportedFileTypeError(`cannot hash "${path}": it is ${describeFileType(stats)}, not a regular file`, path);
+  }
+}
+
+async function digestHandle(handle: FileHandle, stats: Stats): Promise<FileDigest> {
+  const reader = new ChunkedDigest(stats);
+  try {
+    while (reader.add((await handle.read(reader.chunk, 0, CHUNK_SIZE, null)).bytesRead));
+  } finally {
+    reader.release();
+  }
+  return reader.result();
+}
+
+/** The digest of a file read chunk by chunk into a pooled buffer; shared by the async and the sync reader. */
+class ChunkedDigest {
+  readonly chunk: Buffer = freeChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_SIZE);
+  private readonly hash: Hash = createHash("sha256");
+  private size = 0;
+
+  constructor(private readonly stats: Stats) {}
+
+  /** Takes the next `bytesRead` bytes of `chunk`; false once the file has ended. */
+  add(bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.hash.update(this.chunk.subarray(0, bytesRead));
+    this.size += bytesRead;
+    // A short read once the stat size is reached is the end: skip the extra read that would return 0.
+    // (Files that report size 0, like those in /proc, are read until a read returns nothing.)
+    return !(bytesRead < CHUNK_SIZE && this.stats.size > 0 && this.size >= this.stats.size);
+  }
+
+  release(): void {
+    if (freeChunks.length < POOLED_CHUNKS) freeChunks.push(this.chunk);
+  }
+
+  result(): FileDigest {
+    return { digest: this.hash.digest("hex"), size: this.size, executable: isExecutable(this.stats.mode) };
+  }
 }
 
 /** "a directory", "a socket", "a FIFO", … — for messages about entries that cannot be hashed. */

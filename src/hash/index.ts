@@ -7,5 +7,13 @@ export { hashKey, type Hashable } from "./hash-key.js";
 export { sha256Hex } from "./sha256.js";
 export { serializeValue, deserializeValue, VALUE_FORMAT, type SerializeOptions } from "./value-codec.js";
 export { UnhashableValueError, UnserializableValueError, ValueDecodeError, UnsupportedFileTypeError } from "./errors.js";
-export { hashFile, type FileDigest } from "./file-digest.js";
-export { hashTree, treeDigestFromEntries, type TreeDigest, type TreeEntry, type HashTreeOptions } from "./tree-digest.js";
+export { hashFile, hashFileSync, isExecutable, type FileDigest } from "./file-digest.js";
+export {
+  hashTree,
+  hashTreeSync,
+  treeDigestFromEntries,
+  type TreeDigest,
+  type TreeEntry,
+  type HashTreeOptions,
+  type TreeSkip,
+} from "./tree-digest.js";

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
+import { readdirSync, readlinkSync, statSync, type Dirent, type Stats } from "node:fs";
 import { readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UnsupportedFileTypeError } from "./errors.js";
-import { describeFileType, hashFile } from "./file-digest.js";
+import { describeFileType, hashFile, hashFileSync } from "./file-digest.js";
 
 /**
  * One entry of a directory tree as the tree digest sees it. `path` is relative, POSIX-separated, without `.`
@@ -28,12 +29,21 @@ export interface TreeDigest {
   bytes: number;
 }
 
-/** Options of `hashTree`. */
+/**
+ * Entries a tree walk leaves out, as if they were not there (a skipped directory is not read): a list of names,
+ * each matching an entry of that name at any depth whatever its type (`[".git", "node_modules"]`), or a predicate
+ * given the entry's relative POSIX path and its type (`"other"` for a socket, FIFO or device), true to skip.
+ */
+export type TreeSkip = readonly string[] | ((relativePath: string, type: TreeEntry["type"] | "other") => boolean);
+
+/** Options of `hashTree` and `hashTreeSync`. */
 export interface HashTreeOptions {
   /** Called with each entry's relative path once it has been read (for progress). */
   onEntry?: (relativePath: string) => void;
-  /** Files hashed and directories read at the same time; default 16. */
+  /** Files hashed and directories read at the same time; default 16 (`hashTreeSync` reads one at a time). */
   concurrency?: number;
+  /** Entries to leave out; default none, so every entry counts. */
+  skip?: TreeSkip;
 }
 
 /** First bytes hashed for every tree: names the format, so a future one cannot collide. */
@@ -133,17 +143,13 @@ function checkPath(path: string): string {
  * Hashes the directory tree under `dir` by content: the digest depends only on the relative paths, entry types,
  * file contents, files' owner-executable bits and symlink targets (symlinks are not followed) — never on where
  * the tree is, mtimes, owners or other mode bits. Empty directories count. Files are hashed `concurrency` at a
- * time. A socket, FIFO or device inside throws UnsupportedFileTypeError naming it.
+ * time. A socket, FIFO or device inside throws UnsupportedFileTypeError naming it. Entries `skip` names are left
+ * out (none by default).
  */
 export async function hashTree(dir: string, options: HashTreeOptions = {}): Promise<TreeDigest> {
-  const rootStats = await stat(dir);
-  if (!rootStats.isDirectory()) {
-    throw new UnsupportedFileTypeError(`cannot hash "${dir}" as a tree: it is ${describeFileType(rootStats)}, not a directory`, dir);
-  }
-  const onEntry = options.onEntry;
+  checkRoot(dir, await stat(dir));
+  const walk = new TreeWalk(dir, options);
   const limit = createLimit(options.concurrency ?? 16);
-  const entries: TreeEntry[] = [];
-  const tally = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   // The first failure wins; once set, queued work is skipped and every walk winds down.
   let failure: { error: unknown } | null = null;
   const fail = (error: unknown): void => {
@@ -156,43 +162,22 @@ export async function hashTree(dir: string, options: HashTreeOptions = {}): Prom
     });
 
   const visit = async (relativeDir: string): Promise<void> => {
-    const absoluteDir = relativeDir === "" ? dir : join(dir, relativeDir);
+    const absoluteDir = walk.absolute(relativeDir);
     const dirents = await guarded(() => readdir(absoluteDir, { withFileTypes: true }));
     const work: Promise<void>[] = [];
     for (const dirent of dirents ?? []) {
       if (failure) break;
-      const path = relativeDir === "" ? dirent.name : `${relativeDir}/${dirent.name}`;
-      const absolute = join(absoluteDir, dirent.name);
       try {
-        if (dirent.isDirectory()) {
-          entries.push({ path, type: "dir" });
-          tally.directories++;
-          onEntry?.(path);
+        const found = walk.classify(relativeDir, absoluteDir, dirent);
+        if (found === undefined) continue;
+        const { path, absolute, type } = found;
+        if (type === "dir") {
+          walk.addDir(path);
           work.push(visit(path));
-        } else if (dirent.isFile()) {
-          work.push(
-            guarded(async () => {
-              const file = await hashFile(absolute);
-              entries.push({ path, type: "file", digest: file.digest, executable: file.executable });
-              tally.files++;
-              tally.bytes += file.size;
-              onEntry?.(path);
-            }),
-          );
-        } else if (dirent.isSymbolicLink()) {
-          work.push(
-            guarded(async () => {
-              const target = await readlink(absolute);
-              entries.push({ path, type: "symlink", target });
-              tally.symlinks++;
-              onEntry?.(path);
-            }),
-          );
+        } else if (type === "file") {
+          work.push(guarded(async () => walk.addFile(path, await hashFile(absolute))));
         } else {
-          throw new UnsupportedFileTypeError(
-            `cannot hash "${absolute}": it is ${describeFileType(dirent)} (a tree may hold only files, directories and symlinks)`,
-            absolute,
-          );
+          work.push(guarded(async () => walk.addSymlink(path, await readlink(absolute))));
         }
       } catch (error) {
         fail(error);
@@ -204,7 +189,116 @@ export async function hashTree(dir: string, options: HashTreeOptions = {}): Prom
 
   await visit("");
   if (failure) throw (failure as { error: unknown }).error;
-  return { digest: treeDigestFromEntries(entries), ...tally };
+  return walk.result();
+}
+
+/**
+ * `hashTree` with synchronous I/O, one entry at a time, for callers that must answer synchronously (an
+ * `ImageSpec`'s tag): the same walk, skips, refusals and digest.
+ */
+export function hashTreeSync(dir: string, options: Omit<HashTreeOptions, "concurrency"> = {}): TreeDigest {
+  checkRoot(dir, statSync(dir));
+  const walk = new TreeWalk(dir, options);
+  const visit = (relativeDir: string): void => {
+    const absoluteDir = walk.absolute(relativeDir);
+    for (const dirent of readdirSync(absoluteDir, { withFileTypes: true })) {
+      const found = walk.classify(relativeDir, absoluteDir, dirent);
+      if (found === undefined) continue;
+      const { path, absolute, type } = found;
+      if (type === "dir") {
+        walk.addDir(path);
+        visit(path);
+      } else if (type === "file") {
+        walk.addFile(path, hashFileSync(absolute));
+      } else {
+        walk.addSymlink(path, readlinkSync(absolute));
+      }
+    }
+  };
+  visit("");
+  return walk.result();
+}
+
+function checkRoot(dir: string, stats: Stats): void {
+  if (!stats.isDirectory()) {
+    throw new UnsupportedFileTypeError(`cannot hash "${dir}" as a tree: it is ${describeFileType(stats)}, not a directory`, dir);
+  }
+}
+
+/** The rules of a tree walk, whichever I/O drives it: what is skipped, refused and recorded, and the tally. */
+class TreeWalk {
+  private readonly entries: TreeEntry[] = [];
+  private readonly tally = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
+  private readonly skip: ((path: string, name: string, type: TreeEntry["type"] | "other") => boolean) | undefined;
+  private readonly onEntry: ((relativePath: string) => void) | undefined;
+
+  constructor(
+    private readonly root: string,
+    options: Omit<HashTreeOptions, "concurrency">,
+  ) {
+    this.onEntry = options.onEntry;
+    this.skip = skipTest(options.skip);
+  }
+
+  absolute(relativeDir: string): string {
+    return relativeDir === "" ? this.root : join(this.root, relativeDir);
+  }
+
+  /**
+   * What a directory entry is: undefined when it is skipped; a socket, FIFO or device that is not skipped throws
+   * UnsupportedFileTypeError naming it.
+   */
+  classify(relativeDir: string, absoluteDir: string, dirent: Dirent): { path: string; absolute: string; type: TreeEntry["type"] } | undefined {
+    const path = relativeDir === "" ? dirent.name : `${relativeDir}/${dirent.name}`;
+    const absolute = join(absoluteDir, dirent.name);
+    const type = dirent.isDirectory() ? "dir" : dirent.isFile() ? "file" : dirent.isSymbolicLink() ? "symlink" : "other";
+    if (this.skip?.(path, dirent.name, type)) return undefined;
+    if (type === "other") {
+      throw new UnsupportedFileTypeError(
+        `cannot hash "${absolute}": it is ${describeFileType(dirent)} (a tree may hold only files, directories and symlinks)`,
+        absolute,
+      );
+    }
+    return { path, absolute, type };
+  }
+
+  addDir(path: string): void {
+    this.entries.push({ path, type: "dir" });
+    this.tally.directories++;
+    this.onEntry?.(path);
+  }
+
+  addFile(path: string, file: { digest: string; size: number; executable: boolean }): void {
+    this.entries.push({ path, type: "file", digest: file.digest, executable: file.executable });
+    this.tally.files++;
+    this.tally.bytes += file.size;
+    this.onEntry?.(path);
+  }
+
+  addSymlink(path: string, target: string): void {
+    this.entries.push({ path, type: "symlink", target });
+    this.tally.symlinks++;
+    this.onEntry?.(path);
+  }
+
+  result(): TreeDigest {
+    return { digest: treeDigestFromEntries(this.entries), ...this.tally };
+  }
+}
+
+/** The `skip` option as one test; names are checked here, so a name that could never match is an error. */
+function skipTest(skip: TreeSkip | undefined): ((path: string, name: string, type: TreeEntry["type"] | "other") => boolean) | undefined {
+  if (skip === undefined) return undefined;
+  if (typeof skip === "function") return (path, _name, type) => skip(path, type) === true;
+  if (!Array.isArray(skip)) throw new TypeError(`hashTree option "skip" must be a list of names or a function, got ${typeof skip}`);
+  for (const name of skip) {
+    if (typeof name !== "string" || name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {
+      throw new TypeError(`hashTree option "skip": ${JSON.stringify(name)} is not an entry name (no "/", not empty, "." or "..")`);
+    }
+  }
+  if (skip.length === 0) return undefined;
+  const names = new Set(skip);
+  return (_path, name) => names.has(name);
 }
 
 /** Runs at most `max` of the given async jobs at a time, in call order. */

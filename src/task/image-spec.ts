@@ -1,10 +1,15 @@
-import { createHash } from "node:crypto";
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, statSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { basename, resolve } from "node:path";
 
-import { hashKey, hashValue } from "../hash/index.js";
+import { hashFileSync, hashKey, hashTreeSync, hashValue, UnsupportedFileTypeError } from "../hash/index.js";
 import { describeValue, ImageSpecError, readStringMap } from "./errors.js";
-import { manifestExists, registryTarget, type RegistryQueryOptions } from "./image-registry.js";
+import {
+  manifestExists,
+  readRegistryCredentials,
+  registryTarget,
+  type ManifestQueryOptions,
+  type RegistryQueryOptions,
+} from "./image-registry.js";
 import { installedPackageVersion } from "./policies/module-resolution.js";
 
 /** Which source files go into the image (Flyte's `CopyFileDetection`). */
@@ -41,7 +46,10 @@ export interface ImageSpecOptions {
   /** `[source, mountPath]` secrets for package installs; do not change the tag. */
   pipSecretMounts?: ReadonlyArray<readonly [string, string]>;
   pipExtraArgs?: string;
-  /** Path to a registry credentials file; does not change the tag. */
+  /**
+   * Path to a docker `config.json` whose `auths` hold the registry's credentials (used by `exist()`); does not
+   * change the tag.
+   */
   registryConfig?: string;
   entrypoint?: readonly string[];
   commands?: readonly string[];
@@ -106,8 +114,11 @@ const OPTION_NAMES: ReadonlySet<string> = new Set([
   ...STRING_FIELDS,
   ...LIST_FIELDS,
 ]);
-/** Directories never hashed as part of `sourceRoot` or a copied directory. */
-const IGNORED_DIRECTORIES = new Set([".git", "node_modules"]);
+/**
+ * Entries left out of `sourceRoot` and of copied directories, by name at any depth (a `.git` file of a worktree
+ * or submodule too): version control and installed packages are not source, and hold machine-specific bytes.
+ */
+export const SOURCE_SKIP: readonly string[] = Object.freeze([".git", "node_modules"]);
 
 const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const NAME_PATTERN = new RegExp(`^${PATH_COMPONENT}(?:/${PATH_COMPONENT})*$`);
@@ -256,10 +267,16 @@ export class ImageSpec {
 
   /**
    * Asks the registry (OCI distribution API) whether the image exists: `true`, `false`, or `undefined` when it
-   * cannot tell (unreachable, timed out, needs credentials, server error). Loopback registries use http.
+   * cannot tell (unreachable, timed out, needs credentials it was not given or refuses them, server error).
+   * Loopback registries use http. Credentials come from `registryConfig` (a docker `config.json`'s `auths`);
+   * that file not readable, not JSON, or with a malformed entry for the registry rejects with an ImageSpecError.
    */
-  exist(options: RegistryQueryOptions = {}): Promise<boolean | undefined> {
-    return manifestExists(registryTarget(this.registry, this.name), this.tag, options);
+  async exist(options: RegistryQueryOptions = {}): Promise<boolean | undefined> {
+    const target = registryTarget(this.registry, this.name);
+    const credentials = this.registryConfig === undefined ? undefined : await readRegistryCredentials(this.registryConfig, target);
+    const query: ManifestQueryOptions = { ...options };
+    if (credentials) query.credentials = credentials;
+    return manifestExists(target, this.tag, query);
   }
 
   /** A new spec with more packages to install. */
@@ -432,69 +449,34 @@ function base32(hex: string): string {
   return out;
 }
 
-const CHUNK = 1 << 20;
-
-/** sha256 hex of a file's bytes, read synchronously in chunks. */
-function fileDigest(path: string, field: string): string {
-  let fd: number;
+/**
+ * Runs one digest of a file option, turning a failure into an ImageSpecError that names the option and the path
+ * (an unsupported entry inside a tree names that entry).
+ */
+function digestOf<T>(field: string, path: string, digest: () => T): T {
   try {
-    fd = openSync(path, "r");
+    return digest();
   } catch (cause) {
-    throw new ImageSpecError(`ImageSpec option "${field}": cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
-  try {
-    const hash = createHash("sha256");
-    const buffer = Buffer.allocUnsafe(CHUNK);
-    for (let read = readSync(fd, buffer, 0, CHUNK, null); read > 0; read = readSync(fd, buffer, 0, CHUNK, null)) {
-      hash.update(buffer.subarray(0, read));
-    }
-    return hash.digest("hex");
-  } finally {
-    closeSync(fd);
+    const detail = cause instanceof UnsupportedFileTypeError ? cause.message : `cannot read ${path}: ${(cause as Error).message}`;
+    throw new ImageSpecError(`ImageSpec option "${field}": ${detail}`, { cause });
   }
 }
 
-/**
- * The digest of a directory's contents: every file's relative path, executable bit and content digest, every
- * directory and symlink (by target), sorted; `.git` and `node_modules` are skipped. The directory's own
- * location does not count.
- */
+/** sha256 hex of a file's bytes (`hashFileSync`). */
+function fileDigest(path: string, field: string): string {
+  return digestOf(field, path, () => hashFileSync(path).digest);
+}
+
+/** The tree digest of a directory's contents (`hashTreeSync`), `SOURCE_SKIP` left out; its location does not count. */
 function treeDigest(root: string, field: string): string {
-  const entries: Array<readonly [string, string, ...Array<string | boolean>]> = [];
-  const walk = (dir: string, prefix: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(dir).sort();
-    } catch (cause) {
-      throw new ImageSpecError(`ImageSpec option "${field}": cannot read directory ${dir}: ${(cause as Error).message}`, { cause });
-    }
-    for (const name of names) {
-      const path = join(dir, name);
-      const relative = prefix ? `${prefix}/${name}` : name;
-      const stats = lstatSync(path);
-      if (stats.isSymbolicLink()) entries.push([relative, "symlink", readlinkSync(path)]);
-      else if (stats.isDirectory()) {
-        if (IGNORED_DIRECTORIES.has(name)) continue;
-        entries.push([relative, "dir"]);
-        walk(path, relative);
-      } else if (stats.isFile()) {
-        entries.push([relative, "file", (stats.mode & 0o111) !== 0, fileDigest(path, field)]);
-      }
-    }
-  };
-  walk(root, "");
-  return hashValue(entries, { label: "ImageSpec", path: field });
+  return digestOf(field, root, () => hashTreeSync(root, { skip: SOURCE_SKIP }).digest);
 }
 
 /** A `copy` entry: its base name (the name it gets in the image) and the digest of its contents. */
 function copyEntryDigest(path: string): Record<string, unknown> {
-  let stats;
-  try {
-    stats = statSync(path);
-  } catch (cause) {
-    throw new ImageSpecError(`ImageSpec option "copy": cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
+  const stats = digestOf("copy", path, () => statSync(path));
   const name = basename(resolve(path));
   if (stats.isDirectory()) return { name, tree: treeDigest(path, "copy") };
-  return { name, file: fileDigest(path, "copy"), executable: (stats.mode & 0o111) !== 0 };
+  const file = digestOf("copy", path, () => hashFileSync(path));
+  return { name, file: file.digest, executable: file.executable };
 }

@@ -19,7 +19,7 @@ export type { SourceGraphPolicyOptions } from "./policies/source-graph.js";
 export { ContainerImagePolicy } from "./policies/container-image.js";
 export { PodTemplatePolicy } from "./policies/pod-template.js";
 export { EnvPolicy } from "./policies/env.js";
-export { ImageSpec, IMAGE_ID_ENV } from "./image-spec.js";
+export { ImageSpec, IMAGE_ID_ENV, SOURCE_SKIP } from "./image-spec.js";
 export type { ImageSpecOptions, FromEnvOptions, SourceCopyMode } from "./image-spec.js";
 export { PodTemplate } from "./pod-template.js";
 export type { PodTemplateOptions, PodSpecValue } from "./pod-template.js";

@@ -64,6 +64,8 @@ export interface CallKey {
 export interface TaskDefinition {
   readonly name: string;
   readonly cache: Cache | undefined;
+  /** The function the task wraps (what its cache policies version). */
+  readonly func: (...args: never[]) => unknown;
   /** The task's version (computed once, on first use). */
   version(): string;
   /** The key and key components of a call (with `receiver` as its `this`). */
@@ -156,6 +158,10 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
 
   get refresh(): boolean {
     return this.options.refresh === true || refreshRequested(this.name);
+  }
+
+  get func(): (...args: never[]) => unknown {
+    return this.fn as unknown as (...args: never[]) => unknown;
   }
 
   version(): string {

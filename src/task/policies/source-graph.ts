@@ -4,6 +4,7 @@ import { dirname, extname, relative, sep } from "node:path";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { CacheConfigError, describeValue, FunctionSourceError } from "../errors.js";
+import { taskDefinition } from "../task.js";
 import type { VersionParameters } from "../version-parameters.js";
 import { filePathOfUrl, toFileUrl, withDebugger, type ScriptAccess } from "./function-location.js";
 import {
@@ -71,17 +72,21 @@ export class SourceGraphPolicy implements CachePolicy {
     return createHash("sha256").update(JSON.stringify(["source-graph", salt, digest])).digest("hex");
   }
 
-  /** What the function's version depends on, sorted; module names are relative to the function's module. */
+  /**
+   * What the function's version depends on, sorted; module names are relative to the function's module. `func`
+   * may be a cached task (what `task()` returned): the function it wraps is looked at.
+   */
   dependencies(func: VersionParameters["func"]): readonly SourceGraphEntry[] {
     return graphOf(checkFunction(func), this.module).entries;
   }
 }
 
+/** The function to look at: `fn`, or for a cached task the function it wraps (not cachet's own wrapper). */
 function checkFunction(fn: unknown): (...args: never[]) => unknown {
   if (typeof fn !== "function") {
     throw new TypeError(`SourceGraphPolicy needs params.func to be a function, got ${describeValue(fn)}`);
   }
-  return fn as (...args: never[]) => unknown;
+  return taskDefinition(fn)?.func ?? (fn as (...args: never[]) => unknown);
 }
 
 interface Graph {
