@@ -14,7 +14,9 @@ export class NativeModuleError extends CachetError {
   /** How to build it: `npm rebuild <module>`, and the package.json "allowScripts" entry npm may need for that. */
   readonly fix: string;
   constructor(readonly moduleName: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
+    let reason = (cause instanceof Error ? cause.message : String(cause)).split("\n")[0]!.trim();
+    // The first line of a list ("Could not locate the bindings file. Tried:") ends at its last whole sentence.
+    if (reason.endsWith(":")) reason = reason.slice(0, reason.lastIndexOf(". ") + 1 || undefined);
     const fix =
       `run \`npm rebuild ${moduleName}\` with this Node.js ` +
       `(if npm skips its install script, list "${moduleName}": true in your package.json "allowScripts")`;
