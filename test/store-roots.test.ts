@@ -80,7 +80,7 @@ describe("a native module that is not built", () => {
       `const Module = require("module");
 const load = Module._load;
 Module._load = function (request, ...rest) {
-  if (request === "better-sqlite3" || request === "fs-ext" || request.endsWith(".node")) {
+  if (request === "better-sqlite3" || request === "fs-ext-extra-prebuilt" || request.endsWith(".node")) {
     throw new Error("Could not locate the bindings file (blocked for this test)");
   }
   return load.call(this, request, ...rest);
@@ -106,7 +106,7 @@ Module._load = function (request, ...rest) {
     const run = spawnSync(process.execPath, ["--require", blocker, "--input-type=module", "-e", script], { encoding: "utf8", timeout: 30_000 });
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /^imported function$/m);
-    assert.match(run.stdout, /^error CACHET_NATIVE_MODULE .*npm rebuild (fs-ext|better-sqlite3)/m);
+    assert.match(run.stdout, /^error CACHET_NATIVE_MODULE .*npm rebuild (fs-ext-extra-prebuilt|better-sqlite3)`/m);
     assert.match(run.stdout, /^results 4 4 6 runs 3$/m);
     assert.match(run.stdout, /^warnings 1 .*npm rebuild/m);
 

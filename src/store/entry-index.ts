@@ -620,6 +620,7 @@ export class EntryIndex {
  * content still referenced afterwards. Each drop counts what it removed.
  */
 export class IndexMaintenance {
+  /** @internal (its SQLite type stays out of the published declarations) */
   constructor(private readonly db: import("better-sqlite3").Database) {}
 
   /** Drops entries of origin `downloaded`. */

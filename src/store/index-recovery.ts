@@ -30,6 +30,7 @@ const RECOVERY_LOCK = "recover.lock";
  * Replaces the damaged index file `badName` with a fresh, empty one and returns a connection to the new
  * index. Under a lock: if another process already replaced it (`CURRENT` names another file), that file is
  * opened instead. The damaged file (with its `-wal` and `-shm`) is renamed to `corrupt-<time>.sqlite`.
+ * @internal (its connection's SQLite types stay out of the published declarations)
  */
 export function replaceCorruptIndex(
   dir: string,

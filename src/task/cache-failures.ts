@@ -63,7 +63,10 @@ function reasonOf(error: unknown): string {
   if (error instanceof LockTimeoutError) {
     return `waited ${error.seconds}s for the lock ${cut(error.lockPath, MAX_REASON)} held by another process`;
   }
-  const message = error instanceof Error ? error.message : String(error);
+  let message = error instanceof Error ? error.message : String(error);
+  // A NativeModuleError's message ends with its fix, which the warning gives once, after "Fix:".
+  const fix = (error as { fix?: unknown } | null)?.fix;
+  if (typeof fix === "string" && message.endsWith(`; ${fix}`)) message = message.slice(0, -(fix.length + 2));
   const code = errorCode(error);
   const line = message.replace(/\s+/g, " ").trim() || "unknown error";
   const withCode = code && !line.includes(code) ? `${line} (${code})` : line;
@@ -91,8 +94,10 @@ function fixFor(step: CacheStep, error: unknown, root: string | undefined): stri
     return `the cache index is damaged; \`cachet cache clean\` starts the cache afresh`;
   }
   if (code === "EXDEV") return `${dir}/tmp must be on the same file system as the cache; remove it and cachet recreates it`;
-  if (code === "ERR_DLOPEN_FAILED" || /better-sqlite3|fs-ext|\.node\b/.test(String((error as Error | null)?.message ?? ""))) {
-    return "cachet's native modules did not load; run `npm rebuild better-sqlite3 fs-ext` with this Node.js";
+  const native = error as { code?: unknown; fix?: unknown } | null;
+  if (native?.code === "CACHET_NATIVE_MODULE" && typeof native.fix === "string") return native.fix; // NativeModuleError
+  if (code === "ERR_DLOPEN_FAILED" || /better-sqlite3|fs-ext-extra-prebuilt|\.node\b/.test(String((error as Error | null)?.message ?? ""))) {
+    return "cachet's native modules did not load; run `npm rebuild better-sqlite3 fs-ext-extra-prebuilt` with this Node.js";
   }
   if (code.startsWith("SQLITE_IOERR") || code === "EIO") return `the disk holding ${dir} reported an I/O error; check it, or set CACHET_CACHE_DIR to a directory on another disk`;
   return `check that ${dir} is a writable directory, ${elsewhere}`;

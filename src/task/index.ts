@@ -1,5 +1,5 @@
 export { task, taskDefinition } from "./task.js";
-export type { TaskOptions, CachedTask, TaskDefinition } from "./task.js";
+export type { TaskOptions, CachedTask, CachedAsyncTask, CachedTaskProperties, TaskDefinition } from "./task.js";
 export { explain, diffComponents, describeChanges } from "./explain.js";
 export type { Explanation, KeyChange } from "./explain.js";
 export type { KeyComponents } from "./task-key.js";

@@ -46,13 +46,23 @@ export interface TaskOptions {
   onWarning?: WarningHandler;
 }
 
-/** A cached task: the function's own signature, returning a promise, plus what cachet knows about it. */
-export type CachedTask<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
+/** What a cached task carries besides its call signature. */
+export interface CachedTaskProperties {
   /** The entry name results are stored under. */
   readonly taskName: string;
   /** The cache configuration, or undefined for `cache: false`. */
   readonly cache: Cache | undefined;
-};
+}
+
+/** A cached task: the function's own signature, returning a promise, plus what cachet knows about it. */
+export type CachedTask<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & CachedTaskProperties;
+
+/**
+ * What {@link task} returns for a function that returns a promise: the function's own type, so a generic function
+ * keeps its type parameters (`task(async <T>(x: T) => x)` is called as `<T>(x: T) => Promise<T>`; TypeScript
+ * cannot carry them through {@link CachedTask}'s intersection), plus the task's properties.
+ */
+export type CachedAsyncTask<F extends (...args: never[]) => Promise<unknown>> = F & CachedTaskProperties;
 
 /** A task call's key and, on demand, what it was made of. */
 export interface CallKey {
@@ -94,6 +104,8 @@ const NOTHING_CAPTURED: CapturedVariables = { digests: {}, unusable: [], inspect
  * be used (unreadable, unwritable, full, corrupt) never fails a call: the function runs and its value is
  * returned, with one warning per process.
  */
+export function task<F extends (...args: never[]) => Promise<unknown>>(fn: F): CachedAsyncTask<F>;
+export function task<F extends (...args: never[]) => Promise<unknown>>(options: TaskOptions, fn: F): CachedAsyncTask<F>;
 export function task<A extends unknown[], R>(fn: (...args: A) => R): CachedTask<A, R>;
 export function task<A extends unknown[], R>(options: TaskOptions, fn: (...args: A) => R): CachedTask<A, R>;
 export function task<A extends unknown[], R>(
