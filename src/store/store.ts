@@ -5,7 +5,7 @@ import { CachetError } from "../errors.js";
 import { removeTemporaryRoot, resolveCacheDir, type CacheDirRequest, type ResolvedCacheDir } from "./cache-dir.js";
 import { assertValidKey, assertValidName } from "./entry-name.js";
 import { BlobIntegrityError, asWriteError } from "./errors.js";
-import { EntryIndex, type IndexRow, type Origin, type Storage } from "./entry-index.js";
+import { EntryIndex, type IndexRow, type RecoveredRow, type Storage } from "./entry-index.js";
 import { CacheLayout } from "./layout.js";
 import { FileLock, lockTimeoutFromEnv, type LockWaitHandler } from "./locks.js";
 import { RootLock } from "./root-lock.js";
@@ -21,6 +21,7 @@ import {
   type WarningHandler,
 } from "./link-out.js";
 import { publishTree } from "./tree-publish.js";
+import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "./cache-store.js";
 import { loadTreeManifest } from "./tree-rebuild.js";
 
 /** Values up to this size live in the index itself; larger ones become blobs. */
@@ -38,55 +39,9 @@ export interface StoreOptions extends CacheDirRequest {
   onLockWait?: LockWaitHandler | undefined;
 }
 
-/** Options of a write. */
-export interface PutOptions {
-  /** `computed` (default) for work done here, `downloaded` for fetched content (`prune --ci` drops those). */
-  origin?: Origin | undefined;
-  /** How long making the value took, in ms, so pruning and reports can weigh it. */
-  costMs?: number | undefined;
-  /** Identifier of the value's encoding (e.g. `cachet-value/1`); readers treat unknown formats as misses. */
-  format?: string | undefined;
-  /** JSON-serializable description of what the key was made of, for `explain`. */
-  components?: unknown;
-}
-
-/** Options of {@link Store.linkTree}. */
-export interface LinkTreeOptions {
-  /** Replace whatever is at the target (swapped by rename, never left mixed). */
-  replace?: boolean | undefined;
-  /** `output` (default): may be rewritten in place, so never hard-linked unless forced; `source`: read-only use. */
-  purpose?: RestorePurpose | undefined;
-  /** Called per file restored, for progress. */
-  onFile?: ((relativePath: string, bytes: number) => void) | undefined;
-}
-
-/** An entry's catalog row. */
-export interface EntryInfo {
-  name: string;
-  key: string;
-  storage: Storage;
-  /** sha256 hex of the content (the tree digest for trees). */
-  digest: string;
-  size: number;
-  origin: Origin;
-  costMs: number;
-  createdAt: Date;
-  lastUsedAt: Date;
-  format: string | undefined;
-}
-
 /** An entry with its content. */
 export interface Entry extends EntryInfo {
   data: Uint8Array;
-}
-
-/** An entry's content with what a reader needs to judge it (see {@link Store.getValue}). */
-export interface StoredValue {
-  data: Uint8Array;
-  /** The writer's format identifier, if it gave one. */
-  format: string | undefined;
-  /** When the entry was written, in ms since the epoch. */
-  createdAt: number;
 }
 
 /** `get` on an entry whose content is a tree (use `linkTree`), or `linkTree` on a value entry. */
@@ -95,11 +50,6 @@ export class EntryKindError extends CachetError {
   constructor(name: string, key: string, actual: Storage, wanted: string) {
     super(`entry ${name}/${key} holds a ${actual}; use ${wanted}`);
   }
-}
-
-/** A lock held on one key (see {@link Store.lockKey}). */
-export interface KeyLock {
-  release(): void;
 }
 
 /**
@@ -141,8 +91,11 @@ interface StoreSettings {
   onWarning: WarningHandler;
 }
 
-/** The local cache: a raw entry API in the manner of cacache (put/get/delete/list) plus trees and key locks. */
-export class Store {
+/**
+ * The local cache: a raw entry API in the manner of cacache (put/get/delete/list) plus trees and key locks, on a
+ * cache root with an SQLite index. The {@link CacheStore} that tasks use by default.
+ */
+export class Store implements CacheStore {
   private closed = false;
   private readonly checkedNames = new Set<string>();
 
@@ -325,11 +278,7 @@ export class Store {
    * Takes a per-key exclusive kernel lock (for compute-once across processes). Waits, polling, while
    * another process or another call holds it; released by {@link KeyLock.release} or the holder's death.
    */
-  async lockKey(
-    name: string,
-    key: string,
-    options: { onWait?: LockWaitHandler; timeoutSeconds?: number } = {},
-  ): Promise<KeyLock> {
+  async lockKey(name: string, key: string, options: LockKeyOptions = {}): Promise<KeyLock> {
     this.assertUsable(name, key);
     const hash = createHash("sha256").update(name).update("\0").update(key).digest("hex");
     const lock = new FileLock(this.layout.keyLock(hash));
@@ -341,6 +290,24 @@ export class Store {
     // Whatever the previous holder wrote must be visible to the reads this lock now guards.
     this.index.endReadWindows();
     return { release: () => lock.release() };
+  }
+
+  /** @internal Problems SQLite's `quick_check` finds in the index file, empty when it is sound (for `verifyStore`). */
+  checkIndex(): string[] {
+    this.assertOpen();
+    return this.index.checkIntegrity();
+  }
+
+  /** @internal Replaces the index file with a fresh one, keeping it as a damaged copy (for `verifyStore --repair`). */
+  retireIndex(reason: string): void {
+    this.assertOpen();
+    this.index.retire(reason);
+  }
+
+  /** @internal Puts back a row recovered from a damaged copy unless its key has an entry (for `verifyStore --repair`). */
+  insertRecovered(row: RecoveredRow): boolean {
+    this.assertOpen();
+    return this.index.insertRecovered(row);
   }
 
   /** Writes queued last-use times, releases the root lock and closes the index. Idempotent. */

@@ -1,4 +1,4 @@
-import type { EntryInfo, Store } from "../store/index.js";
+import type { CacheStore, EntryInfo } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { KeyComponents } from "./task-key.js";
 import { cut } from "./cache-failures.js";
@@ -83,7 +83,7 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
   };
 }
 
-async function latestOther(store: Store, name: string, key: string): Promise<EntryInfo | undefined> {
+async function latestOther(store: CacheStore, name: string, key: string): Promise<EntryInfo | undefined> {
   for await (const entry of store.list(name)) {
     // Skip the content entries of file/dir results (`<key>.<n>`); they have no components.
     if (entry.key !== key && !/\.\d+$/.test(entry.key)) return entry;

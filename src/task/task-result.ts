@@ -1,7 +1,7 @@
 import { stat } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js";
-import type { PutOptions, Store, StoredValue } from "../store/index.js";
+import type { CacheStore, PutOptions, StoredValue } from "../store/index.js";
 import { restoreFileInto } from "../store/restore-swap.js";
 import { DirRef, FileRef, findRefs, type RefPath } from "./file-refs.js";
 
@@ -32,7 +32,7 @@ interface Envelope {
  * envelope, so the envelope is never visible before its content. Throws `UnserializableValueError` for values
  * that cannot be stored.
  */
-export async function storeResult(store: Store, name: string, key: string, value: unknown, options: PutOptions): Promise<void> {
+export async function storeResult(store: CacheStore, name: string, key: string, value: unknown, options: PutOptions): Promise<void> {
   const refs = findRefs(value);
   if (refs.length === 0) {
     await store.put(name, key, serializeValue(value), { ...options, format: VALUE_FORMAT });
@@ -62,7 +62,7 @@ export async function storeResult(store: Store, name: string, key: string, value
  * so; files copied from their verified blob), each swapped in whole by rename. Returns undefined when any part
  * is missing, unreadable or changed in the cache: the caller treats that as a miss.
  */
-export function loadResult(store: Store, name: string, stored: StoredValue): { value: unknown } | undefined | Promise<{ value: unknown } | undefined> {
+export function loadResult(store: CacheStore, name: string, stored: StoredValue): { value: unknown } | undefined | Promise<{ value: unknown } | undefined> {
   let decoded: unknown;
   try {
     decoded = deserializeValue(stored.data);
@@ -73,7 +73,7 @@ export function loadResult(store: Store, name: string, stored: StoredValue): { v
   return restoreRefs(store, name, decoded as Envelope);
 }
 
-async function restoreRefs(store: Store, name: string, envelope: Envelope): Promise<{ value: unknown } | undefined> {
+async function restoreRefs(store: CacheStore, name: string, envelope: Envelope): Promise<{ value: unknown } | undefined> {
   for (const ref of envelope.refs) {
     if (ref.kind === "dir") {
       const restored = await store.linkTree(name, ref.key, ref.target, { replace: true, purpose: "output" });
@@ -85,7 +85,7 @@ async function restoreRefs(store: Store, name: string, envelope: Envelope): Prom
   return { value };
 }
 
-async function restoreFile(store: Store, name: string, ref: StoredRef): Promise<boolean> {
+async function restoreFile(store: CacheStore, name: string, ref: StoredRef): Promise<boolean> {
   const stream = await store.getStream(name, ref.key);
   if (!stream) return false;
   const mode = ref.mode ?? (ref.executable ? 0o755 : 0o644);

@@ -1,16 +1,18 @@
-import { openStore, resolveCacheDir, type Store, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
+import { openStore, resolveCacheDir, type CacheStore, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
+import { isCacheStore, missingCacheStoreMembers } from "../store/cache-store.js";
+import { TaskDefinitionError } from "./errors.js";
 import type { TaskEventHandler } from "./task-events.js";
 
 /** Process-wide defaults for tasks that do not set their own. */
 export interface TaskDefaults {
-  /** The store tasks use; default: `openStore()` on first use (the resolved cache root). */
-  store?: Store | StoreOptions | undefined;
+  /** The store tasks use (any {@link CacheStore}), or the options of `openStore()`; default: `openStore()` on first use. */
+  store?: CacheStore | StoreOptions | undefined;
   onEvent?: TaskEventHandler | undefined;
   onWarning?: WarningHandler | undefined;
 }
 
 let defaults: TaskDefaults = {};
-let sharedStore: Promise<Store> | undefined;
+let sharedStore: Promise<CacheStore> | undefined;
 /** The last failure to open the shared store, and until when it stands in for a new attempt. */
 let openFailure: { error: unknown; until: number } | undefined;
 
@@ -19,6 +21,7 @@ export const REOPEN_AFTER_MS = 30_000;
 
 /** Sets process-wide task defaults (a store or the options to open one, event and warning handlers). */
 export function configureTasks(next: TaskDefaults): void {
+  if (next.store !== undefined) checkStoreDefault(next.store);
   defaults = { ...defaults, ...next };
   if ("store" in next) {
     sharedStore = undefined;
@@ -27,19 +30,31 @@ export function configureTasks(next: TaskDefaults): void {
 }
 
 /**
+ * A store default that has some of a store's methods but not all is a store written against an older or
+ * different interface, not the options of `openStore()`: say what it lacks instead of opening a cache with it.
+ */
+function checkStoreDefault(store: object): void {
+  const { put, getValue } = store as Record<string, unknown>;
+  if (typeof put !== "function" && typeof getValue !== "function") return;
+  const missing = missingCacheStoreMembers(store);
+  if (missing.length > 0) {
+    throw new TaskDefinitionError(`configureTasks({ store }): the store lacks ${missing.join(", ")} of the CacheStore interface`);
+  }
+}
+
+/**
  * The store tasks without their own `store` use, opened once per process. When opening fails, the failure is
  * returned again (without touching the disk) for {@link REOPEN_AFTER_MS}, then opening is tried anew.
  */
-export function defaultTaskStore(): Promise<Store> {
+export function defaultTaskStore(): Promise<CacheStore> {
   if (sharedStore) return sharedStore;
   if (openFailure && Date.now() < openFailure.until) return Promise.reject(openFailure.error);
   const configured = defaults.store;
-  let opening: Promise<Store>;
+  let opening: Promise<CacheStore>;
   try {
-    opening =
-      configured && "put" in configured
-        ? Promise.resolve(configured as Store)
-        : openStore({ onWarning: defaults.onWarning, ...(configured as StoreOptions | undefined) });
+    opening = isCacheStore(configured)
+      ? Promise.resolve(configured)
+      : openStore({ onWarning: defaults.onWarning, ...(configured as StoreOptions | undefined) });
   } catch (error) {
     opening = Promise.reject(error);
   }
@@ -59,7 +74,7 @@ export function defaultTaskStoreRoot(error?: unknown): string | undefined {
   const named = (error as { root?: unknown } | undefined)?.root;
   if (typeof named === "string") return named;
   const configured = defaults.store;
-  if (configured && "put" in configured) return (configured as Store).root;
+  if (isCacheStore(configured)) return configured.root;
   const options = (configured ?? {}) as StoreOptions;
   if (options.noCache) return "a temporary cache directory";
   try {

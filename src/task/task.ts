@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { hashValue, UnserializableValueError, UnsupportedFileTypeError } from "../hash/index.js";
-import { assertValidName, type KeyLock, type Store, type StoredValue, type WarningHandler } from "../store/index.js";
+import { assertValidName, type CacheStore, type KeyLock, type StoredValue, type WarningHandler } from "../store/index.js";
 import { Cache, resolveCache } from "./cache.js";
 import { reportCacheFailure, type CacheStep } from "./cache-failures.js";
 import { captureVariables, capturedWarning, type CapturedVariables } from "./captured-values.js";
@@ -35,8 +35,8 @@ export interface TaskOptions {
   podTemplateName?: string;
   /** Always run and replace the entry (Flyte's overwrite); also `CACHET_REFRESH=1` or `CACHET_REFRESH=name,…`. */
   refresh?: boolean;
-  /** The store to use; default: the process-wide store (see `configureTasks`). */
-  store?: Store;
+  /** The store to use (any {@link CacheStore}); default: the process-wide store (see `configureTasks`). */
+  store?: CacheStore;
   /** Called after every call with hit / miss / refresh / waited / bypass and its duration. */
   onEvent?: TaskEventHandler;
   /**
@@ -80,7 +80,7 @@ export interface TaskDefinition {
   version(): string;
   /** The key and key components of a call (with `receiver` as its `this`). */
   keyOf(args: readonly unknown[], receiver?: unknown): Promise<CallKey>;
-  store(): Promise<Store>;
+  store(): Promise<CacheStore>;
   /** Whether a stored entry can answer a call now (known format, not older than `maxAge`, not dated ahead of now). */
   usable(entry: { format: string | undefined; createdAt: Date }, now?: number): boolean;
   readonly refresh: boolean;
@@ -233,7 +233,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     return { key, components };
   }
 
-  store(): Promise<Store> {
+  store(): Promise<CacheStore> {
     return this.options.store ? Promise.resolve(this.options.store) : defaultTaskStore();
   }
 
@@ -310,7 +310,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   /** The process-wide store, or undefined (reported once) when it cannot be opened. */
-  private async openDefaultStore(): Promise<Store | undefined> {
+  private async openDefaultStore(): Promise<CacheStore | undefined> {
     try {
       return await defaultTaskStore();
     } catch (error) {
@@ -320,13 +320,13 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   /** A usable stored result, decoded (and its files restored), or undefined. `since`: only entries made after it. */
-  private async lookup(store: Store, key: string, since?: number): Promise<{ value: unknown } | undefined> {
+  private async lookup(store: CacheStore, key: string, since?: number): Promise<{ value: unknown } | undefined> {
     const hit = this.decode(store, await this.read(store, key), since);
     return hit instanceof Promise ? this.settleRestore(store, hit) : hit;
   }
 
   /** The stored entry for `key`; a store that cannot answer (a corrupt index, a disk error) is a miss, reported once. */
-  private read(store: Store, key: string): Promise<StoredValue | undefined> {
+  private read(store: CacheStore, key: string): Promise<StoredValue | undefined> {
     try {
       return store.getValue(this.name, key).catch((error: unknown) => {
         this.cacheFailed("read", error, store.root);
@@ -338,7 +338,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     }
   }
 
-  private decode(store: Store, stored: StoredValue | undefined, since?: number) {
+  private decode(store: CacheStore, stored: StoredValue | undefined, since?: number) {
     if (!stored || !this.usableAt(stored.format, stored.createdAt, Date.now())) return undefined;
     if (since !== undefined && stored.createdAt < since) return undefined;
     try {
@@ -350,7 +350,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   /** A result whose files are being restored; a restore that fails is a miss, reported once. */
-  private settleRestore(store: Store, pending: Promise<{ value: unknown } | undefined>): Promise<{ value: unknown } | undefined> {
+  private settleRestore(store: CacheStore, pending: Promise<{ value: unknown } | undefined>): Promise<{ value: unknown } | undefined> {
     return pending.catch((error: unknown) => {
       this.cacheFailed("read", error, store.root);
       return undefined;
@@ -358,7 +358,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   /** The key's lock, or undefined (reported once) when it cannot be had: the caller then runs without it. */
-  private async lockKey(store: Store, key: string, onWait: () => void): Promise<KeyLock | undefined> {
+  private async lockKey(store: CacheStore, key: string, onWait: () => void): Promise<KeyLock | undefined> {
     try {
       return await store.lockKey(this.name, key, { onWait });
     } catch (error) {
@@ -367,7 +367,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     }
   }
 
-  private release(store: Store, lock: KeyLock): void {
+  private release(store: CacheStore, lock: KeyLock): void {
     try {
       lock.release();
     } catch (error) {
@@ -381,7 +381,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   }
 
   private async runAndStore(
-    store: Store,
+    store: CacheStore,
     key: string,
     thisArg: unknown,
     args: A,
