@@ -1,10 +1,11 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { CacheWalk } from "./cache-walk.js";
 import { assertValidName } from "./entry-name.js";
 import { EntryIndex } from "./entry-index.js";
 import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
-import { emptyTally, removeCounted, type Tally } from "./tally.js";
+import { addTally, emptyTally, type Tally } from "./tally.js";
 import { treeManifestPath } from "./tree-manifest.js";
 
 /** What `cleanCache` did. `found` is false when there was no cache at `root`. */
@@ -26,23 +27,21 @@ const KEPT = new Set([LOCK_FILE, QUEUE_LOCK_FILE]);
 export async function cleanCache(options: MaintenanceOptions & { names?: readonly string[] } = {}): Promise<CleanResult> {
   const names = options.names ?? [];
   for (const name of names) assertValidName(name);
-  const tally = emptyTally();
-  const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    if (names.length === 0) await removeEverything(layout, tally, options);
-    else await removeNames(layout, names, tally, options);
-    return true;
+  const { resolved, result } = await withExclusiveRoot(options, (layout) => {
+    const walk = new CacheWalk({ reporter: options.reporter });
+    return names.length === 0 ? removeEverything(layout, walk) : removeNames(layout, names, walk, options);
   });
+  const tally = result ?? emptyTally();
   options.reporter?.end?.(tally);
-  return { root: resolved.path, found: result === true, tally };
+  return { root: resolved.path, found: result !== undefined, tally };
 }
 
-async function removeEverything(layout: CacheLayout, tally: Tally, options: MaintenanceOptions): Promise<void> {
-  tally.entries += countQuietly(layout);
-  const seen = new Set<string>();
+async function removeEverything(layout: CacheLayout, walk: CacheWalk): Promise<Tally> {
+  let tally = addTally(emptyTally(), { entries: countQuietly(layout) });
   for (const name of await readdir(layout.root)) {
-    if (KEPT.has(name)) continue;
-    await removeCounted(join(layout.root, name), tally, { reporter: options.reporter, seen });
+    if (!KEPT.has(name)) tally = addTally(tally, await walk.remove(join(layout.root, name)));
   }
+  return tally;
 }
 
 /** The number of entries, or 0 when the index cannot be read (a clean removes it either way). */
@@ -58,25 +57,27 @@ function countQuietly(layout: CacheLayout): number {
   }
 }
 
-async function removeNames(layout: CacheLayout, names: readonly string[], tally: Tally, options: MaintenanceOptions): Promise<void> {
+async function removeNames(layout: CacheLayout, names: readonly string[], walk: CacheWalk, options: MaintenanceOptions): Promise<Tally> {
   const index = openMaintenanceIndex(layout, options);
   try {
     const removed = index.removeNames(names);
-    tally.entries += removed.length;
+    let tally = addTally(emptyTally(), { entries: removed.length });
     const referenced = index.referencedContent();
     const seen = new Set<string>();
     for (const row of removed) {
       if (row.storage === "inline") {
-        tally.bytes += row.size;
+        tally = addTally(tally, { bytes: row.size });
         continue;
       }
       const stillUsed = (row.storage === "tree" ? referenced.trees : referenced.blobs).has(row.digest);
       if (seen.has(row.digest) || stillUsed) continue;
       seen.add(row.digest);
-      const path = row.storage === "tree" ? layout.tree(row.digest) : layout.blob(row.digest);
-      await removeCounted(path, tally, { reporter: options.reporter });
-      if (row.storage === "tree") await removeCounted(treeManifestPath(layout, row.digest), tally, { reporter: options.reporter });
+      if (row.storage === "tree") {
+        tally = addTally(tally, await walk.remove(layout.tree(row.digest)));
+        tally = addTally(tally, await walk.remove(treeManifestPath(layout, row.digest)));
+      } else tally = addTally(tally, await walk.remove(layout.blob(row.digest)));
     }
+    return tally;
   } finally {
     index.close();
   }

@@ -3,36 +3,25 @@ import { performance } from "node:perf_hooks";
 import { ensureDirectory } from "./directories.js";
 import { IndexError, asWriteError } from "./errors.js";
 import { EntryMemo } from "./entry-memo.js";
-import { IndexConnection, ROW_COLUMNS } from "./index-connection.js";
+import { IndexConnection } from "./index-connection.js";
 import { currentIndexName, pointerStamp, INITIAL_INDEX } from "./index-file.js";
 import { isCorruption, replaceCorruptIndex, type IndexReplacement } from "./index-recovery.js";
 import { FileLock } from "./locks.js";
+import {
+  ROW_COLUMNS,
+  bucketOf,
+  rawBucket,
+  rawRowCheck,
+  storageOf,
+  toRow,
+  toValueRow,
+  type IndexRow,
+  type Storage,
+  type ValueRow,
+} from "./index-rows.js";
 import { rowCheck, rowIsIntact } from "./row-check.js";
 
-/** Where an entry's content lives. */
-export type Storage = "inline" | "blob" | "tree";
-
-/** How an entry came to be: made here (kept by `prune --ci`) or fetched from elsewhere (dropped by it). */
-export type Origin = "computed" | "downloaded";
-
-/** One row of the index, as the rest of the store sees it. */
-export interface IndexRow {
-  id: number;
-  name: string;
-  key: string;
-  storage: Storage;
-  digest: string;
-  inline: Uint8Array | null;
-  size: number;
-  origin: Origin;
-  costMs: number;
-  createdAt: number;
-  lastUsedAt: number;
-  format: string | null;
-}
-
-/** The part of a row a reader needs to judge and return an entry (the hot path of a cache hit). */
-export type ValueRow = Pick<IndexRow, "id" | "storage" | "digest" | "inline" | "createdAt" | "lastUsedAt" | "format">;
+export type { Storage, Origin, IndexRow, ValueRow } from "./index-rows.js";
 
 /** What a writer supplies for a new or replaced row (the index sets the id and the times). */
 export type NewRow = Omit<IndexRow, "id" | "createdAt" | "lastUsedAt"> & { components: string | null };
@@ -68,9 +57,6 @@ export interface EntryIndexOptions {
   /** Told when a row failed its checksum and was dropped. */
   onDamagedRow?: ((row: DamagedRow) => void) | undefined;
 }
-
-const STORAGE_TO_BUCKET: Record<Storage, string> = { inline: "inline", blob: "blobs-v1", tree: "trees-v1" };
-const BUCKET_TO_STORAGE: Record<string, Storage> = { inline: "inline", "blobs-v1": "blob", "trees-v1": "tree" };
 
 /** Last-use times are written in batches this often (and at close and exit): a write per read would cost ten times the read. */
 const TOUCH_FLUSH_MS = 1000;
@@ -171,7 +157,7 @@ export class EntryIndex {
         const raw = this.conn.lookup.get(name, key) as unknown[] | undefined;
         if (raw === undefined) return undefined;
         const row = toRow(raw);
-        if (!this.intact(row.id, name, key, raw[3] as string, row, raw[12] as Uint8Array | null)) return undefined;
+        if (!this.intact(name, key, raw, row)) return undefined;
         if (touch) row.lastUsedAt = this.touch(row.id);
         return row;
       },
@@ -195,16 +181,8 @@ export class EntryIndex {
         }
         const raw = this.conn.value.get(name, key) as unknown[] | undefined;
         if (raw === undefined) return undefined;
-        const row: ValueRow = {
-          id: raw[0] as number,
-          storage: BUCKET_TO_STORAGE[raw[1] as string] ?? ("unknown" as Storage),
-          digest: raw[2] as string,
-          inline: raw[3] as Uint8Array | null,
-          createdAt: raw[4] as number,
-          lastUsedAt: raw[5] as number,
-          format: raw[6] as string | null,
-        };
-        if (!this.intact(row.id, name, key, raw[1] as string, row, raw[7] as Uint8Array | null)) return undefined;
+        const row = toValueRow(raw);
+        if (!this.intact(name, key, raw, row)) return undefined;
         row.lastUsedAt = this.touch(row.id);
         if (memoKey !== undefined && row.storage === "inline" && row.inline !== null) {
           this.memo.offer(memoKey, { ...row, inline: row.inline });
@@ -217,7 +195,7 @@ export class EntryIndex {
 
   /** Writes or replaces the row for `(name, key)`; content must already be in place. Returns the creation time. */
   upsert(row: NewRow, now = Date.now()): number {
-    const bucket = STORAGE_TO_BUCKET[row.storage];
+    const bucket = bucketOf(row.storage);
     const check = rowCheck({ name: row.name, key: row.key, bucket, digest: row.digest, format: row.format, createdAt: now, inline: row.inline });
     this.write(() => {
       // Positional parameters and no RETURNING clause: both cost measurably on the put path.
@@ -285,7 +263,7 @@ export class EntryIndex {
         const rows: IndexRow[] = [];
         for (const raw of this.conn.db.prepare(sql).raw(true).all(...params) as unknown[][]) {
           const row = toRow(raw);
-          if (this.intact(row.id, row.name, row.key, raw[3] as string, row, raw[12] as Uint8Array | null)) rows.push(row);
+          if (this.intact(row.name, row.key, raw, row)) rows.push(row);
         }
         return rows;
       },
@@ -316,7 +294,7 @@ export class EntryIndex {
             .raw(true)
             .all(...names) as Array<[string, string, number]>;
           this.conn.db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
-          return rows.map(([bucket, digest, size]) => ({ storage: BUCKET_TO_STORAGE[bucket] ?? ("unknown" as Storage), digest, size }));
+          return rows.map(([bucket, digest, size]) => ({ storage: storageOf(bucket) ?? ("unknown" as Storage), digest, size }));
         })
         .immediate(),
     );
@@ -383,10 +361,13 @@ export class EntryIndex {
     }
   }
 
-  /** Replaces the index file with a fresh one, keeping it as a damaged copy (`corrupt-<time>.sqlite`). */
+  /**
+   * Replaces the index file with a fresh one, keeping it as a damaged copy (`corrupt-<time>.sqlite`). Asked for,
+   * so not reported through `onReplaced`.
+   */
   retire(reason: string): void {
     this.endReadWindows();
-    this.recoverFrom(new Error(reason));
+    this.recoverFrom(new Error(reason), false);
   }
 
   /**
@@ -394,7 +375,7 @@ export class EntryIndex {
    * The caller has checked the row and its content. Returns whether it was inserted.
    */
   insertRecovered(row: RecoveredRow): boolean {
-    const bucket = STORAGE_TO_BUCKET[row.storage];
+    const bucket = bucketOf(row.storage);
     const check = rowCheck({ name: row.name, key: row.key, bucket, digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline });
     return this.write(
       () =>
@@ -462,7 +443,7 @@ export class EntryIndex {
     }
   }
 
-  private replace(badName: string, reason: unknown): IndexConnection {
+  private replace(badName: string, reason: unknown, report = true): IndexConnection {
     let result;
     try {
       result = replaceCorruptIndex(this.dir, badName, reason, {
@@ -472,7 +453,7 @@ export class EntryIndex {
     } catch (error) {
       throw wrapError(this.dir, error);
     }
-    this.options.onReplaced?.(result.replacement);
+    if (report) this.options.onReplaced?.(result.replacement);
     return result.connection;
   }
 
@@ -546,28 +527,21 @@ export class EntryIndex {
     }
   }
 
-  private recoverFrom(error: unknown): void {
+  private recoverFrom(error: unknown, report = true): void {
     const bad = this.conn.fileName;
     this.dropConnectionState();
     this.conn.close();
-    this.conn = this.replace(bad, error);
+    this.conn = this.replace(bad, error, report);
   }
 
-  private intact(
-    id: number,
-    name: string,
-    key: string,
-    bucket: string,
-    row: Pick<IndexRow, "digest" | "format" | "createdAt" | "inline">,
-    check: Uint8Array | null,
-  ): boolean {
-    if (rowIsIntact({ name, key, bucket, digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline }, check)) {
-      return true;
-    }
+  /** Checks a row read for `(name, key)` against its checksum; a damaged row is deleted, reported and a miss. */
+  private intact(name: string, key: string, raw: unknown[], row: Pick<IndexRow, "id" | "digest" | "format" | "createdAt" | "inline">): boolean {
+    const fields = { name, key, bucket: rawBucket(raw), digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline };
+    if (rowIsIntact(fields, rawRowCheck(raw))) return true;
     // By id: the damaged row's name or key may be what was damaged.
     try {
       this.endReadWindows();
-      this.conn.db.prepare("DELETE FROM entries WHERE id = ?").run(id);
+      this.conn.db.prepare("DELETE FROM entries WHERE id = ?").run(row.id);
     } catch {
       // A damaged row that cannot be deleted stays a miss on every read.
     }
@@ -692,26 +666,9 @@ function referencedIn(db: import("better-sqlite3").Database): { blobs: Set<strin
   const trees = new Set<string>();
   const rows = db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
   for (const [bucket, digest] of rows as IterableIterator<[string, string]>) {
-    (bucket === "trees-v1" ? trees : blobs).add(digest);
+    (storageOf(bucket) === "tree" ? trees : blobs).add(digest);
   }
   return { blobs, trees };
-}
-
-function toRow(raw: unknown[]): IndexRow {
-  return {
-    id: raw[0] as number,
-    name: raw[1] as string,
-    key: raw[2] as string,
-    storage: BUCKET_TO_STORAGE[raw[3] as string] ?? ("unknown" as Storage),
-    digest: raw[4] as string,
-    inline: raw[5] as Uint8Array | null,
-    size: raw[6] as number,
-    origin: raw[7] as Origin,
-    costMs: raw[8] as number,
-    createdAt: raw[9] as number,
-    lastUsedAt: raw[10] as number,
-    format: raw[11] as string | null,
-  };
 }
 
 /** A failure of the index that is not damage: kept as is when already one-line, else an {@link IndexError}. */

@@ -3,6 +3,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite } from "./native-modules.js";
 import { CURRENT_FILE } from "./index-file.js";
+import { ROW_COLUMNS, VALUE_COLUMNS } from "./index-rows.js";
 
 // Columns are only ever added (within index-v1, old and new builds must read each other's rows).
 const SCHEMA = `
@@ -28,9 +29,6 @@ CREATE INDEX IF NOT EXISTS entries_by_last_use ON entries (last_used_at);
 
 /** Columns added after the first release of index-v1, with their types. */
 const ADDED_COLUMNS: ReadonlyArray<[string, string]> = [["row_check", "BLOB"]];
-
-export const ROW_COLUMNS =
-  "id, name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, row_check";
 
 /**
  * One open connection to one index file, with its prepared statements, and what identifies the files it
@@ -68,12 +66,7 @@ export class IndexConnection {
       this.db.exec(SCHEMA);
       addMissingColumns(this.db);
       this.lookup = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
-      // Only the columns a hit needs: every returned column costs a value conversion on the hottest path.
-      this.value = this.db
-        .prepare(
-          "SELECT id, bucket, digest, inline, created_at, last_used_at, format, row_check FROM entries WHERE name = ? AND key = ?",
-        )
-        .raw(true);
+      this.value = this.db.prepare(`SELECT ${VALUE_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
       this.upsert = this.db.prepare(`
         INSERT INTO entries (name, key, bucket, digest, inline, size, origin, cost_ms, created_at, last_used_at, format, components, row_check)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

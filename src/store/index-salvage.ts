@@ -2,22 +2,15 @@ import type { Database as SqliteDatabase } from "better-sqlite3";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CORRUPT_INDEX } from "./index-file.js";
-import { ROW_COLUMNS } from "./index-connection.js";
+import { ROW_COLUMNS, hasRowTypes, rawBucket, rawRowCheck, storageOf, toRow, type IndexRow, type Storage } from "./index-rows.js";
 import { loadSqlite } from "./native-modules.js";
 
 /** A row read back from a damaged index, with the checksum it was written with. */
-export interface SalvagedRow {
-  name: string;
-  key: string;
+export interface SalvagedRow extends Omit<IndexRow, "storage"> {
+  /** Undefined for a bucket this build does not know. */
+  storage: Storage | undefined;
+  /** The raw bucket column, which the checksum covers. */
   bucket: string;
-  digest: string;
-  inline: Uint8Array | null;
-  size: number;
-  origin: string;
-  costMs: number;
-  createdAt: number;
-  lastUsedAt: number;
-  format: string | null;
   check: Uint8Array | null;
   components: string | null;
 }
@@ -80,20 +73,14 @@ export function* readableRows(file: string): Generator<SalvagedRow> {
       }
       barrenInARow = rows.length === 0 ? barrenInARow + 1 : 0;
       for (const raw of rows) {
+        if (!hasRowTypes(raw)) continue;
+        const components = raw[raw.length - 1];
         yield {
-          name: String(raw[1]),
-          key: String(raw[2]),
-          bucket: String(raw[3]),
-          digest: String(raw[4]),
-          inline: (raw[5] as Uint8Array | null) ?? null,
-          size: Number(raw[6]),
-          origin: String(raw[7]),
-          costMs: Number(raw[8]),
-          createdAt: Number(raw[9]),
-          lastUsedAt: Number(raw[10]),
-          format: (raw[11] as string | null) ?? null,
-          check: raw.length > 13 ? ((raw[12] as Uint8Array | null) ?? null) : null,
-          components: (raw[raw.length - 1] as string | null) ?? null,
+          ...toRow(raw),
+          storage: storageOf(rawBucket(raw)),
+          bucket: rawBucket(raw),
+          check: rawRowCheck(raw),
+          components: typeof components === "string" ? components : null,
         };
       }
     }
@@ -108,7 +95,7 @@ export function* readableRows(file: string): Generator<SalvagedRow> {
 
 /** The range query, with the checksum column where the file has it (files from before checksums lack it). */
 function prepareRange(db: SqliteDatabase): { all(...params: unknown[]): unknown[] } | undefined {
-  for (const columns of [`${ROW_COLUMNS}, components`, `${ROW_COLUMNS.replace(", row_check", "")}, components`]) {
+  for (const columns of [`${ROW_COLUMNS}, components`, `${ROW_COLUMNS.replace("row_check", "NULL")}, components`]) {
     try {
       return db.prepare(`SELECT ${columns} FROM entries WHERE id > ? AND id <= ? ORDER BY id`).raw(true);
     } catch {

@@ -1,11 +1,12 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { CacheWalk } from "./cache-walk.js";
 import type { DropCount } from "./entry-index.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
-import { emptyTally, removeCounted, type Tally } from "./tally.js";
+import { addTally, emptyTally, type Tally } from "./tally.js";
 import { isManifestName, treeIdOfBucketName } from "./tree-manifest.js";
 
 /** Options of {@link pruneCache}. */
@@ -40,36 +41,36 @@ const KNOWN_BUCKETS = new Set<string>(Object.values(BUCKETS));
  * least-recently-used entries beyond `maxSizeBytes`. Holds the root exclusively (see `cleanCache`).
  */
 export async function pruneCache(options: PruneOptions = {}): Promise<PruneResult> {
-  const tally = emptyTally();
   const dryRun = options.dryRun ?? false;
   const unknownBuckets: string[] = [];
   const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    const walk = { dryRun, reporter: options.reporter };
+    const walk = new CacheWalk({ dryRun, reporter: options.reporter });
+    let tally = emptyTally();
     for (const name of await readdir(layout.root)) {
       if (BUCKET_NAME.test(name) && !KNOWN_BUCKETS.has(name)) {
         unknownBuckets.push(name);
-        await removeCounted(join(layout.root, name), tally, walk);
+        tally = addTally(tally, await walk.remove(join(layout.root, name)));
       }
     }
-    await removeChildren(join(layout.root, TMP_DIR), tally, walk);
-    await removeChildren(layout.bucket("locks"), tally, walk);
-    if (existsSync(layout.indexDir)) await pruneEntries(layout, options, tally);
-    return true;
+    tally = addTally(tally, await removeChildren(join(layout.root, TMP_DIR), walk));
+    tally = addTally(tally, await removeChildren(layout.bucket("locks"), walk));
+    if (existsSync(layout.indexDir)) tally = addTally(tally, await pruneEntries(layout, options, walk));
+    return tally;
   });
+  const tally = result ?? emptyTally();
   options.reporter?.end?.(tally);
-  return { root: resolved.path, found: result === true, dryRun, tally, unknownBuckets };
+  return { root: resolved.path, found: result !== undefined, dryRun, tally, unknownBuckets };
 }
 
-async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: Tally): Promise<void> {
+async function pruneEntries(layout: CacheLayout, options: PruneOptions, walk: CacheWalk): Promise<Tally> {
   const index = openMaintenanceIndex(layout, options);
-  const dryRun = options.dryRun ?? false;
   const now = options.now ?? Date.now();
+  let tally = emptyTally();
   const count = (dropped: DropCount): void => {
-    tally.entries += dropped.entries;
-    tally.bytes += dropped.inlineBytes;
+    tally = addTally(tally, { entries: dropped.entries, bytes: dropped.inlineBytes });
   };
   try {
-    await index.maintain(!dryRun, async (entries) => {
+    await index.maintain(!options.dryRun, async (entries) => {
       if (options.ci) count(entries.dropDownloaded());
       if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now));
       if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now));
@@ -77,57 +78,47 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
       // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
       for (const file of keptDamagedIndexes(layout.indexDir)) {
         for (const row of readableRows(file)) {
-          if (row.bucket === "trees-v1") referenced.trees.add(row.digest);
-          else if (row.bucket === "blobs-v1") referenced.blobs.add(row.digest);
+          if (row.storage === "tree") referenced.trees.add(row.digest);
+          else if (row.storage === "blob") referenced.blobs.add(row.digest);
         }
       }
-      const walk = { dryRun, reporter: options.reporter };
-      await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
-      await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, tally, walk);
+      tally = addTally(tally, await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, walk));
+      tally = addTally(tally, await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, walk));
     });
+    return tally;
   } finally {
     index.close();
   }
 }
 
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */
-async function removeUnreferenced(
-  dir: string,
-  depth: number,
-  keep: Set<string>,
-  tally: Tally,
-  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
-): Promise<void> {
+async function removeUnreferenced(dir: string, depth: number, keep: Set<string>, walk: CacheWalk): Promise<Tally> {
+  let tally = emptyTally();
   for (const name of await namesIn(dir)) {
     const path = join(dir, name);
-    if (depth > 0) await removeUnreferenced(path, depth - 1, keep, tally, walk);
-    else if (!keep.has(name)) await removeCounted(path, tally, walk);
+    if (depth > 0) tally = addTally(tally, await removeUnreferenced(path, depth - 1, keep, walk));
+    else if (!keep.has(name)) tally = addTally(tally, await walk.remove(path));
   }
+  return tally;
 }
 
 /**
  * Removes trees no entry refers to, each with its manifest (`<id>.manifest`). Trees go before manifests: a prune
  * killed half-way leaves a partial tree with the manifest that shows it is partial, never a partial tree without.
  */
-async function removeUnreferencedTrees(
-  dir: string,
-  keep: Set<string>,
-  tally: Tally,
-  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
-): Promise<void> {
+async function removeUnreferencedTrees(dir: string, keep: Set<string>, walk: CacheWalk): Promise<Tally> {
   const unreferenced = (await namesIn(dir)).filter((name) => !keep.has(treeIdOfBucketName(name)));
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
-  for (const name of unreferenced) await removeCounted(join(dir, name), tally, walk);
+  let tally = emptyTally();
+  for (const name of unreferenced) tally = addTally(tally, await walk.remove(join(dir, name)));
+  return tally;
 }
 
-async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] }): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) await removeCounted(join(dir, name), tally, walk);
+/** Removes everything in `dir` but `dir` itself. */
+async function removeChildren(dir: string, walk: CacheWalk): Promise<Tally> {
+  let tally = emptyTally();
+  for (const name of await namesIn(dir)) tally = addTally(tally, await walk.remove(join(dir, name)));
+  return tally;
 }
 
 /** The names in a bucket directory; none when it does not exist (yet). */

@@ -1,7 +1,7 @@
-import { lstat, readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { resolveCacheDir, type CacheDirRequest } from "./cache-dir.js";
-import { emptyTally, type Reporter, type Tally } from "./tally.js";
+import { CacheWalk } from "./cache-walk.js";
+import type { Reporter, Tally } from "./tally.js";
 
 /** What `measureCache` found. `found` is false when there is no cache at `root`. */
 export interface SizeResult {
@@ -16,37 +16,8 @@ export interface SizeResult {
  */
 export async function measureCache(options: CacheDirRequest & { reporter?: Reporter } = {}): Promise<SizeResult> {
   const resolved = resolveCacheDir(options);
-  const tally = emptyTally();
-  const found = await measure(resolved.path, tally, new Set(), options.reporter);
+  const found = existsSync(resolved.path);
+  const tally = await new CacheWalk({ reporter: options.reporter }).measure(resolved.path);
   options.reporter?.end?.(tally);
   return { root: resolved.path, found, tally };
-}
-
-async function measure(path: string, tally: Tally, seen: Set<string>, reporter: Reporter | undefined): Promise<boolean> {
-  let stats;
-  try {
-    stats = await lstat(path);
-  } catch {
-    return false;
-  }
-  if (stats.isDirectory()) {
-    tally.directories++;
-    let names: string[] = [];
-    try {
-      names = await readdir(path);
-    } catch {
-      return true;
-    }
-    for (const name of names) await measure(join(path, name), tally, seen, reporter);
-    return true;
-  }
-  if (stats.nlink > 1) {
-    const inode = `${stats.dev}:${stats.ino}`;
-    if (seen.has(inode)) return true;
-    seen.add(inode);
-  }
-  tally.files++;
-  tally.bytes += stats.size;
-  reporter?.item?.({ path, bytes: stats.size, tally });
-  return true;
 }

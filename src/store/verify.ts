@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { readBlob } from "./blobs.js";
-import { EntryIndex, type Storage } from "./entry-index.js";
+import type { Storage } from "./index-rows.js";
 import { BlobIntegrityError } from "./errors.js";
 import { keptDamagedIndexes, readableRows, type SalvagedRow } from "./index-salvage.js";
 import type { CacheLayout } from "./layout.js";
@@ -57,17 +57,11 @@ export interface VerifyOptions {
  * provably wrong). With `repair`, first rebuilds what it can from damaged index copies (see {@link VerifyOptions}).
  */
 export async function verifyStore(store: Store, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const index = new EntryIndex(store.layout.indexDir);
-  let indexProblems: string[];
+  const indexProblems = store.checkIndex();
   const recovered: RecoveredIndex[] = [];
-  try {
-    indexProblems = index.checkIntegrity();
-    if (options.repair) {
-      if (indexProblems.length > 0) index.retire(`quick_check: ${indexProblems[0]}`);
-      for (const file of keptDamagedIndexes(store.layout.indexDir)) recovered.push(await recoverFrom(file, index, store.layout));
-    }
-  } finally {
-    index.close();
+  if (options.repair) {
+    if (indexProblems.length > 0) store.retireIndex(`quick_check: ${indexProblems[0]}`);
+    for (const file of keptDamagedIndexes(store.layout.indexDir)) recovered.push(await recoverFrom(file, store));
   }
   const result = await verifyEntries(store, options.reporter);
   return {
@@ -78,15 +72,15 @@ export async function verifyStore(store: Store, options: VerifyOptions = {}): Pr
   };
 }
 
-async function recoverFrom(file: string, index: EntryIndex, layout: CacheLayout): Promise<RecoveredIndex> {
+async function recoverFrom(file: string, store: Store): Promise<RecoveredIndex> {
   let readable = 0;
   let recovered = 0;
   for (const row of readableRows(file)) {
     readable++;
-    const storage = storageOf(row.bucket);
+    const storage = row.storage;
     if (storage === undefined || !rowIsIntact(row, row.check)) continue;
-    if (!(await contentVerifies(layout, storage, row))) continue;
-    const inserted = index.insertRecovered({
+    if (!(await contentVerifies(store.layout, storage, row))) continue;
+    const inserted = store.insertRecovered({
       name: row.name,
       key: row.key,
       storage,
@@ -104,10 +98,6 @@ async function recoverFrom(file: string, index: EntryIndex, layout: CacheLayout)
   }
   for (const suffix of ["", "-wal", "-shm"]) rmSync(file + suffix, { force: true });
   return { file, readable, recovered };
-}
-
-function storageOf(bucket: string): Storage | undefined {
-  return bucket === "inline" ? "inline" : bucket === "blobs-v1" ? "blob" : bucket === "trees-v1" ? "tree" : undefined;
 }
 
 async function contentVerifies(layout: CacheLayout, storage: Storage, row: SalvagedRow): Promise<boolean> {
