@@ -2,6 +2,7 @@ import type { CacheStore, EntryInfo } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { KeyComponents } from "./task-key.js";
 import { cut } from "./cache-failures.js";
+import { isContentEntryKey } from "./content-entries.js";
 import { taskDefinition, type TaskDefinition } from "./task.js";
 
 /** One key component that differs between two calls of a task. */
@@ -86,7 +87,7 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
 async function latestOther(store: CacheStore, name: string, key: string): Promise<EntryInfo | undefined> {
   for await (const entry of store.list(name)) {
     // Skip the content entries of file/dir results (`<key>.<n>`); they have no components.
-    if (entry.key !== key && !/\.\d+$/.test(entry.key)) return entry;
+    if (entry.key !== key && !isContentEntryKey(entry.key)) return entry;
   }
   return undefined;
 }

@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js";
 import type { CacheStore, PutOptions, StoredValue } from "../store/index.js";
 import { restoreFileInto } from "../store/restore-swap.js";
+import { contentEntryKey } from "./content-entries.js";
 import { DirRef, FileRef, findRefs, type RefPath } from "./file-refs.js";
 
 /** Format of a result holding file or directory references: an envelope (in `cachet-value/1`) plus content entries. */
@@ -41,7 +42,7 @@ export async function storeResult(store: CacheStore, name: string, key: string, 
   const stored: StoredRef[] = [];
   let stripped = value;
   for (const [index, [path, ref]] of refs.entries()) {
-    const refKey = `${key}.${index}`;
+    const refKey = contentEntryKey(key, index);
     if (ref instanceof DirRef) {
       await store.putTree(name, refKey, ref.path, { origin: options.origin });
       stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable: false });

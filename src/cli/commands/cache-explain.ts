@@ -1,5 +1,5 @@
 import { formatDuration, type EntryInfo, type Store } from "../../store/index.js";
-import { describeChanges, diffComponents, type KeyComponents } from "../../task/index.js";
+import { describeChanges, diffComponents, isContentEntryKey, type KeyComponents } from "../../task/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
 import { printData } from "../output.js";
 import { UsageError } from "../usage-error.js";
@@ -60,7 +60,7 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
 /** The task's entries newest first, without the content entries of file/dir results (`<key>.<n>`). */
 async function keyedEntries(store: Store, name: string): Promise<EntryInfo[]> {
   const entries: EntryInfo[] = [];
-  for await (const entry of store.list(name)) if (!/\.\d+$/.test(entry.key)) entries.push(entry);
+  for await (const entry of store.list(name)) if (!isContentEntryKey(entry.key)) entries.push(entry);
   return entries.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
 }
 
