@@ -4,6 +4,7 @@ import { isCachePolicy, policyName, type CachePolicy } from "./cache-policy.js";
 import { parseDuration } from "../store/index.js";
 import { CacheConfigError, CachePolicyError, describeValue } from "./errors.js";
 import { FunctionBodyPolicy } from "./policies/function-body.js";
+import { unknownOption } from "./option-names.js";
 import type { VersionParameters } from "./version-parameters.js";
 
 /** Options of `new Cache(...)`; every one is optional. */
@@ -49,11 +50,7 @@ export class Cache {
       throw new CacheConfigError(`new Cache(options): options must be an object, got ${describeValue(options)}`);
     }
     for (const key of Object.keys(options)) {
-      if (!OPTION_NAMES.includes(key)) {
-        throw new CacheConfigError(
-          `new Cache(options): unknown option "${key}" (known options: ${OPTION_NAMES.join(", ")})`,
-        );
-      }
+      if (!OPTION_NAMES.includes(key)) throw new CacheConfigError(unknownOption("new Cache(options)", key, OPTION_NAMES));
     }
     const { version, serialize = false, ignoredInputs, salt = "", policies, maxAge } = options;
 

@@ -3,6 +3,7 @@ import { basename, resolve } from "node:path";
 
 import { hashFileSync, hashKey, hashTreeSync, hashValue, UnsupportedFileTypeError } from "../hash/index.js";
 import { describeValue, ImageSpecError, readStringMap } from "./errors.js";
+import { unknownOption } from "./option-names.js";
 import {
   manifestExists,
   readRegistryCredentials,
@@ -167,7 +168,7 @@ export class ImageSpec {
       throw new ImageSpecError(`new ImageSpec(options): options must be an object, got ${describeValue(options)}`);
     }
     for (const key of Object.keys(options)) {
-      if (!OPTION_NAMES.has(key)) throw new ImageSpecError(`new ImageSpec(options): unknown option "${key}"`);
+      if (!OPTION_NAMES.has(key)) throw new ImageSpecError(unknownOption("new ImageSpec(options)", key, [...OPTION_NAMES]));
     }
     const o = options;
     const strings: Partial<Record<(typeof STRING_FIELDS)[number], string>> = {};

@@ -1,5 +1,6 @@
 import { hashKey, hashValue } from "../hash/index.js";
 import { describeValue, PodTemplateError, readStringMap } from "./errors.js";
+import { unknownOption } from "./option-names.js";
 
 /** JSON-like data, as a Kubernetes pod spec is written. */
 export type PodSpecValue = null | boolean | number | string | readonly PodSpecValue[] | { readonly [key: string]: PodSpecValue };
@@ -40,7 +41,7 @@ export class PodTemplate {
     }
     for (const key of Object.keys(options)) {
       if (!OPTION_NAMES.includes(key)) {
-        throw new PodTemplateError(`new PodTemplate(options): unknown option "${key}" (known: ${OPTION_NAMES.join(", ")})`);
+        throw new PodTemplateError(unknownOption("new PodTemplate(options)", key, OPTION_NAMES));
       }
     }
     const { podSpec, primaryContainerName = "primary", labels, annotations } = options;

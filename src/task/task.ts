@@ -3,16 +3,15 @@ import { performance } from "node:perf_hooks";
 import { hashValue, UnserializableValueError, UnsupportedFileTypeError } from "../hash/index.js";
 import { assertValidName, type CacheStore, type KeyLock, type StoredValue, type WarningHandler } from "../store/index.js";
 import { Cache, resolveCache } from "./cache.js";
-import { reportCacheFailure, type CacheStep } from "./cache-failures.js";
+import { cut, reportCacheFailure, type CacheStep } from "./cache-failures.js";
 import { captureVariables, capturedWarning, type CapturedVariables } from "./captured-values.js";
 import { findRefs } from "./file-refs.js";
-import type { ImageSpec } from "./image-spec.js";
 import { readTaskFunction, type TaskFunctionSource } from "./parameters.js";
-import type { PodTemplate } from "./pod-template.js";
-import { TaskDefinitionError } from "./errors.js";
-import type { TaskEvent, TaskEventHandler, TaskEventKind } from "./task-events.js";
+import { TaskDefinitionError, describeValue } from "./errors.js";
+import type { TaskEvent, TaskEventKind } from "./task-events.js";
 import { checkIgnoredInputs, namedInputs, RECEIVER_INPUT, unmatchedIgnoredInputs } from "./task-inputs.js";
 import { inputDigests, keyPrefix, taskKey, type KeyComponents } from "./task-key.js";
+import { checkTaskOptions, type TaskOptions } from "./task-options.js";
 import { KNOWN_RESULT_FORMATS, loadResult, storeResult } from "./task-result.js";
 import {
   cachingDisabled,
@@ -24,27 +23,7 @@ import {
 } from "./task-settings.js";
 import type { VersionParameters } from "./version-parameters.js";
 
-/** Options of {@link task}. */
-export interface TaskOptions {
-  /** The entry name (default: the function's name). Shown by `cachet cache ls`, used by `clean NAME`. */
-  name?: string;
-  /** `true` (default) for `new Cache()`, a `Cache` for full control, `false` to never cache. */
-  cache?: boolean | Cache;
-  containerImage?: string | ImageSpec;
-  podTemplate?: PodTemplate;
-  podTemplateName?: string;
-  /** Always run and replace the entry (Flyte's overwrite); also `CACHET_REFRESH=1` or `CACHET_REFRESH=name,…`. */
-  refresh?: boolean;
-  /** The store to use (any {@link CacheStore}); default: the process-wide store (see `configureTasks`). */
-  store?: CacheStore;
-  /** Called after every call with hit / miss / refresh / waited / bypass and its duration. */
-  onEvent?: TaskEventHandler;
-  /**
-   * Receives warnings (a cache that cannot be used, an unstorable result, captured variables that cannot be
-   * keyed, a corrupt entry); default `process.emitWarning`.
-   */
-  onWarning?: WarningHandler;
-}
+export type { TaskOptions } from "./task-options.js";
 
 /** What a cached task carries besides its call signature. */
 export interface CachedTaskProperties {
@@ -112,9 +91,9 @@ export function task<A extends unknown[], R>(
   optionsOrFn: TaskOptions | ((...args: A) => R),
   maybeFn?: (...args: A) => R,
 ): CachedTask<A, R> {
-  const options: TaskOptions = typeof optionsOrFn === "function" ? {} : (optionsOrFn ?? {});
+  const options = typeof optionsOrFn === "function" ? {} : checkTaskOptions(optionsOrFn);
   const fn = typeof optionsOrFn === "function" ? optionsOrFn : maybeFn;
-  if (typeof fn !== "function") throw new TaskDefinitionError("task(options, fn): fn must be a function");
+  if (typeof fn !== "function") throw new TaskDefinitionError(`task(options, fn): fn must be a function, got ${describeValue(fn)}`);
   const name = options.name ?? fn.name;
   if (!name) {
     throw new TaskDefinitionError("task(): the function has no name; give it one or pass { name: \"…\" }");
@@ -153,6 +132,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   private readonly receiverIsInput: boolean;
   private pendingIgnoredCheck: readonly string[];
   private warnedUnstorable = false;
+  private warnedEventHandler = false;
 
   constructor(
     readonly name: string,
@@ -439,12 +419,32 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     return this.options.onWarning ?? defaultWarningHandler();
   }
 
-  /** Reports a call to `onEvent`; builds the event only when someone listens (hits are the hot path). */
+  /**
+   * Reports a call to `onEvent`; builds the event only when someone listens (hits are the hot path). A handler
+   * that throws or rejects is reported as a warning and never changes the call's outcome.
+   */
   private emit(kind: TaskEventKind, key: string, started: number, error?: unknown): void {
     const handler = this.options.onEvent ?? defaultEventHandler();
     if (!handler) return;
     const event: TaskEvent = { task: this.name, kind, key, durationMs: performance.now() - started };
     if (error !== undefined) event.error = error;
-    handler(event);
+    try {
+      const returned: unknown = handler(event);
+      if (typeof (returned as PromiseLike<unknown> | null)?.then === "function") {
+        Promise.resolve(returned).catch((failure: unknown) => this.eventHandlerFailed(failure));
+      }
+    } catch (failure) {
+      this.eventHandlerFailed(failure);
+    }
+  }
+
+  private eventHandlerFailed(failure: unknown): void {
+    if (this.warnedEventHandler) return;
+    this.warnedEventHandler = true;
+    const reason = cut(failure instanceof Error ? failure.message : String(failure), 300);
+    this.warn({
+      code: "CACHET_EVENT_HANDLER_FAILED",
+      message: `cachet: the onEvent handler of task "${this.name}" failed (${reason}); calls return as if it had not (later failures of it are not reported)`,
+    });
   }
 }
