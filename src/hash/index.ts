@@ -6,6 +6,7 @@ export { encodeCanonical, hashValue, type HashOptions } from "./canonical-encodi
 export { hashKey, type Hashable } from "./hash-key.js";
 export { sha256Hex } from "./sha256.js";
 export { serializeValue, deserializeValue, VALUE_FORMAT, type SerializeOptions } from "./value-codec.js";
+export { describeAt, keySegment } from "./value-path.js";
 export { UnhashableValueError, UnserializableValueError, ValueDecodeError, UnsupportedFileTypeError } from "./errors.js";
 export { hashFile, hashFileSync, isExecutable, type FileDigest } from "./file-digest.js";
 export {

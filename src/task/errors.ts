@@ -26,6 +26,25 @@ export class TaskDefinitionError extends CachetError {
   readonly code = "CACHET_TASK_DEFINITION";
 }
 
+/**
+ * A `file()`/`dir()` reference that cannot be used: not given a path, or naming nothing, or naming the wrong kind
+ * (a directory given to `file()`). The message names the input or result it sits in and says what to do.
+ */
+export class FileRefError extends CachetError {
+  readonly code = "CACHET_FILE_REF";
+
+  constructor(
+    message: string,
+    /** Where the reference sits in the inputs or the result (`src`, `out.report`); empty for the value itself. */
+    readonly path: string,
+    /** The file or directory it names, as resolved (empty when it was not given a path). */
+    readonly file: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** A function's source (or the module around it) cannot be read or parsed, so no version can be derived from it. */
 export class FunctionSourceError extends CachetError {
   readonly code = "CACHET_FUNCTION_SOURCE";

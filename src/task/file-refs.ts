@@ -1,5 +1,7 @@
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { hashFile, hashKey, hashTree } from "../hash/index.js";
+import { describeAt, hashFile, hashKey, hashTree, keySegment, UnsupportedFileTypeError } from "../hash/index.js";
+import { FileRefError, describeValue } from "./errors.js";
 
 /** A file or directory named as a task input or result; hashed by content when a call is keyed. */
 abstract class ContentRefBase {
@@ -10,6 +12,11 @@ abstract class ContentRefBase {
   digest: string | undefined;
 
   constructor(path: string) {
+    if (typeof path !== "string" || path === "") {
+      const call = `${new.target === DirRef ? "dir" : "file"}(path)`;
+      const what = new.target === DirRef ? "a directory's path" : "a file's path";
+      throw new FileRefError(`${call} takes ${what} as a non-empty string, got ${describeValue(path)}`, "", "");
+    }
     this.path = resolve(path);
   }
 
@@ -64,6 +71,52 @@ export type ContentRef = FileRef | DirRef;
 
 /** Where a reference sits inside a value: property names and indexes from the root. */
 export type RefPath = ReadonlyArray<string | number>;
+
+/**
+ * Computes the digest of every reference among a call's inputs. A reference that names nothing, or the wrong
+ * kind, fails with a {@link FileRefError} naming the input (`input "src": no such file /work/src.txt`).
+ */
+export async function resolveDigests(refs: ReadonlyArray<readonly [RefPath, ContentRef]>): Promise<void> {
+  await Promise.all(
+    refs.map(async ([path, ref]) => {
+      try {
+        await ref.resolveDigest();
+      } catch (error) {
+        throw await refFailure("input", path, ref, error);
+      }
+    }),
+  );
+}
+
+/**
+ * What went wrong with reference `ref` at `path` of an input or result (`label`), when `error` is about the file
+ * it names: a {@link FileRefError} that says so and what to do. Any other error (a full disk, say) is returned
+ * as it is.
+ */
+export async function refFailure(label: "input" | "result", path: RefPath, ref: ContentRef, error: unknown): Promise<unknown> {
+  const where = renderRefPath(path);
+  const fail = (reason: string) => new FileRefError(describeAt(label, where, reason), where, ref.path, { cause: error });
+  const found = await stat(ref.path).catch((statError: NodeJS.ErrnoException) => statError);
+  if (found instanceof Error) {
+    if (found.code === "ENOENT" || found.code === "ENOTDIR") return fail(`no such ${ref.kind === "dir" ? "directory" : "file"} ${ref.path}`);
+    if (found.code === "EACCES" || found.code === "EPERM") return fail(`permission denied reading ${ref.path}`);
+    return error;
+  }
+  if (ref.kind === "file" && found.isDirectory()) return fail(`${ref.path} is a directory; use dir() for a directory`);
+  if (ref.kind === "dir" && !found.isDirectory()) {
+    return fail(`${ref.path} is not a directory${found.isFile() ? "; use file() for a file" : ""}`);
+  }
+  if (error instanceof UnsupportedFileTypeError) return fail(error.message);
+  const denied = error as NodeJS.ErrnoException | null;
+  if (denied?.code === "EACCES" && denied.path?.startsWith(ref.path)) return fail(`permission denied reading ${denied.path}`);
+  return error;
+}
+
+/** A reference's place in a value as messages print it: `src`, `out.report`, `files[2]`. */
+function renderRefPath(path: RefPath): string {
+  const text = path.map((part) => (typeof part === "number" ? `[${part}]` : keySegment(part))).join("");
+  return text.startsWith(".") ? text.slice(1) : text;
+}
 
 /**
  * Finds file and dir references in plain objects, arrays, Maps and Sets (not inside class instances), with

@@ -24,4 +24,4 @@ export { ImageSpec, IMAGE_ID_ENV, SOURCE_SKIP } from "./image-spec.js";
 export type { ImageSpecOptions, FromEnvOptions, SourceCopyMode } from "./image-spec.js";
 export { PodTemplate } from "./pod-template.js";
 export type { PodTemplateOptions, PodSpecValue } from "./pod-template.js";
-export { CacheConfigError, CachePolicyError, FunctionSourceError, ImageSpecError, PodTemplateError, TaskDefinitionError } from "./errors.js";
+export { CacheConfigError, CachePolicyError, FileRefError, FunctionSourceError, ImageSpecError, PodTemplateError, TaskDefinitionError } from "./errors.js";

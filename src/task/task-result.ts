@@ -4,7 +4,7 @@ import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js
 import type { CacheStore, PutOptions, StoredValue } from "../store/index.js";
 import { restoreFileInto } from "../store/restore-swap.js";
 import { contentEntryKey } from "./content-entries.js";
-import { DirRef, FileRef, findRefs, type RefPath } from "./file-refs.js";
+import { DirRef, FileRef, findRefs, refFailure, type ContentRef, type RefPath } from "./file-refs.js";
 
 /** Format of a result holding file or directory references: an envelope (in `cachet-value/1`) plus content entries. */
 export const RESULT_WITH_REFS_FORMAT = "cachet-task-result/1";
@@ -31,7 +31,7 @@ interface Envelope {
  * Stores a task's result under `key`: plain values as one `cachet-value/1` entry; values holding
  * `file()`/`dir()` results store each file or tree as its own entry (`<key>.<n>`) first and then the
  * envelope, so the envelope is never visible before its content. Throws `UnserializableValueError` for values
- * that cannot be stored.
+ * that cannot be stored, and `FileRefError` for a reference to a file that is not there (or not of its kind).
  */
 export async function storeResult(store: CacheStore, name: string, key: string, value: unknown, options: PutOptions): Promise<void> {
   const refs = findRefs(value);
@@ -42,19 +42,26 @@ export async function storeResult(store: CacheStore, name: string, key: string, 
   const stored: StoredRef[] = [];
   let stripped = value;
   for (const [index, [path, ref]] of refs.entries()) {
-    const refKey = contentEntryKey(key, index);
-    if (ref instanceof DirRef) {
-      await store.putTree(name, refKey, ref.path, { origin: options.origin });
-      stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable: false });
-    } else {
-      const mode = (await stat(ref.path)).mode & 0o7777;
-      await store.putStream(name, refKey, createReadStream(ref.path), { origin: options.origin });
-      stored.push({ path, kind: ref.kind, target: ref.path, key: refKey, executable: (mode & 0o100) !== 0, mode });
+    try {
+      stored.push(await storeRef(store, name, contentEntryKey(key, index), path, ref, options));
+    } catch (error) {
+      throw await refFailure("result", path, ref, error);
     }
     stripped = replaceAt(stripped, path, null);
   }
   const envelope: Envelope = { value: stripped, refs: stored };
   await store.put(name, key, serializeValue(envelope), { ...options, format: RESULT_WITH_REFS_FORMAT });
+}
+
+/** Stores one file or directory of a result as content entry `refKey`. */
+async function storeRef(store: CacheStore, name: string, refKey: string, path: RefPath, ref: ContentRef, options: PutOptions): Promise<StoredRef> {
+  if (ref instanceof DirRef) {
+    await store.putTree(name, refKey, ref.path, { origin: options.origin });
+    return { path, kind: ref.kind, target: ref.path, key: refKey, executable: false };
+  }
+  const mode = (await stat(ref.path)).mode & 0o7777;
+  await store.putStream(name, refKey, createReadStream(ref.path), { origin: options.origin });
+  return { path, kind: ref.kind, target: ref.path, key: refKey, executable: (mode & 0o100) !== 0, mode };
 }
 
 /**

@@ -5,9 +5,9 @@ import { assertValidName, type CacheStore, type KeyLock, type StoredValue, type 
 import { Cache, resolveCache } from "./cache.js";
 import { cut, reportCacheFailure, type CacheStep } from "./cache-failures.js";
 import { captureVariables, capturedWarning, type CapturedVariables } from "./captured-values.js";
-import { findRefs } from "./file-refs.js";
+import { findRefs, resolveDigests } from "./file-refs.js";
 import { readTaskFunction, type TaskFunctionSource } from "./parameters.js";
-import { TaskDefinitionError, describeValue } from "./errors.js";
+import { FileRefError, TaskDefinitionError, describeValue } from "./errors.js";
 import type { TaskEvent, TaskEventKind } from "./task-events.js";
 import { checkIgnoredInputs, namedInputs, RECEIVER_INPUT, unmatchedIgnoredInputs } from "./task-inputs.js";
 import { inputDigests, keyPrefix, taskKey, type KeyComponents } from "./task-key.js";
@@ -180,7 +180,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   async keyOf(args: readonly unknown[], receiver?: unknown): Promise<CallKey> {
     const inputs = namedInputs(this.source.shape, args, this.ignored);
     const refs = findRefs(inputs);
-    if (refs.length > 0) await Promise.all(refs.map(([, ref]) => ref.resolveDigest()));
+    if (refs.length > 0) await resolveDigests(refs);
     return this.keyOfInputs(inputs, this.receiverOf(receiver));
   }
 
@@ -240,7 +240,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
       const receiver = this.receiverOf(thisArg);
       const refs = findRefs(inputs);
       if (refs.length > 0) {
-        return Promise.all(refs.map(([, ref]) => ref.resolveDigest())).then(() =>
+        return resolveDigests(refs).then(() =>
           this.callKeyed(this.keyOfInputs(inputs, receiver), thisArg, args, started),
         );
       }
@@ -375,7 +375,9 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     try {
       await storeResult(store, this.name, key, value, { origin: "computed", costMs, components: components() });
     } catch (error) {
-      if (error instanceof UnserializableValueError || error instanceof UnsupportedFileTypeError) this.warnUnstorable(error);
+      if (error instanceof UnserializableValueError || error instanceof UnsupportedFileTypeError || error instanceof FileRefError) {
+        this.warnUnstorable(error);
+      }
       else this.cacheFailed("write", error, store.root);
     }
     this.emit(kind, key, started);
