@@ -1,6 +1,6 @@
 // The naming rule of content entries (`<key>.<n>` beside the envelope `<key>`): one owner makes and recognizes
 // them, the task layer stores file/dir results under those keys, and explain never compares with one.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,21 +12,11 @@ import {
   explain,
   file,
   isContentEntryKey,
-  openStore,
   task,
-  type Store,
 } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { suiteStore } from "./suite-store.js";
 
-const root = tempDir();
-let store: Store;
-before(async () => {
-  store = await openStore({ cacheDir: join(root.path, "cache") });
-});
-after(async () => {
-  await store.close();
-  root.cleanup();
-});
+const suite = suiteStore();
 
 describe("the content-entry rule", () => {
   test("a content entry's key names its envelope and position, and nothing else does", () => {
@@ -46,7 +36,8 @@ describe("the content-entry rule", () => {
   });
 
   test("a result with files is stored as content entries <key>.0, <key>.1 and the envelope <key>", async () => {
-    const work = join(root.path, "work");
+    const { store } = suite;
+    const work = join(suite.root, "work");
     mkdirSync(join(work, "site"), { recursive: true });
     const build = task({ name: "bundle", store }, async (flavor: string) => {
       writeFileSync(join(work, "report.txt"), flavor);

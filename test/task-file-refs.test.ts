@@ -1,23 +1,17 @@
 // file() and dir() say what went wrong in words: which input (or result) names a missing file, what file() takes,
 // and which of file() and dir() fits the path.
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { FileRefError, dir, explain, file, openStore, task, type Store, type StoreWarning } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { FileRefError, dir, explain, file, task, type StoreWarning } from "../src/index.js";
+import { suiteStore } from "./suite-store.js";
 
-const root = tempDir();
-const work = join(root.path, "work");
-let store: Store;
-before(async () => {
+const suite = suiteStore();
+const work = join(suite.root, "work");
+before(() => {
   mkdirSync(join(work, "site"), { recursive: true });
   writeFileSync(join(work, "notes.txt"), "notes");
-  store = await openStore({ cacheDir: join(root.path, "cache") });
-});
-after(async () => {
-  await store.close();
-  root.cleanup();
 });
 
 function fileRefError(message: RegExp, where?: string) {
@@ -33,7 +27,7 @@ function fileRefError(message: RegExp, where?: string) {
 describe("file() and dir() as inputs", () => {
   test("a missing file or directory names the input and the path", async () => {
     let runs = 0;
-    const count = task({ name: "count-lines", store }, async (src: unknown, flavor: string) => {
+    const count = task({ name: "count-lines", store: suite.store }, async (src: unknown, flavor: string) => {
       runs++;
       return flavor;
     });
@@ -48,7 +42,7 @@ describe("file() and dir() as inputs", () => {
   });
 
   test("file() given a directory suggests dir(), and dir() given a file suggests file()", async () => {
-    const read = task({ name: "read-input", store }, async (src: unknown) => String(src));
+    const read = task({ name: "read-input", store: suite.store }, async (src: unknown) => String(src));
     await assert.rejects(read(file(join(work, "site"))), fileRefError(/^input "src": .*\/site is a directory; use dir\(\) for a directory$/));
     await assert.rejects(read(dir(join(work, "notes.txt"))), fileRefError(/^input "src": .*\/notes\.txt is not a directory; use file\(\) for a file$/));
     assert.equal(await read(file(join(work, "notes.txt"))), join(work, "notes.txt"));
@@ -67,9 +61,9 @@ describe("file() and dir() as results", () => {
     const warnings: StoreWarning[] = [];
     const onWarning = (warning: StoreWarning) => warnings.push(warning);
     const missing = join(work, "never-written.txt");
-    const lost = task({ name: "lost-output", store, onWarning }, async () => ({ report: file(missing) }));
+    const lost = task({ name: "lost-output", store: suite.store, onWarning }, async () => ({ report: file(missing) }));
     assert.equal((await lost()).report.path, missing);
-    const wrongKind = task({ name: "wrong-kind-output", store, onWarning }, async () => file(join(work, "site")));
+    const wrongKind = task({ name: "wrong-kind-output", store: suite.store, onWarning }, async () => file(join(work, "site")));
     assert.equal((await wrongKind()).path, join(work, "site"));
     assert.deepEqual(
       warnings.map((warning) => warning.code),
@@ -78,7 +72,7 @@ describe("file() and dir() as results", () => {
     assert.match(warnings[0]!.message, /"lost-output" was returned but not cached: result "report": no such file .*never-written\.txt$/);
     assert.match(warnings[1]!.message, /"wrong-kind-output" was returned but not cached: result: .*\/site is a directory; use dir\(\) for a directory$/);
     for (const name of ["lost-output", "wrong-kind-output"]) {
-      for await (const entry of store.list(name)) assert.fail(`nothing is stored for ${name}, found ${entry.key}`);
+      for await (const entry of suite.store.list(name)) assert.fail(`nothing is stored for ${name}, found ${entry.key}`);
     }
   });
 });

@@ -1,8 +1,7 @@
 // task()'s options are checked as strictly as Cache's (unknown names with a suggestion, wrong types), and an
 // onEvent handler that fails never fails a call.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import {
   Cache,
   CacheConfigError,
@@ -10,23 +9,13 @@ import {
   PodTemplate,
   TaskDefinitionError,
   configureTasks,
-  openStore,
   task,
-  type Store,
   type StoreWarning,
   type TaskEvent,
 } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { suiteStore } from "./suite-store.js";
 
-const root = tempDir();
-let store: Store;
-before(async () => {
-  store = await openStore({ cacheDir: join(root.path, "cache") });
-});
-after(async () => {
-  await store.close();
-  root.cleanup();
-});
+const suite = suiteStore();
 
 async function double(x: number): Promise<number> {
   return x * 2;
@@ -106,7 +95,7 @@ describe("task() options", () => {
         podTemplate: template,
         podTemplateName: "gpu",
         refresh: false,
-        store,
+        store: suite.store,
         onEvent: () => {},
         onWarning: () => {},
       },
@@ -125,27 +114,29 @@ describe("task() options", () => {
   });
 });
 
+/** A task of `fn` whose events go to `onEvent` and whose warnings are collected. */
+function observed<A extends unknown[], R>(name: string, onEvent: (event: TaskEvent) => unknown, fn: (...args: A) => Promise<R>) {
+  const warnings: StoreWarning[] = [];
+  const run = task({ name, store: suite.store, onWarning: (warning) => warnings.push(warning), onEvent: onEvent as never }, fn);
+  return { run, warnings };
+}
+
 describe("an onEvent handler that fails", () => {
   test("a throwing handler: every call still returns its value; one warning names the task and the reason", async () => {
-    const warnings: StoreWarning[] = [];
     let runs = 0;
-    const t = task(
-      {
-        name: "throwing-handler",
-        store,
-        onWarning: (warning) => warnings.push(warning),
-        onEvent: () => {
-          throw new Error("dashboard is down");
-        },
+    const { run, warnings } = observed(
+      "throwing-handler",
+      () => {
+        throw new Error("dashboard is down");
       },
       async (x: number) => {
         runs++;
         return x + 1;
       },
     );
-    assert.equal(await t(1), 2); // miss
-    assert.equal(await t(1), 2); // hit
-    assert.equal(await t(2), 3);
+    assert.equal(await run(1), 2); // miss
+    assert.equal(await run(1), 2); // hit
+    assert.equal(await run(2), 3);
     assert.equal(runs, 2);
     assert.equal(warnings.length, 1, JSON.stringify(warnings));
     assert.equal(warnings[0]!.code, "CACHET_EVENT_HANDLER_FAILED");
@@ -153,40 +144,30 @@ describe("an onEvent handler that fails", () => {
   });
 
   test("a handler that throws on the function's own error leaves that error to the caller", async () => {
-    const warnings: StoreWarning[] = [];
-    const t = task(
-      {
-        name: "throwing-handler-on-error",
-        store,
-        onWarning: (warning) => warnings.push(warning),
-        onEvent: () => {
-          throw new Error("handler bug");
-        },
+    const { run, warnings } = observed(
+      "throwing-handler-on-error",
+      () => {
+        throw new Error("handler bug");
       },
       async () => {
         throw new Error("the function's own error");
       },
     );
-    await assert.rejects(t(), /the function's own error/);
+    await assert.rejects(run(), /the function's own error/);
     assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_EVENT_HANDLER_FAILED"]);
   });
 
   test("a rejecting (async) handler is reported the same way, not as an unhandled rejection", async () => {
-    const warnings: StoreWarning[] = [];
     const events: TaskEvent[] = [];
-    const t = task(
-      {
-        name: "rejecting-handler",
-        store,
-        onWarning: (warning) => warnings.push(warning),
-        onEvent: (async (event: TaskEvent) => {
-          events.push(event);
-          throw new Error("async sink failed");
-        }) as never,
+    const { run, warnings } = observed(
+      "rejecting-handler",
+      async (event) => {
+        events.push(event);
+        throw new Error("async sink failed");
       },
       async (x: number) => x,
     );
-    assert.equal(await t(5), 5);
+    assert.equal(await run(5), 5);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(events.map((event) => event.kind), ["miss"]);
     assert.equal(warnings.length, 1);
