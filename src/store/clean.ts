@@ -1,7 +1,9 @@
+import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { assertValidName } from "./entry-name.js";
 import { EntryIndex } from "./entry-index.js";
+import { CURRENT_FILE, INITIAL_INDEX } from "./index-file.js";
 import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { emptyTally, removeCounted, type Tally } from "./tally.js";
@@ -45,8 +47,9 @@ async function removeEverything(layout: CacheLayout, tally: Tally, options: Main
   }
 }
 
-/** The number of entries, or 0 when the index cannot be read (a clean removes it either way). */
+/** The number of entries, or 0 when there is no index or it cannot be read (a clean removes it either way). */
 function countQuietly(layout: CacheLayout): number {
+  if (!hasIndex(layout)) return 0;
   let index: EntryIndex | undefined;
   try {
     index = new EntryIndex(layout.indexDir, { lockTimeoutSeconds: 0 });
@@ -56,6 +59,11 @@ function countQuietly(layout: CacheLayout): number {
   } finally {
     index?.close();
   }
+}
+
+/** Whether an index was ever started here (opening one would create it). */
+function hasIndex(layout: CacheLayout): boolean {
+  return existsSync(join(layout.indexDir, CURRENT_FILE)) || existsSync(join(layout.indexDir, INITIAL_INDEX));
 }
 
 async function removeNames(layout: CacheLayout, names: readonly string[], tally: Tally, options: MaintenanceOptions): Promise<void> {

@@ -124,3 +124,22 @@ export class BlobIntegrityError extends CachetError {
     super(`cache blob ${path} is corrupt: expected sha256 ${expected}, found ${actual}`);
   }
 }
+
+/** Why a path of the cache root cannot be created or opened, in words (for {@link CacheRootError}). */
+export function describeRootFailure(error: NodeJS.ErrnoException): string {
+  const where = error.path ?? "";
+  switch (error.code) {
+    case "ENOTDIR":
+    case "EEXIST":
+      return `${where} (or a folder above it) is a file, not a directory`;
+    case "EACCES":
+    case "EPERM":
+      return `permission denied for ${where} (cachet writes its lock and index files even to read)`;
+    case "EROFS":
+      return `${where} is on a read-only file system (cachet writes its lock and index files even to read)`;
+    case "ENOENT":
+      return `${where} cannot be created (its parent does not exist and cannot be made)`;
+    default:
+      return error.message;
+  }
+}

@@ -1,4 +1,5 @@
-import { LockTimeoutError } from "./errors.js";
+import { dirname } from "node:path";
+import { CacheRootError, LockTimeoutError, describeRootFailure } from "./errors.js";
 import { FileLock, lockTimeoutFromEnv, type LockMode, type LockWaitHandler } from "./locks.js";
 
 /** Options of taking the root lock. */
@@ -48,7 +49,9 @@ export class RootLock {
         await file.acquire(stepMode, { timeoutSeconds: remaining(), onWait });
       } catch (error) {
         if (error instanceof LockTimeoutError) throw new LockTimeoutError(file.path, timeoutSeconds);
-        throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === undefined || code.startsWith("CACHET_")) throw error;
+        throw new CacheRootError(dirname(lockFile), describeRootFailure(error as NodeJS.ErrnoException), { cause: error });
       }
     };
     if (mode === "shared" && (sharedHere.get(lockFile) ?? 0) > 0) {

@@ -1,6 +1,7 @@
 import { lstat, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { resolveCacheDir, type CacheDirRequest } from "./cache-dir.js";
+import { CacheRootError } from "./errors.js";
 import { emptyTally, type Reporter, type Tally } from "./tally.js";
 
 /** What `measureCache` found. `found` is false when there is no cache at `root`. */
@@ -16,6 +17,10 @@ export interface SizeResult {
  */
 export async function measureCache(options: CacheDirRequest & { reporter?: Reporter } = {}): Promise<SizeResult> {
   const resolved = resolveCacheDir(options);
+  const root = await lstat(resolved.path).catch(() => undefined);
+  if (root !== undefined && !root.isDirectory()) {
+    throw new CacheRootError(resolved.path, `${resolved.path} is a file, not a directory`);
+  }
   const tally = emptyTally();
   const found = await measure(resolved.path, tally, new Set(), options.reporter);
   options.reporter?.end?.(tally);
