@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ensureDirectory } from "./directories.js";
@@ -454,6 +455,10 @@ export class EntryIndex {
       throw wrapError(this.dir, error);
     }
     if (name === undefined) return this.replace(INITIAL_INDEX, new Error("index-v1/CURRENT does not name an index file"));
+    if (name !== INITIAL_INDEX && !existsSync(join(this.dir, name))) {
+      // Opening would create an empty database under that name and hide every entry (a damaged CURRENT).
+      return this.replace(name, new Error(`index-v1/CURRENT names ${name}, which does not exist`));
+    }
     try {
       return new IndexConnection(this.dir, name, stamp, this.busyTimeoutMs);
     } catch (error) {
