@@ -133,8 +133,9 @@ export class EntryIndex {
   private readonly writeLock: FileLock;
 
   constructor(readonly dir: string, private readonly options: EntryIndexOptions = {}) {
-    this.busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
     this.lockTimeoutSeconds = options.lockTimeoutSeconds ?? 300;
+    // Every wait of a write (SQLite's busy wait, the write lock) ends by the lock timeout.
+    this.busyTimeoutMs = Math.min(options.busyTimeoutMs ?? 60_000, this.lockTimeoutSeconds * 1000);
     try {
       ensureDirectory(dir);
     } catch (error) {
@@ -347,7 +348,8 @@ export class EntryIndex {
       this.checkConnection();
       return await this.inTransaction(commit, fn);
     } catch (error) {
-      if (!isCorruption(error)) throw wrapError(this.conn.file, error);
+      // What `fn` does besides the index (removing files) fails with its own error, not as the index's.
+      if (!isCorruption(error)) throw isSqliteError(error) ? wrapError(this.conn.file, error) : error;
       // Once more on the fresh index that replaced the damaged one.
       this.recoverFrom(error);
       return await this.inTransaction(commit, fn);
@@ -576,7 +578,8 @@ export class EntryIndex {
     } catch {
       // A damaged row that cannot be deleted stays a miss on every read.
     }
-    this.options.onDamagedRow?.({ name, key });
+    // A row without a checksum is an older build's, not damage: it goes without a warning.
+    if (check !== null) this.options.onDamagedRow?.({ name, key });
     return false;
   }
 
@@ -717,6 +720,11 @@ function toRow(raw: unknown[]): IndexRow {
     lastUsedAt: raw[10] as number,
     format: raw[11] as string | null,
   };
+}
+
+function isSqliteError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_");
 }
 
 /** A failure of the index that is not damage: kept as is when already one-line, else an {@link IndexError}. */

@@ -1,10 +1,11 @@
-import { constants, copyFileSync, linkSync } from "node:fs";
+import { constants, copyFileSync, linkSync, lstatSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+import { ensureDirectory } from "./directories.js";
 import { LinkModeError, LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
 import { releaseReservation, reserveBeside, swapIntoPlace, sweepRestoreLeftovers } from "./restore-swap.js";
 import { fillTree } from "./tree-fill.js";
-import type { ManifestFile, TreeManifest } from "./tree-manifest.js";
+import { describeChange, type ManifestFile, type TreeManifest } from "./tree-manifest.js";
 
 /** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
 export type LinkMode = "clone" | "hardlink" | "copy";
@@ -139,7 +140,7 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
     existing = await lstat(target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    await mkdir(dirname(target), { recursive: true });
+    ensureDirectory(dirname(target));
     return;
   }
   if (replace || (existing.isDirectory() && (await readdir(target)).length === 0)) return;
@@ -154,6 +155,9 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
 function settleMode(file: ManifestFile, staged: string, state: LinkState): { mode: LinkMode } | { changed: string } {
   const from = `${state.source}/${file.path}`;
   const to = `${staged}/${file.path}`;
+  // Checked before the first copy, which would block forever on a FIFO put in the file's place.
+  const change = describeChange(file, lstatSync(from, { throwIfNoEntry: false }));
+  if (change !== undefined) return { changed: change };
   for (;;) {
     try {
       if (state.mode === "clone") copyFileSync(from, to, constants.COPYFILE_FICLONE_FORCE);

@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import type { Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DropCount } from "./entry-index.js";
@@ -98,10 +99,11 @@ async function removeUnreferenced(
   tally: Tally,
   walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
 ): Promise<void> {
-  for (const name of await namesIn(dir)) {
-    const path = join(dir, name);
-    if (depth > 0) await removeUnreferenced(path, depth - 1, keep, tally, walk);
-    else if (!keep.has(name)) await removeCounted(path, tally, walk);
+  for (const entry of await entriesIn(dir)) {
+    const path = join(dir, entry.name);
+    // Anything that is not a fan-out directory at a fan-out level (a stray `.DS_Store`, say) is garbage too.
+    if (depth > 0 && entry.isDirectory()) await removeUnreferenced(path, depth - 1, keep, tally, walk);
+    else if (depth > 0 || !keep.has(entry.name)) await removeCounted(path, tally, walk);
   }
 }
 
@@ -115,7 +117,7 @@ async function removeUnreferencedTrees(
   tally: Tally,
   walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
 ): Promise<void> {
-  const unreferenced = (await namesIn(dir)).filter((name) => !keep.has(treeIdOfBucketName(name)));
+  const unreferenced = (await entriesIn(dir)).map((entry) => entry.name).filter((name) => !keep.has(treeIdOfBucketName(name)));
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
   for (const name of unreferenced) await removeCounted(join(dir, name), tally, walk);
 }
@@ -130,10 +132,10 @@ async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean
   for (const name of names) await removeCounted(join(dir, name), tally, walk);
 }
 
-/** The names in a bucket directory; none when it does not exist (yet). */
-async function namesIn(dir: string): Promise<string[]> {
+/** The entries of a bucket directory; none when it does not exist (yet). */
+async function entriesIn(dir: string): Promise<Dirent[]> {
   try {
-    return await readdir(dir);
+    return await readdir(dir, { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
