@@ -1,11 +1,24 @@
-import type { CliSettings } from "../config/index.js";
 import { existsSync } from "node:fs";
+import { checkSettings, readSettings, type Settings } from "../config/index.js";
 import { openStore, resolveCacheDir, type LockWaitHandler, type ResolvedCacheDir, type Store, type StoreWarning } from "../store/index.js";
 import { printNote, type Output } from "./output.js";
 
+/** Global CLI flags as commander parsed them. */
+export interface GlobalFlags {
+  cacheDir?: string | undefined;
+  /** commander turns `--no-cache` into `cache: false`. */
+  cache?: boolean | undefined;
+  force?: boolean | undefined;
+}
+
 /** What every command gets: settings, output streams, and the handlers that turn library events into text. */
 export interface CommandContext {
-  settings: CliSettings;
+  /** Every setting, read once and checked at start. */
+  settings: Settings;
+  /** `--force`: do not wait for other processes using the cache. */
+  force: boolean;
+  /** Draw progress bars: stderr is a terminal, and neither `CACHET_NO_PROGRESS`, `CI` nor `TERM=dumb` says no. */
+  progress: boolean;
   /** The cache root, resolved once per invocation (so `--no-cache` means one temporary root throughout). */
   root: ResolvedCacheDir;
   output: Output;
@@ -14,10 +27,19 @@ export interface CommandContext {
   onLockWait: LockWaitHandler;
 }
 
-export function commandContext(settings: CliSettings, output: Output, env: NodeJS.ProcessEnv): CommandContext {
+/**
+ * Reads and checks every setting (a value that is not understood is one line naming the setting and the accepted
+ * values) and resolves the cache root.
+ */
+export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
+  const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false } });
+  checkSettings(settings);
+  const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
   return {
     settings,
-    root: resolveCacheDir({ cacheDir: settings.cacheDir, noCache: settings.noCache, env }),
+    force: flags.force ?? false,
+    progress: output.stderr.isTTY === true && !settings.noProgress && !settings.ci && !settings.dumbTerminal,
+    root,
     output,
     env,
     onWarning: (warning) => printNote(output, `warning: ${warning.message.replace(/^cachet: /, "")}`),

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
-import { cliSettings, type GlobalFlags } from "../config/index.js";
-import { commandContext, type CommandContext } from "./context.js";
+import { commandContext, type CommandContext, type GlobalFlags } from "./context.js";
+import { settingsHelp } from "./help-text.js";
 import { processOutput, type Output } from "./output.js";
 import { cacheCleanCommand } from "./commands/cache-clean.js";
 import { cacheDirCommand } from "./commands/cache-dir.js";
@@ -33,7 +33,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
 
   const contextOf = (command: Command): CommandContext => {
     const flags = command.optsWithGlobals() as GlobalFlags;
-    return commandContext(cliSettings(flags, env, output.stderr.isTTY === true), output, env);
+    return commandContext(flags, output, env);
   };
   const action =
     <A extends unknown[]>(fn: (context: CommandContext, ...args: A) => Promise<number>) =>
@@ -90,6 +90,8 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     command.exitOverride().configureOutput(program.configureOutput());
     command.showSuggestionAfterError(true);
   }
+  // `cachet --help` lists every setting, from the settings module's table.
+  program.addHelpText("after", () => `\n${settingsHelp()}\n`);
   return program;
 }
 

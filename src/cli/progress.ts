@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
-import { formatBytes, type Reporter } from "../store/index.js";
+import type { Reporter } from "../store/index.js";
+import { formatBytes } from "./format.js";
 
 /**
  * Turns a library reporter's per-item calls into a live counter on the terminal (files and bytes so far).

@@ -18,6 +18,5 @@ export { verifyStore } from "./verify.js";
 export type { VerifyResult, BadEntry } from "./verify.js";
 export type { MaintenanceOptions } from "./maintenance-lock.js";
 export type { Tally, Reporter } from "./tally.js";
-export { formatBytes, parseSize, parseDuration, formatDuration } from "./units.js";
 export * from "./errors.js";
 export { assertValidName } from "./entry-name.js";

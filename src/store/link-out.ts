@@ -1,13 +1,11 @@
 import { constants } from "node:fs";
 import { copyFile, link, lstat, mkdir, readdir, readlink, rename, rm, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
+import { readSettings, type LinkMode } from "../config/index.js";
+import { LinkTargetError, asWriteError } from "./errors.js";
 import { stagingPath } from "./staging.js";
 
-/** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
-export type LinkMode = "clone" | "hardlink" | "copy";
-
-const LINK_MODES: readonly LinkMode[] = ["clone", "hardlink", "copy"];
+export type { LinkMode };
 
 /** A warning the store raises; the library hands these to a callback and never prints. */
 export interface StoreWarning {
@@ -23,12 +21,7 @@ export const emitProcessWarning: WarningHandler = (warning) => process.emitWarni
 
 /** The forced link mode from `CACHET_LINK_MODE`, or undefined for automatic (clone → hardlink → copy). */
 export function linkModeFromEnv(env: NodeJS.ProcessEnv = process.env): LinkMode | undefined {
-  const raw = env.CACHET_LINK_MODE;
-  if (raw === undefined || raw === "") return undefined;
-  if (!(LINK_MODES as readonly string[]).includes(raw)) {
-    throw new StoreSettingError("CACHET_LINK_MODE", raw, LINK_MODES.join(" | "));
-  }
-  return raw as LinkMode;
+  return readSettings({ env }).linkMode;
 }
 
 /** What a link-out did. */

@@ -6,11 +6,11 @@ import { progressReporter } from "../progress.js";
 /** `cachet cache clean [NAME...]`: removes everything, or the entries of the given names. */
 export async function cacheCleanCommand(context: CommandContext, names: string[], flags: { json?: boolean } = {}): Promise<number> {
   const root = commandRoot(context);
-  const reporter = progressReporter(context.settings.progress, "Removing", context.output.stderr);
+  const reporter = progressReporter(context.progress, "Removing", context.output.stderr);
   const what = names.length === 0 ? "cache" : `entries of ${names.join(", ")} in cache`;
   printNote(context.output, `Clearing ${what} at: ${root}`);
   try {
-    const result = await cleanCache({ ...storeOptions(context), force: context.settings.force, names, reporter });
+    const result = await cleanCache({ ...storeOptions(context), force: context.force, names, reporter });
     if (flags.json) printData(context.output, JSON.stringify({ root: result.root, found: result.found, removed: result.tally }));
     if (!result.found) {
       printNote(context.output, `No cache found at: ${result.root}`);

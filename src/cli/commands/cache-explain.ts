@@ -1,6 +1,7 @@
-import { formatDuration, type EntryInfo, type Store } from "../../store/index.js";
+import type { EntryInfo, Store } from "../../store/index.js";
 import { describeChanges, diffComponents, type KeyComponents } from "../../task/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
+import { formatDuration } from "../format.js";
 import { printData } from "../output.js";
 import { UsageError } from "../usage-error.js";
 

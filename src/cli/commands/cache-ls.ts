@@ -1,5 +1,6 @@
-import { formatBytes, formatDuration, type EntryInfo } from "../../store/index.js";
+import type { EntryInfo } from "../../store/index.js";
 import { openExistingStore, type CommandContext } from "../context.js";
+import { formatBytes, formatDuration } from "../format.js";
 import { printNote } from "../output.js";
 
 /** `cachet cache ls [NAME] [--json]`: entries with name, key, size, origin, age and last use. */

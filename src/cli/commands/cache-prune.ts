@@ -1,4 +1,5 @@
-import { parseDuration, parseSize, pruneCache } from "../../store/index.js";
+import { parseDuration, parseSize } from "../../config/index.js";
+import { pruneCache } from "../../store/index.js";
 import { commandRoot, storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
@@ -23,12 +24,12 @@ export async function cachePruneCommand(context: CommandContext, flags: PruneFla
     throw new UsageError(`--max-size ${JSON.stringify(flags.maxSize)} is not a size (try 500MiB, 2GiB, 1000000)`);
   }
   const root = commandRoot(context);
-  const reporter = progressReporter(context.settings.progress, "Pruning", context.output.stderr);
+  const reporter = progressReporter(context.progress, "Pruning", context.output.stderr);
   printNote(context.output, `${flags.dryRun ? "Checking" : "Pruning"} cache at: ${root}`);
   try {
     const result = await pruneCache({
       ...storeOptions(context),
-      force: context.settings.force,
+      force: context.force,
       ci: flags.ci,
       maxAgeMs,
       maxSizeBytes,
