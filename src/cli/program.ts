@@ -80,9 +80,9 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
 
   cache
     .command("explain")
-    .description("show what a task's entry was keyed on and what changed since the entry before it")
+    .description("show what a task's entry was keyed on and how it differs from the task's most recently used other entry")
     .argument("<name>", "task name")
-    .argument("[key]", "entry key (default: the most recent entry)")
+    .argument("[key]", "entry key, or a unique start of it as `cache ls` shows it (default: the most recently used entry)")
     .option("--json", "machine-readable output")
     .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));
 
