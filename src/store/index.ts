@@ -11,7 +11,7 @@ export type { LinkMode, LinkTally, LinkOptions, StoreWarning, WarningHandler } f
 export { cleanCache } from "./clean.js";
 export type { CleanResult } from "./clean.js";
 export { pruneCache } from "./prune.js";
-export type { PruneOptions, PruneResult } from "./prune.js";
+export type { PruneOptions, PruneResult, PruneItem, PruneReason } from "./prune.js";
 export { measureCache } from "./size.js";
 export type { SizeResult } from "./size.js";
 export { verifyStore } from "./verify.js";

@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { DropCount } from "./entry-index.js";
+import type { DropCount, DroppedRow, Origin } from "./entry-index.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -19,7 +19,25 @@ export interface PruneOptions extends MaintenanceOptions {
   dryRun?: boolean | undefined;
   /** Clock for `maxAgeMs` (tests). */
   now?: number | undefined;
+  /** Hears of each entry and each piece of content as it is removed (or, with `dryRun`, would be). */
+  onItem?: ((item: PruneItem) => void) | undefined;
 }
+
+/** Why prune drops an entry: the option that asked for it. */
+export type PruneReason = "ci" | "max-age" | "max-size";
+
+/** One thing prune removes: an entry, or content on disk that nothing uses. */
+export type PruneItem =
+  | { kind: "entry"; name: string; key: string; size: number; origin: Origin; reason: PruneReason }
+  | {
+      /**
+       * `bucket`: a bucket of a version this build does not know; `staging`: a file left in `tmp/` by an
+       * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to.
+       */
+      kind: "bucket" | "staging" | "lock" | "blob" | "tree";
+      path: string;
+      bytes: number;
+    };
 
 /** What `pruneCache` removed (or would remove, with `dryRun`). */
 export interface PruneResult {
@@ -43,15 +61,15 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
   const dryRun = options.dryRun ?? false;
   const unknownBuckets: string[] = [];
   const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    const walk = { dryRun, reporter: options.reporter };
+    const walk: Walk = { dryRun, reporter: options.reporter, onItem: options.onItem };
     for (const name of await readdir(layout.root)) {
       if (BUCKET_NAME.test(name) && !KNOWN_BUCKETS.has(name)) {
         unknownBuckets.push(name);
-        await removeCounted(join(layout.root, name), tally, walk);
+        await removeItem("bucket", join(layout.root, name), tally, walk);
       }
     }
-    await removeChildren(join(layout.root, TMP_DIR), tally, walk);
-    await removeChildren(layout.bucket("locks"), tally, walk);
+    await removeChildren("staging", join(layout.root, TMP_DIR), tally, walk);
+    await removeChildren("lock", layout.bucket("locks"), tally, walk);
     if (existsSync(layout.indexDir)) await pruneEntries(layout, options, tally);
     return true;
   });
@@ -67,11 +85,13 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
     tally.entries += dropped.entries;
     tally.bytes += dropped.inlineBytes;
   };
+  const onItem = options.onItem;
+  const report = (reason: PruneReason) => (onItem ? (row: DroppedRow) => onItem({ kind: "entry", ...row, reason }) : undefined);
   try {
     await index.maintain(!dryRun, async (entries) => {
-      if (options.ci) count(entries.dropDownloaded());
-      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now));
-      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now));
+      if (options.ci) count(entries.dropDownloaded(report("ci")));
+      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now, report("max-age")));
+      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now, report("max-size")));
       const referenced = entries.referencedContent();
       // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
       for (const file of keptDamagedIndexes(layout.indexDir)) {
@@ -80,23 +100,32 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
           else if (row.bucket === "blobs-v1") referenced.blobs.add(row.digest);
         }
       }
-      const walk = { dryRun, reporter: options.reporter };
-      await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
-      await removeUnreferenced(layout.bucket("trees"), 0, referenced.trees, tally, walk);
+      const walk: Walk = { dryRun, reporter: options.reporter, onItem };
+      await removeUnreferenced("blob", layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
+      await removeUnreferenced("tree", layout.bucket("trees"), 0, referenced.trees, tally, walk);
     });
   } finally {
     index.close();
   }
 }
 
+interface Walk {
+  dryRun: boolean;
+  reporter: MaintenanceOptions["reporter"];
+  onItem: PruneOptions["onItem"];
+}
+
+type ContentKind = Exclude<PruneItem["kind"], "entry">;
+
+/** Removes one piece of content (a file or a whole folder) and reports it with the bytes it held. */
+async function removeItem(kind: ContentKind, path: string, tally: Tally, walk: Walk): Promise<void> {
+  const before = tally.bytes;
+  await removeCounted(path, tally, walk);
+  walk.onItem?.({ kind, path, bytes: tally.bytes - before });
+}
+
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */
-async function removeUnreferenced(
-  dir: string,
-  depth: number,
-  keep: Set<string>,
-  tally: Tally,
-  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
-): Promise<void> {
+async function removeUnreferenced(kind: ContentKind, dir: string, depth: number, keep: Set<string>, tally: Tally, walk: Walk): Promise<void> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -106,17 +135,17 @@ async function removeUnreferenced(
   }
   for (const name of names) {
     const path = join(dir, name);
-    if (depth > 0) await removeUnreferenced(path, depth - 1, keep, tally, walk);
-    else if (!keep.has(name)) await removeCounted(path, tally, walk);
+    if (depth > 0) await removeUnreferenced(kind, path, depth - 1, keep, tally, walk);
+    else if (!keep.has(name)) await removeItem(kind, path, tally, walk);
   }
 }
 
-async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] }): Promise<void> {
+async function removeChildren(kind: ContentKind, dir: string, tally: Tally, walk: Walk): Promise<void> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
     return;
   }
-  for (const name of names) await removeCounted(join(dir, name), tally, walk);
+  for (const name of names) await removeItem(kind, join(dir, name), tally, walk);
 }
