@@ -1,3 +1,4 @@
+import type { Command } from "commander";
 import { SETTING_DOCS, SETTING_KEYS, type SettingDoc } from "../config/index.js";
 
 const WIDTH = 80;
@@ -24,6 +25,19 @@ export function settingNames(doc: SettingDoc): string[] {
   if (doc.flag) names.push(doc.flag);
   if (doc.packageJson) names.push(`package.json "cachet.${doc.packageJson}"`);
   return names;
+}
+
+/** The commands under `parent` with their arguments, as the README's CLI table lists them (`cache clean [names...]`). */
+export function subcommandsHelp(parent: Command): string {
+  const rows = parent.commands.map((command) => [`${parent.name()} ${command.name()} ${command.usage()}`.trim(), command.description()] as const);
+  const width = Math.max(...rows.map(([usage]) => usage.length)) + 2;
+  const lines = [`${capitalize(parent.name())} commands:`];
+  for (const [usage, description] of rows) {
+    const [first = "", ...rest] = wrap(description, Math.max(20, WIDTH - 2 - width));
+    lines.push(`  ${usage.padEnd(width)}${first}`);
+    for (const line of rest) lines.push(`  ${" ".repeat(width)}${line}`);
+  }
+  return lines.join("\n");
 }
 
 function capitalize(text: string): string {

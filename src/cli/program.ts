@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
 import { commandContext, type CommandContext, type GlobalFlags } from "./context.js";
-import { settingsHelp } from "./help-text.js";
+import { settingsHelp, subcommandsHelp } from "./help-text.js";
 import { processOutput, type Output } from "./output.js";
 import { cacheCleanCommand } from "./commands/cache-clean.js";
 import { cacheDirCommand } from "./commands/cache-dir.js";
@@ -56,7 +56,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--ci", "also remove downloaded entries, keep computed ones (run at the end of a CI job)")
     .option("--max-age <duration>", "also remove entries not used within DURATION (e.g. 30d, 12h)")
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
-    .option("--dry-run", "only report what would be removed")
+    .option("--dry-run", "list what would be removed, and remove nothing")
     .option("--json", "also print what was removed as JSON on stdout")
     .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
   cache
@@ -67,7 +67,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .action(action((context, flags: { human?: boolean; json?: boolean }) => cacheSizeCommand(context, flags)));
   cache
     .command("ls")
-    .description("list entries with name, key, size, origin, age and last use")
+    .description("list entries with name, key, size, origin, age and last use (a task result's files under it)")
     .argument("[name]", "only entries of this name")
     .option("--json", "machine-readable output")
     .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
@@ -89,9 +89,10 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
   for (const command of [program, cache, ...cache.commands]) {
     command.exitOverride().configureOutput(program.configureOutput());
     command.showSuggestionAfterError(true);
+    command.configureHelp({ showGlobalOptions: true });
   }
-  // `cachet --help` lists every setting, from the settings module's table.
-  program.addHelpText("after", () => `\n${settingsHelp()}\n`);
+  // `cachet` and `cachet --help` list every command and every setting; `cachet cache` lists its commands.
+  program.addHelpText("after", () => `\n${subcommandsHelp(cache)}\n\n${settingsHelp()}\n`);
   return program;
 }
 
