@@ -230,6 +230,11 @@ describe("the README's settings table, `cachet --help` and the settings module l
     return ["| setting | flag | environment | package.json `\"cachet\"` | accepts | default |", "| --- | --- | --- | --- | --- | --- |", ...rows].join("\n");
   }
 
+  test("SETTING_KEYS names every setting (the docs table is keyed like Settings, so it has them all)", () => {
+    assert.deepEqual([...SETTING_KEYS].sort(), Object.keys(SETTING_DOCS).sort());
+    assert.equal(new Set(SETTING_KEYS).size, SETTING_KEYS.length);
+  });
+
   test("the README's table is the module's table", () => {
     const section = readme.slice(readme.indexOf("\n## Settings\n"), readme.indexOf("\n## ", readme.indexOf("\n## Settings\n") + 1));
     const table = section.split("\n").filter((line) => line.startsWith("|")).join("\n");

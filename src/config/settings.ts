@@ -69,7 +69,7 @@ export function readSettings(source: SettingsSource = {}): Settings {
   return new SettingsReader(source.env ?? process.env, source.cwd, source.flags ?? {});
 }
 
-/** Reads every setting once: the first one that is not valid throws its {@link SettingError}. */
+/** Reads every setting: the first one that is not valid throws its {@link SettingError}. */
 export function checkSettings(settings: Settings): void {
   for (const key of SETTING_KEYS) void settings[key];
 }
