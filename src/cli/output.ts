@@ -1,4 +1,5 @@
-import { formatBytes, type Tally } from "../store/index.js";
+import type { Tally } from "../store/index.js";
+import { formatBytes, plural } from "./format.js";
 
 /** Where the CLI writes: data to stdout, messages to stderr. Swappable for tests of formatting. */
 export interface Output {
@@ -25,8 +26,4 @@ export function removalSummary(verb: string, tally: Tally): string {
   else if (tally.entries > 0) parts.push(plural(tally.entries, "entry", "entries"), plural(tally.files, "file", "files"));
   else parts.push(plural(tally.files, "file", "files"));
   return `${verb} ${parts.join(", ")} (${formatBytes(tally.bytes)})`;
-}
-
-export function plural(count: number, one: string, many: string): string {
-  return `${count} ${count === 1 ? one : many}`;
 }

@@ -14,6 +14,8 @@ export interface CleanResult {
   root: string;
   found: boolean;
   tally: Tally;
+  /** For a clean of named entries: how many entries each name had (0 for a name with none). */
+  entriesByName?: Record<string, number>;
 }
 
 /** Files a clean keeps: processes blocked on them must find the same lock once the clean releases it. */
@@ -29,13 +31,14 @@ export async function cleanCache(options: MaintenanceOptions & { names?: readonl
   const names = options.names ?? [];
   for (const name of names) assertValidName(name);
   const tally = emptyTally();
+  const entriesByName: Record<string, number> | undefined = names.length === 0 ? undefined : Object.fromEntries(names.map((name) => [name, 0]));
   const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    if (names.length === 0) await removeEverything(layout, tally, options);
-    else await removeNames(layout, names, tally, options);
+    if (entriesByName === undefined) await removeEverything(layout, tally, options);
+    else await removeNames(layout, names, tally, entriesByName, options);
     return true;
   });
   options.reporter?.end?.(tally);
-  return { root: resolved.path, found: result === true, tally };
+  return { root: resolved.path, found: result === true, tally, ...(entriesByName && { entriesByName }) };
 }
 
 async function removeEverything(layout: CacheLayout, tally: Tally, options: MaintenanceOptions): Promise<void> {
@@ -66,11 +69,18 @@ function hasIndex(layout: CacheLayout): boolean {
   return existsSync(join(layout.indexDir, CURRENT_FILE)) || existsSync(join(layout.indexDir, INITIAL_INDEX));
 }
 
-async function removeNames(layout: CacheLayout, names: readonly string[], tally: Tally, options: MaintenanceOptions): Promise<void> {
+async function removeNames(
+  layout: CacheLayout,
+  names: readonly string[],
+  tally: Tally,
+  entriesByName: Record<string, number>,
+  options: MaintenanceOptions,
+): Promise<void> {
   const index = openMaintenanceIndex(layout, options);
   try {
     const removed = index.removeNames(names);
     tally.entries += removed.length;
+    for (const row of removed) entriesByName[row.name] = (entriesByName[row.name] ?? 0) + 1;
     const referenced = index.referencedContent();
     const seen = new Set<string>();
     for (const row of removed) {

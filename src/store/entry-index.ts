@@ -54,6 +54,19 @@ export interface ContentRow {
   size: number;
 }
 
+/** A removed entry: its name and what its row referred to. */
+export interface RemovedRow extends ContentRow {
+  name: string;
+}
+
+/** An entry prune drops, as {@link IndexMaintenance} reports it before the drop. */
+export interface DroppedRow {
+  name: string;
+  key: string;
+  size: number;
+  origin: Origin;
+}
+
 /** What dropping entries removed: how many, and the bytes of inline values among them. */
 export interface DropCount {
   entries: number;
@@ -306,19 +319,19 @@ export class EntryIndex {
     );
   }
 
-  /** Removes every entry of the given names in one transaction; returns what their rows referred to. */
-  removeNames(names: readonly string[]): ContentRow[] {
+  /** Removes every entry of the given names in one transaction; returns their names and what their rows referred to. */
+  removeNames(names: readonly string[]): RemovedRow[] {
     if (names.length === 0) return [];
     const placeholders = names.map(() => "?").join(", ");
     return this.write(() =>
       this.conn.db
         .transaction(() => {
           const rows = this.conn.db
-            .prepare(`SELECT bucket, digest, size FROM entries WHERE name IN (${placeholders})`)
+            .prepare(`SELECT bucket, digest, size, name FROM entries WHERE name IN (${placeholders})`)
             .raw(true)
-            .all(...names) as Array<[string, string, number]>;
+            .all(...names) as Array<[string, string, number, string]>;
           this.conn.db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
-          return rows.map(([bucket, digest, size]) => ({ storage: BUCKET_TO_STORAGE[bucket] ?? ("unknown" as Storage), digest, size }));
+          return rows.map(([bucket, digest, size, name]) => ({ storage: BUCKET_TO_STORAGE[bucket] ?? ("unknown" as Storage), digest, size, name }));
         })
         .immediate(),
     );
@@ -631,21 +644,21 @@ export class IndexMaintenance {
   /** @internal (its SQLite type stays out of the published declarations) */
   constructor(private readonly db: import("better-sqlite3").Database) {}
 
-  /** Drops entries of origin `downloaded`. */
-  dropDownloaded(): DropCount {
-    return this.drop("origin = 'downloaded'", []);
+  /** Drops entries of origin `downloaded`; `onRow` first hears of each. */
+  dropDownloaded(onRow?: (row: DroppedRow) => void): DropCount {
+    return this.drop("origin = 'downloaded'", [], onRow);
   }
 
   /** Drops entries last used before `cutoff`, and entries dated after `now` (written under a clock that was ahead). */
-  dropUnusedSince(cutoff: number, now: number): DropCount {
-    return this.drop("last_used_at < ? OR last_used_at > ? OR created_at > ?", [cutoff, now, now]);
+  dropUnusedSince(cutoff: number, now: number, onRow?: (row: DroppedRow) => void): DropCount {
+    return this.drop("last_used_at < ? OR last_used_at > ? OR created_at > ?", [cutoff, now, now], onRow);
   }
 
   /**
    * Drops least-recently-used entries until the rest fit in `maxBytes`. Entries whose last use lies in the
    * future count as least recently used.
    */
-  dropBeyondSize(maxBytes: number, now: number): DropCount {
+  dropBeyondSize(maxBytes: number, now: number, onRow?: (row: DroppedRow) => void): DropCount {
     this.db
       .prepare("UPDATE entries SET last_used_at = CASE WHEN created_at <= @now THEN created_at ELSE 0 END WHERE last_used_at > @now")
       .run({ now });
@@ -657,7 +670,7 @@ export class IndexMaintenance {
       )
       .raw(true)
       .get(maxBytes) as [number, number] | undefined;
-    return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff) : { entries: 0, inlineBytes: 0 };
+    return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff, onRow) : { entries: 0, inlineBytes: 0 };
   }
 
   /** Digests of every blob and tree some remaining entry refers to. */
@@ -670,7 +683,13 @@ export class IndexMaintenance {
    * each index (seconds for 10⁶ rows); when most rows go, copying the survivors into a fresh table built from
    * the stored schema (so columns added by newer builds survive) and swapping it in is several times faster.
    */
-  private drop(where: string, params: readonly unknown[]): DropCount {
+  private drop(where: string, params: readonly unknown[], onRow?: (row: DroppedRow) => void): DropCount {
+    if (onRow) {
+      const rows = this.db.prepare(`SELECT name, key, size, origin FROM entries WHERE ${where} ORDER BY last_used_at, id`).raw(true);
+      for (const [name, key, size, origin] of rows.iterate(...params) as IterableIterator<[string, string, number, Origin]>) {
+        onRow({ name, key, size, origin });
+      }
+    }
     const [count, inlineBytes] = this.db
       .prepare(`SELECT count(*), coalesce(sum(CASE WHEN bucket = 'inline' THEN size ELSE 0 END), 0) FROM entries WHERE ${where}`)
       .raw(true)

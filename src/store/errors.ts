@@ -27,21 +27,8 @@ export class LockTimeoutError extends CachetError {
   }
 }
 
-/** A store setting (environment variable or option) has a value cachet cannot use. */
-export class StoreSettingError extends CachetError {
-  readonly code = "CACHET_BAD_SETTING";
-  constructor(readonly setting: string, value: unknown, expected: string) {
-    super(`${setting}=${JSON.stringify(value)} is not valid: expected ${expected}`);
-  }
-}
-
-/** A package.json on the way to the cache root cannot be read as JSON. */
-export class PackageJsonError extends CachetError {
-  readonly code = "CACHET_BAD_SETTING";
-  constructor(readonly file: string, reason: string) {
-    super(`cannot read ${file} (looked for "cachet.cacheDir"): ${reason}`);
-  }
-}
+/** @deprecated The settings module's {@link SettingError}, under its former name. */
+export { SettingError as StoreSettingError } from "../config/index.js";
 
 /** Writing to the cache failed (disk full, read-only filesystem, permissions); nothing half-written is kept. */
 export class StoreWriteError extends CachetError {

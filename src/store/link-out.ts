@@ -1,16 +1,14 @@
 import { constants, copyFileSync, linkSync, lstatSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+import { readSettings, type LinkMode } from "../config/index.js";
 import { ensureDirectory } from "./directories.js";
-import { LinkModeError, LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
+import { LinkModeError, LinkTargetError, asWriteError } from "./errors.js";
 import { releaseReservation, reserveBeside, swapIntoPlace, sweepRestoreLeftovers } from "./restore-swap.js";
 import { fillTree } from "./tree-fill.js";
 import { describeChange, type ManifestFile, type TreeManifest } from "./tree-manifest.js";
 
-/** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
-export type LinkMode = "clone" | "hardlink" | "copy";
-
-const LINK_MODES: readonly LinkMode[] = ["clone", "hardlink", "copy"];
+export type { LinkMode };
 
 /**
  * What a restored tree is for, which decides how it may share storage with the cache:
@@ -34,12 +32,7 @@ export const emitProcessWarning: WarningHandler = (warning) => process.emitWarni
 
 /** The forced link mode from `CACHET_LINK_MODE`, or undefined for automatic (see {@link RestorePurpose}). */
 export function linkModeFromEnv(env: NodeJS.ProcessEnv = process.env): LinkMode | undefined {
-  const raw = env.CACHET_LINK_MODE;
-  if (raw === undefined || raw === "") return undefined;
-  if (!(LINK_MODES as readonly string[]).includes(raw)) {
-    throw new StoreSettingError("CACHET_LINK_MODE", raw, LINK_MODES.join(" | "));
-  }
-  return raw as LinkMode;
+  return readSettings({ env }).linkMode;
 }
 
 /** What a link-out did. */

@@ -1,8 +1,7 @@
-import { existsSync } from "node:fs";
-import type { Dirent } from "node:fs";
+import { existsSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { DropCount } from "./entry-index.js";
+import type { DropCount, DroppedRow, Origin } from "./entry-index.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -21,7 +20,25 @@ export interface PruneOptions extends MaintenanceOptions {
   dryRun?: boolean | undefined;
   /** Clock for `maxAgeMs` (tests). */
   now?: number | undefined;
+  /** Hears of each entry and each piece of content as it is removed (or, with `dryRun`, would be). */
+  onItem?: ((item: PruneItem) => void) | undefined;
 }
+
+/** Why prune drops an entry: the option that asked for it. */
+export type PruneReason = "ci" | "max-age" | "max-size";
+
+/** One thing prune removes: an entry, or content on disk that nothing uses. */
+export type PruneItem =
+  | { kind: "entry"; name: string; key: string; size: number; origin: Origin; reason: PruneReason }
+  | {
+      /**
+       * `bucket`: a bucket of a version this build does not know; `staging`: a file left in `tmp/` by an
+       * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to.
+       */
+      kind: "bucket" | "staging" | "lock" | "blob" | "tree";
+      path: string;
+      bytes: number;
+    };
 
 /** What `pruneCache` removed (or would remove, with `dryRun`). */
 export interface PruneResult {
@@ -45,15 +62,15 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
   const dryRun = options.dryRun ?? false;
   const unknownBuckets: string[] = [];
   const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    const walk = { dryRun, reporter: options.reporter };
+    const walk: Walk = { dryRun, reporter: options.reporter, onItem: options.onItem };
     for (const name of await readdir(layout.root)) {
       if (BUCKET_NAME.test(name) && !KNOWN_BUCKETS.has(name)) {
         unknownBuckets.push(name);
-        await removeCounted(join(layout.root, name), tally, walk);
+        await removeItem("bucket", join(layout.root, name), tally, walk);
       }
     }
-    await removeChildren(join(layout.root, TMP_DIR), tally, walk);
-    await removeChildren(layout.bucket("locks"), tally, walk);
+    await removeChildren("staging", join(layout.root, TMP_DIR), tally, walk);
+    await removeChildren("lock", layout.bucket("locks"), tally, walk);
     if (existsSync(layout.indexDir)) await pruneEntries(layout, options, tally);
     return true;
   });
@@ -69,11 +86,13 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
     tally.entries += dropped.entries;
     tally.bytes += dropped.inlineBytes;
   };
+  const onItem = options.onItem;
+  const report = (reason: PruneReason) => (onItem ? (row: DroppedRow) => onItem({ kind: "entry", ...row, reason }) : undefined);
   try {
     await index.maintain(!dryRun, async (entries) => {
-      if (options.ci) count(entries.dropDownloaded());
-      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now));
-      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now));
+      if (options.ci) count(entries.dropDownloaded(report("ci")));
+      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now, report("max-age")));
+      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now, report("max-size")));
       const referenced = entries.referencedContent();
       // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
       for (const file of keptDamagedIndexes(layout.indexDir)) {
@@ -82,8 +101,8 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
           else if (row.bucket === "blobs-v1") referenced.blobs.add(row.digest);
         }
       }
-      const walk = { dryRun, reporter: options.reporter };
-      await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
+      const walk: Walk = { dryRun, reporter: options.reporter, onItem };
+      await removeUnreferenced("blob", layout.bucket("blobs"), 2, referenced.blobs, tally, walk);
       await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, tally, walk);
     });
   } finally {
@@ -91,19 +110,28 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, tally: T
   }
 }
 
+interface Walk {
+  dryRun: boolean;
+  reporter: MaintenanceOptions["reporter"];
+  onItem: PruneOptions["onItem"];
+}
+
+type ContentKind = Exclude<PruneItem["kind"], "entry">;
+
+/** Removes one piece of content (a file or a whole folder) and reports it with the bytes it held. */
+async function removeItem(kind: ContentKind, path: string, tally: Tally, walk: Walk): Promise<void> {
+  const before = tally.bytes;
+  await removeCounted(path, tally, walk);
+  walk.onItem?.({ kind, path, bytes: tally.bytes - before });
+}
+
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */
-async function removeUnreferenced(
-  dir: string,
-  depth: number,
-  keep: Set<string>,
-  tally: Tally,
-  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
-): Promise<void> {
+async function removeUnreferenced(kind: ContentKind, dir: string, depth: number, keep: Set<string>, tally: Tally, walk: Walk): Promise<void> {
   for (const entry of await entriesIn(dir)) {
     const path = join(dir, entry.name);
     // Anything that is not a fan-out directory at a fan-out level (a stray `.DS_Store`, say) is garbage too.
-    if (depth > 0 && entry.isDirectory()) await removeUnreferenced(path, depth - 1, keep, tally, walk);
-    else if (depth > 0 || !keep.has(entry.name)) await removeCounted(path, tally, walk);
+    if (depth > 0 && entry.isDirectory()) await removeUnreferenced(kind, path, depth - 1, keep, tally, walk);
+    else if (depth > 0 || !keep.has(entry.name)) await removeItem(kind, path, tally, walk);
   }
 }
 
@@ -111,25 +139,10 @@ async function removeUnreferenced(
  * Removes trees no entry refers to, each with its manifest (`<id>.manifest`). Trees go before manifests: a prune
  * killed half-way leaves a partial tree with the manifest that shows it is partial, never a partial tree without.
  */
-async function removeUnreferencedTrees(
-  dir: string,
-  keep: Set<string>,
-  tally: Tally,
-  walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] },
-): Promise<void> {
+async function removeUnreferencedTrees(dir: string, keep: Set<string>, tally: Tally, walk: Walk): Promise<void> {
   const unreferenced = (await entriesIn(dir)).map((entry) => entry.name).filter((name) => !keep.has(treeIdOfBucketName(name)));
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
-  for (const name of unreferenced) await removeCounted(join(dir, name), tally, walk);
-}
-
-async function removeChildren(dir: string, tally: Tally, walk: { dryRun: boolean; reporter: MaintenanceOptions["reporter"] }): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) await removeCounted(join(dir, name), tally, walk);
+  for (const name of unreferenced) await removeItem("tree", join(dir, name), tally, walk);
 }
 
 /** The entries of a bucket directory; none when it does not exist (yet). */
@@ -140,4 +153,14 @@ async function entriesIn(dir: string): Promise<Dirent[]> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;
   }
+}
+
+async function removeChildren(kind: ContentKind, dir: string, tally: Tally, walk: Walk): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) await removeItem(kind, join(dir, name), tally, walk);
 }

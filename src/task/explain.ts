@@ -2,6 +2,7 @@ import type { EntryInfo, Store } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { KeyComponents } from "./task-key.js";
 import { cut } from "./cache-failures.js";
+import { isContentEntryKey } from "./content-entries.js";
 import { taskDefinition, type TaskDefinition } from "./task.js";
 
 /** One key component that differs between two calls of a task. */
@@ -25,6 +26,23 @@ export interface Explanation {
   /** Against the task's most recent entry, when the call would miss. */
   changes: KeyChange[];
   /** The entry compared against. */
+  comparedWith?: { key: string; createdAt: Date; lastUsedAt: Date };
+}
+
+/** The answer of {@link explainEntry}. */
+export interface EntryExplanation {
+  task: string;
+  key: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** How long the call that made the entry ran. */
+  costMs: number;
+  /** What the entry was keyed on; undefined when its writer recorded nothing. */
+  components: KeyComponents | undefined;
+  /** One sentence: how it differs from the entry compared with. */
+  reason: string;
+  changes: KeyChange[];
+  /** The task's most recently used other entry, the one compared with (as {@link explain} compares a call). */
   comparedWith?: { key: string; createdAt: Date; lastUsedAt: Date };
 }
 
@@ -67,7 +85,7 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
         : `its entry is older than maxAge (created ${exact.createdAt.toISOString()})`;
     return { task: definition.name, key, wouldHit: false, reason, changes: [] };
   }
-  const previous = await latestOther(store, definition.name, key);
+  const previous = await mostRecentOther(store, definition.name, key);
   if (!previous) {
     return { task: definition.name, key, wouldHit: false, reason: `there are no entries for task "${definition.name}" yet`, changes: [] };
   }
@@ -83,10 +101,33 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
   };
 }
 
-async function latestOther(store: Store, name: string, key: string): Promise<EntryInfo | undefined> {
+/**
+ * Explains a stored entry of task `name` without the task function: what it was keyed on, and which key
+ * components differ from the task's most recently used other entry (the entry {@link explain} compares a call
+ * with, so both mean the same by "the most recent entry"). `key` defaults to the task's most recently used
+ * entry. Undefined when the task has no such entry. Reads only; a use is not recorded.
+ */
+export async function explainEntry(store: Store, name: string, key?: string): Promise<EntryExplanation | undefined> {
+  const entry = key === undefined ? await mostRecentOther(store, name, undefined) : store.info(name, key);
+  if (!entry || isContentEntryKey(entry.key)) return undefined;
+  const components = store.components(name, entry.key) as KeyComponents | undefined;
+  const base = { task: name, key: entry.key, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt, costMs: entry.costMs, components };
+  const other = await mostRecentOther(store, name, entry.key);
+  if (!other) return { ...base, reason: `it is the only entry of task "${name}"`, changes: [] };
+  const comparedWith = { key: other.key, createdAt: other.createdAt, lastUsedAt: other.lastUsedAt };
+  if (!components) return { ...base, reason: "this entry has no recorded key components to compare", changes: [], comparedWith };
+  const before = store.components(name, other.key) as KeyComponents | undefined;
+  const changes = before ? diffComponents(before, components) : [];
+  return { ...base, reason: describeChanges(changes, before === undefined), changes, comparedWith };
+}
+
+/**
+ * The task's most recently used entry other than `key`: what a call or an entry is compared with. Content
+ * entries of file/dir results (`<key>.<n>`) have no key components and do not count.
+ */
+async function mostRecentOther(store: Store, name: string, key: string | undefined): Promise<EntryInfo | undefined> {
   for await (const entry of store.list(name)) {
-    // Skip the content entries of file/dir results (`<key>.<n>`); they have no components.
-    if (entry.key !== key && !/\.\d+$/.test(entry.key)) return entry;
+    if (entry.key !== key && !isContentEntryKey(entry.key)) return entry;
   }
   return undefined;
 }
