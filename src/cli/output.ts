@@ -1,3 +1,4 @@
+import { boundMessage } from "../errors.js";
 import type { Tally } from "../store/index.js";
 import { formatBytes, plural } from "./format.js";
 
@@ -16,7 +17,7 @@ export function printData(output: Output, line: string): void {
 
 /** A human message on stderr (summaries, notices), so stdout stays clean for data. */
 export function printNote(output: Output, line: string): void {
-  output.stderr.write(`${line}\n`);
+  output.stderr.write(`${boundMessage(line)}\n`);
 }
 
 /** `Removed 12 files (1.5MiB)` / `Removed 3 entries (3.0KiB)` / `Removed 3 entries, 12 files (1.5MiB)`. */

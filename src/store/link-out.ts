@@ -132,12 +132,26 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
   try {
     existing = await lstat(target);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    ensureDirectory(dirname(target));
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw targetError(target, error);
+    try {
+      ensureDirectory(dirname(target));
+    } catch (mkdirError) {
+      throw targetError(target, mkdirError);
+    }
     return;
   }
   if (replace || (existing.isDirectory() && (await readdir(target)).length === 0)) return;
   throw new LinkTargetError(target, "it already exists and is not an empty directory (pass replace to overwrite it)");
+}
+
+/** A target that cannot be looked at or made, as one line (a full disk stays a write error). */
+function targetError(target: string, error: unknown): unknown {
+  const written = asWriteError(target, error);
+  if (written !== error) return written;
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason =
+    code === "ENOTDIR" ? "a folder on its path is a file" : code === "ENAMETOOLONG" ? "the path is too long" : code === "ENOENT" ? "a folder on its path cannot be created" : (error as Error).message;
+  return new LinkTargetError(target, reason);
 }
 
 /**

@@ -1,10 +1,11 @@
-import { cleanCache } from "../../store/index.js";
+import { assertValidName, cleanCache } from "../../store/index.js";
 import { commandRoot, storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, removalSummary } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache clean [NAME...]`: removes everything, or the entries of the given names. */
 export async function cacheCleanCommand(context: CommandContext, names: string[], flags: { json?: boolean } = {}): Promise<number> {
+  for (const name of names) assertValidName(name); // before a name is printed: a bad one is its own one-line error
   const root = commandRoot(context);
   const reporter = progressReporter(context.progress, "Removing", context.output.stderr);
   const what = names.length === 0 ? "cache" : `entries of ${names.join(", ")} in cache`;
