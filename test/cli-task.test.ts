@@ -83,3 +83,31 @@ describe("cachet cache ls / explain on task entries", () => {
     assert.match(unknown.stderr, /^error: no entry translate\/0000 in /);
   });
 });
+
+describe("explain on components this build did not write", () => {
+  const dir = tempDir();
+  after(dir.cleanup);
+
+  test("components of another shape (another build's, or a damaged value) count as none recorded", async () => {
+    const store = await openStore({ cacheDir: dir.path });
+    const square = task({ name: "square", cache: new Cache({ version: "1" }), store }, async (n: number) => n * n);
+    await square(2);
+    await square(3);
+    await store.close();
+    const Database = (await import("better-sqlite3")).default;
+    for (const value of ["5", '"x"', "[]", '{"inputs":5}', '{"task":"square","ignoredInputs":5}']) {
+      const db = new Database(`${dir.path}/index-v1/index.sqlite`);
+      db.prepare("UPDATE entries SET components = ?").run(value);
+      db.close();
+      const cli = await runCli(["cache", "explain", "square", "--cache-dir", dir.path]);
+      assert.equal(cli.code, 0, `${value}: ${cli.stderr}`);
+      assert.match(cli.stdout, /no key components were recorded/);
+      const reopened = await openStore({ cacheDir: dir.path });
+      const again = task({ name: "square", cache: new Cache({ version: "1" }), store: reopened }, async (n: number) => n * n);
+      const explanation = await explain(again, 4);
+      assert.equal(explanation.wouldHit, false);
+      assert.doesNotMatch(explanation.reason ?? "", /cannot be read/, value);
+      await reopened.close();
+    }
+  });
+});

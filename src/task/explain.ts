@@ -1,6 +1,6 @@
 import type { EntryInfo, Store } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
-import type { KeyComponents } from "./task-key.js";
+import { asKeyComponents, type KeyComponents } from "./task-key.js";
 import { cut } from "./cache-failures.js";
 import { isContentEntryKey } from "./content-entries.js";
 import { taskDefinition, type TaskDefinition } from "./task.js";
@@ -89,7 +89,7 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
   if (!previous) {
     return { task: definition.name, key, wouldHit: false, reason: `there are no entries for task "${definition.name}" yet`, changes: [] };
   }
-  const before = store.components(definition.name, previous.key) as KeyComponents | undefined;
+  const before = asKeyComponents(store.components(definition.name, previous.key));
   const changes = before ? diffComponents(before, current) : [];
   return {
     task: definition.name,
@@ -110,13 +110,13 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
 export async function explainEntry(store: Store, name: string, key?: string): Promise<EntryExplanation | undefined> {
   const entry = key === undefined ? await mostRecentOther(store, name, undefined) : store.info(name, key);
   if (!entry || isContentEntryKey(entry.key)) return undefined;
-  const components = store.components(name, entry.key) as KeyComponents | undefined;
+  const components = asKeyComponents(store.components(name, entry.key));
   const base = { task: name, key: entry.key, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt, costMs: entry.costMs, components };
   const other = await mostRecentOther(store, name, entry.key);
   if (!other) return { ...base, reason: `it is the only entry of task "${name}"`, changes: [] };
   const comparedWith = { key: other.key, createdAt: other.createdAt, lastUsedAt: other.lastUsedAt };
   if (!components) return { ...base, reason: "this entry has no recorded key components to compare", changes: [], comparedWith };
-  const before = store.components(name, other.key) as KeyComponents | undefined;
+  const before = asKeyComponents(store.components(name, other.key));
   const changes = before ? diffComponents(before, components) : [];
   return { ...base, reason: describeChanges(changes, before === undefined), changes, comparedWith };
 }
