@@ -53,5 +53,8 @@ console.log(
   `\nTime saved: ${(saved / 1000).toFixed(2)} s of ${(total(first) / 1000).toFixed(2)} s in the steps ` +
     `(${((saved / total(first)) * 100).toFixed(1)}%); ${second.filter((s) => s.kind === "hit").length}/${second.length} steps were hits.`,
 );
-console.log("Try: npx cachet cache ls demo.embed   ·   npx cachet cache explain demo.embed   ·   npx cachet cache size -H");
+console.log(
+  "Try (in this repository): npm run cachet -- cache ls demo.embed   ·   npm run cachet -- cache explain demo.embed   ·   " +
+    "npm run cachet -- cache size -H   (in a project that installed cachet: npx cachet …)",
+);
 rmSync(outDir, { recursive: true, force: true });

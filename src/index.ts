@@ -6,8 +6,11 @@
  * - Keys: the canonical value encoding and digests of values, files and trees.
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
+ * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
  */
 export { CachetError, isCachetError } from "./errors.js";
+export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
+export type { Settings, SettingsSource, SettingFlags, RefreshSetting, CacheRoot, CacheRootSource } from "./config/index.js";
 export {
   encodeCanonical,
   hashValue,

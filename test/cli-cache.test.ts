@@ -93,11 +93,19 @@ describe("cachet cache prune", () => {
     writeFileSync(join(root, "tmp", "blob-123-abc"), "half written");
     const dry = await runCli(["cache", "prune", "--dry-run", "--cache-dir", root]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stderr, /Would remove bucket of an unknown version: blobs-v0/);
+    // The dry run lists what would go on stdout, one tab-separated row per item.
+    assert.match(dry.stdout, /^WHAT\tITEM\tSIZE\tWHY\n/);
+    assert.match(dry.stdout, /^bucket\tblobs-v0\t10B\ta bucket of a version this cachet does not know$/m);
+    assert.match(dry.stdout, /^staging\ttmp\/blob-123-abc\t12B\tleft by an interrupted write$/m);
+    assert.match(dry.stdout, /^blob\tblobs-v1\/[0-9a-f]{2}\/[0-9a-f]{2}\/[0-9a-f]{64}\t39\.1KiB\tno entry refers to it$/m);
+    assert.equal(dry.stdout.trim().split("\n").length, 4, dry.stdout);
+    assert.match(dry.stderr, /Would remove 3 files \(39\.1KiB\)/);
     assert.ok(existsSync(join(root, "blobs-v0")), "dry run removes nothing");
     const result = await runCli(["cache", "prune", "--cache-dir", root]);
     assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /Removed bucket of an unknown version: blobs-v0/);
     assert.match(result.stderr, /Removed 3 files/);
+    assert.equal(result.stdout, "", "only a dry run lists");
     assert.equal(existsSync(join(root, "blobs-v0")), false);
     assert.deepEqual(readdirSync(join(root, "tmp")), []);
     const again = await runCli(["cache", "prune", "--cache-dir", root]);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runToEnd, type RunOptions } from "./workers/child.js";
+import { runToEnd, startProcess, type RunOptions } from "./workers/child.js";
 
 /** A fresh temporary directory, removed when the test's `after` runs `cleanup`. */
 export function tempDir(label = "cachet-test-"): { path: string; cleanup: () => void } {
@@ -30,4 +31,39 @@ export async function runCli(args: string[], env: NodeJS.ProcessEnv = {}, option
 /** After a whole `cache clean`: the root holds only its two lock files (kept so waiting processes find them). */
 export function assertCleaned(root: string): void {
   assert.deepEqual(readdirSync(root).sort(), [".lock", ".lock-queue"]);
+}
+
+/** True when util-linux `script` is installed, which {@link runCliInTerminal} needs for a pseudo-terminal. */
+export function terminalAvailable(): boolean {
+  const probe = spawnSync("script", ["--version"], { encoding: "utf8", timeout: 10_000 });
+  return probe.status === 0 && /util-linux/.test(probe.stdout);
+}
+
+/** A CLI run in a pseudo-terminal. */
+export interface TerminalRun {
+  code: number | null;
+  /** What the terminal received from stdout and stderr together, with `\r\n` turned back into `\n`. */
+  output: string;
+}
+
+/**
+ * Runs the built `cachet` with stdout and stderr on a pseudo-terminal (util-linux `script`), as a person at a
+ * terminal runs it, with a clean cachet environment plus `env` (set `TERM` to choose the terminal). Bounded like
+ * {@link runCli}: rejects with the output if it has not exited within `options.timeoutMs` (default 30 s); the
+ * process is killed either way.
+ */
+export async function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string; timeoutMs?: number } = {}): Promise<TerminalRun> {
+  const command = [process.execPath, CLI, ...args].map(shellQuote).join(" ");
+  const child = startProcess("script", ["-qefc", command, "/dev/null"], { SHELL: "/bin/sh", ...env }, options.cwd === undefined ? {} : { cwd: options.cwd });
+  try {
+    child.endInput();
+    const { code } = await child.waitForExit(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    return { code, output: child.stdout().replace(/\r\n/g, "\n") };
+  } finally {
+    await child.kill9();
+  }
+}
+
+function shellQuote(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }

@@ -162,6 +162,39 @@ describe("a damaged index file", () => {
     });
   }
 
+  test("a CURRENT that names a missing file: the real index is kept aside, prune keeps its content, repair brings it back", async () => {
+    const root = await seededRoot(50);
+    // A first damage moves the index to a new name, so CURRENT exists; then one character of CURRENT changes.
+    truncateSync(indexFile(root), 100);
+    {
+      const { store } = await open(root);
+      for (let i = 1; i <= 50; i++) await store.put("tool", `k-${i}`, valueOf(i));
+      await store.put("tool", "big", Buffer.alloc(40_000, 3));
+      await store.close();
+    }
+    const current = readFileSync(join(root, "index-v1", "CURRENT"), "utf8").trim();
+    writeFileSync(join(root, "index-v1", "CURRENT"), `${current.replace(/[0-9a-f](?=\.sqlite$)/, (c) => (c === "0" ? "1" : "0"))}\n`);
+    const { store, warnings } = await open(root);
+    try {
+      assert.equal(await store.get("tool", "k-1"), undefined);
+      assert.equal(warnings.filter((w) => w.code === "CACHET_INDEX_REPLACED").length, 1, JSON.stringify(warnings));
+      assert.match(warnings[0]!.message, /does not exist/);
+    } finally {
+      await store.close();
+    }
+    const prune = await runCli(["cache", "prune"], { CACHET_CACHE_DIR: root });
+    assert.equal(prune.code, 0, prune.stderr);
+    const repair = await runCli(["cache", "verify", "--repair"], { CACHET_CACHE_DIR: root });
+    assert.equal(repair.code, 0, repair.stderr);
+    const reopened = await open(root);
+    try {
+      for (let i = 1; i <= 50; i++) assert.equal(Buffer.from((await reopened.store.get("tool", `k-${i}`))!).toString(), valueOf(i));
+      assert.equal((await reopened.store.get("tool", "big"))?.byteLength, 40_000, "the blob survived the prune");
+    } finally {
+      await reopened.store.close();
+    }
+  });
+
   test("a CURRENT that names no index file starts a fresh index", async () => {
     const root = await seededRoot(3);
     writeFileSync(join(root, "index-v1", "CURRENT"), "../../etc/passwd\n");

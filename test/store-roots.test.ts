@@ -3,7 +3,7 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/index.js";
 import { runCli, tempDir } from "./helpers.js";
@@ -36,7 +36,9 @@ describe("roots that cannot be used", () => {
       return true;
     });
     const cli = await runCli(["--cache-dir", join(file, "cache"), "cache", "verify"]);
-    assert.equal(cli.code, 0, "a reading command on a missing root creates nothing and says so");
+    assert.equal(cli.code, 2, "a cache root that cannot be made is the setting's fault");
+    assert.equal(cli.stderr, `error: the cache root ${join(file, "cache")} (from --cache-dir) cannot be made: ${file} is a file, not a directory\n`);
+    assert.equal(readFileSync(file, "utf8"), "not a directory");
   });
 
   test("a root under /sys is refused with the reason", async () => {

@@ -4,7 +4,8 @@ import { createHash } from "node:crypto";
 
 import { Cache, resolveCache } from "../src/task/cache.js";
 import { isCachePolicy, type CachePolicy } from "../src/task/cache-policy.js";
-import { formatDuration, parseDuration } from "../src/store/index.js";
+import { parseDuration } from "../src/config/index.js";
+import { formatDuration } from "../src/cli/format.js";
 import { CacheConfigError, CachePolicyError } from "../src/task/errors.js";
 import { FunctionBodyPolicy } from "../src/task/policies/function-body.js";
 import type { VersionParameters } from "../src/task/version-parameters.js";

@@ -1,11 +1,26 @@
-import type { CliSettings } from "../config/index.js";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { checkSettings, readSettings, type CacheRoot, type Settings } from "../config/index.js";
 import { openStore, resolveCacheDir, type LockWaitHandler, type ResolvedCacheDir, type Store, type StoreWarning } from "../store/index.js";
 import { printNote, type Output } from "./output.js";
+import { UsageError } from "./usage-error.js";
+
+/** Global CLI flags as commander parsed them. */
+export interface GlobalFlags {
+  cacheDir?: string | undefined;
+  /** commander turns `--no-cache` into `cache: false`. */
+  cache?: boolean | undefined;
+  force?: boolean | undefined;
+}
 
 /** What every command gets: settings, output streams, and the handlers that turn library events into text. */
 export interface CommandContext {
-  settings: CliSettings;
+  /** Every setting, read once and checked at start. */
+  settings: Settings;
+  /** `--force`: do not wait for other processes using the cache. */
+  force: boolean;
+  /** Draw progress bars: stderr is a terminal, and neither `CACHET_NO_PROGRESS`, `CI` nor `TERM=dumb` says no. */
+  progress: boolean;
   /** The cache root, resolved once per invocation (so `--no-cache` means one temporary root throughout). */
   root: ResolvedCacheDir;
   output: Output;
@@ -14,10 +29,20 @@ export interface CommandContext {
   onLockWait: LockWaitHandler;
 }
 
-export function commandContext(settings: CliSettings, output: Output, env: NodeJS.ProcessEnv): CommandContext {
+/**
+ * Reads and checks every setting (a value that is not understood is one line naming the setting and the accepted
+ * values), resolves the cache root and refuses one that is a file.
+ */
+export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
+  const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false } });
+  checkSettings(settings);
+  const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
+  if (!root.temporary) refuseFileRoot(settings.cacheRoot);
   return {
     settings,
-    root: resolveCacheDir({ cacheDir: settings.cacheDir, noCache: settings.noCache, env }),
+    force: flags.force ?? false,
+    progress: output.stderr.isTTY === true && !settings.noProgress && !settings.ci && !settings.dumbTerminal,
+    root,
     output,
     env,
     onWarning: (warning) => printNote(output, `warning: ${warning.message.replace(/^cachet: /, "")}`),
@@ -28,6 +53,29 @@ export function commandContext(settings: CliSettings, output: Output, env: NodeJ
           `Pass --force to skip the wait (only safe if nothing else is using the cache).`,
       ),
   };
+}
+
+/** A cache root that is a file, or lies under one, cannot be made: say so in one line, naming where it came from. */
+function refuseFileRoot(root: CacheRoot): void {
+  const file = fileInTheWay(root.path);
+  if (file === undefined) return;
+  const from = root.source === "option" ? "--cache-dir" : root.setting;
+  const what = file === root.path ? `is a file, not a directory` : `cannot be made: ${file} is a file, not a directory`;
+  throw new UsageError(`the cache root ${root.path} (from ${from}) ${what}`);
+}
+
+/** The path itself or the nearest existing folder above it, when that is not a directory. */
+function fileInTheWay(path: string): string | undefined {
+  for (let current = path; ; current = dirname(current)) {
+    let isDirectory: boolean | undefined;
+    try {
+      isDirectory = statSync(current).isDirectory();
+    } catch {
+      isDirectory = undefined; // missing (or unreadable): look further up
+    }
+    if (isDirectory !== undefined) return isDirectory ? undefined : current;
+    if (dirname(current) === current) return undefined;
+  }
 }
 
 /** The store/maintenance options every command passes through. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readSettings, SettingError } from "../config/index.js";
 import { isCachetError } from "../errors.js";
 import { runCli } from "./program.js";
 import { UsageError } from "./usage-error.js";
@@ -15,7 +16,8 @@ try {
 }
 
 function reportFailure(error: unknown): number {
-  if (error instanceof UsageError) {
+  // A bad flag, argument or setting value is the user's to fix: exit 2, like a usage error.
+  if (error instanceof UsageError || error instanceof SettingError) {
     process.stderr.write(`error: ${error.message}\n`);
     return 2;
   }
@@ -26,7 +28,16 @@ function reportFailure(error: unknown): number {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`error: ${message}${code ? ` (${code})` : ""}\n`);
-  if (process.env.CACHET_DEBUG && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  if (debugging() && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
   else process.stderr.write("(set CACHET_DEBUG=1 for details and report it if it looks like a bug in cachet)\n");
   return 1;
+}
+
+/** `CACHET_DEBUG` is on; a value that is not understood (already reported at start) counts as off here. */
+function debugging(): boolean {
+  try {
+    return readSettings().debug;
+  } catch {
+    return false;
+  }
 }

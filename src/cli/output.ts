@@ -1,4 +1,6 @@
-import { formatBytes, type Tally } from "../store/index.js";
+import { boundMessage } from "../errors.js";
+import type { Tally } from "../store/index.js";
+import { formatBytes, plural } from "./format.js";
 
 /** Where the CLI writes: data to stdout, messages to stderr. Swappable for tests of formatting. */
 export interface Output {
@@ -15,7 +17,7 @@ export function printData(output: Output, line: string): void {
 
 /** A human message on stderr (summaries, notices), so stdout stays clean for data. */
 export function printNote(output: Output, line: string): void {
-  output.stderr.write(`${line}\n`);
+  output.stderr.write(`${boundMessage(line)}\n`);
 }
 
 /** `Removed 12 files (1.5MiB)` / `Removed 3 entries (3.0KiB)` / `Removed 3 entries, 12 files (1.5MiB)`. */
@@ -25,8 +27,4 @@ export function removalSummary(verb: string, tally: Tally): string {
   else if (tally.entries > 0) parts.push(plural(tally.entries, "entry", "entries"), plural(tally.files, "file", "files"));
   else parts.push(plural(tally.files, "file", "files"));
   return `${verb} ${parts.join(", ")} (${formatBytes(tally.bytes)})`;
-}
-
-export function plural(count: number, one: string, many: string): string {
-  return `${count} ${count === 1 ? one : many}`;
 }

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
-import { cliSettings, type GlobalFlags } from "../config/index.js";
-import { commandContext, type CommandContext } from "./context.js";
+import { commandContext, type CommandContext, type GlobalFlags } from "./context.js";
+import { settingsHelp, subcommandsHelp } from "./help-text.js";
 import { processOutput, type Output } from "./output.js";
 import { cacheCleanCommand } from "./commands/cache-clean.js";
 import { cacheDirCommand } from "./commands/cache-dir.js";
@@ -33,7 +33,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
 
   const contextOf = (command: Command): CommandContext => {
     const flags = command.optsWithGlobals() as GlobalFlags;
-    return commandContext(cliSettings(flags, env, output.stderr.isTTY === true), output, env);
+    return commandContext(flags, output, env);
   };
   const action =
     <A extends unknown[]>(fn: (context: CommandContext, ...args: A) => Promise<number>) =>
@@ -56,7 +56,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--ci", "also remove downloaded entries, keep computed ones (run at the end of a CI job)")
     .option("--max-age <duration>", "also remove entries not used within DURATION (e.g. 30d, 12h)")
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
-    .option("--dry-run", "only report what would be removed")
+    .option("--dry-run", "list what would be removed, and remove nothing")
     .option("--json", "also print what was removed as JSON on stdout")
     .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
   cache
@@ -67,7 +67,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .action(action((context, flags: { human?: boolean; json?: boolean }) => cacheSizeCommand(context, flags)));
   cache
     .command("ls")
-    .description("list entries with name, key, size, origin, age and last use")
+    .description("list entries with name, key, size, origin, age and last use (a task result's files under it)")
     .argument("[name]", "only entries of this name")
     .option("--json", "machine-readable output")
     .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
@@ -80,16 +80,19 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
 
   cache
     .command("explain")
-    .description("show what a task's entry was keyed on and what changed since the entry before it")
+    .description("show what a task's entry was keyed on and how it differs from the task's most recently used other entry")
     .argument("<name>", "task name")
-    .argument("[key]", "entry key (default: the most recent entry)")
+    .argument("[key]", "entry key, or a unique start of it as `cache ls` shows it (default: the most recently used entry)")
     .option("--json", "machine-readable output")
     .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));
 
   for (const command of [program, cache, ...cache.commands]) {
     command.exitOverride().configureOutput(program.configureOutput());
     command.showSuggestionAfterError(true);
+    command.configureHelp({ showGlobalOptions: true });
   }
+  // `cachet` and `cachet --help` list every command and every setting; `cachet cache` lists its commands.
+  program.addHelpText("after", () => `\n${subcommandsHelp(cache)}\n\n${settingsHelp()}\n`);
   return program;
 }
 

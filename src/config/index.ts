@@ -1,3 +1,11 @@
-export { cliSettings } from "./cli-settings.js";
-export type { CliSettings, GlobalFlags } from "./cli-settings.js";
-export { envBoolean, ConfigError } from "./env-flags.js";
+export { readSettings, checkSettings, refreshes, SETTING_KEYS, LINK_MODES, DEFAULT_LOCK_TIMEOUT_SECONDS, ACCEPTED } from "./settings.js";
+export type { Settings, SettingFlags, SettingsSource, LinkMode, RefreshSetting } from "./settings.js";
+export { resolveCacheRoot } from "./cache-root.js";
+export type { CacheRoot, CacheRootRequest, CacheRootSource } from "./cache-root.js";
+export { readPackageSettings, PACKAGE_FIELDS } from "./package-settings.js";
+export type { PackageSettings } from "./package-settings.js";
+export { SETTING_DOCS } from "./setting-docs.js";
+export type { SettingDoc } from "./setting-docs.js";
+export { parseBoolean, BOOLEAN_ACCEPTED } from "./booleans.js";
+export { parseSize, parseDuration } from "./units.js";
+export { SettingError, PackageJsonError } from "./errors.js";

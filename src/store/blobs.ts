@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
+import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
 import { BlobIntegrityError, asWriteError } from "./errors.js";
 import { stagingPath } from "./staging.js";
@@ -40,7 +42,7 @@ export async function writeBlob(layout: CacheLayout, source: BlobSource): Promis
     }
     const digest = hash.digest("hex");
     const target = layout.blob(digest);
-    await mkdir(dirname(target), { recursive: true });
+    ensureDirectory(dirname(target));
     await rename(staged, target);
     return { digest, size };
   } catch (error) {
@@ -60,10 +62,32 @@ async function writeFully(handle: import("node:fs/promises").FileHandle, chunk: 
 /** Reads a whole blob and checks it against its digest; throws {@link BlobIntegrityError} on mismatch. */
 export async function readBlob(layout: CacheLayout, digest: string): Promise<Uint8Array> {
   const path = layout.blob(digest);
-  const data = await readFile(path);
+  const handle = await openBlob(path, digest);
+  let data: Buffer;
+  try {
+    data = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
   const actual = createHash("sha256").update(data).digest("hex");
   if (actual !== digest) throw new BlobIntegrityError(path, digest, actual);
   return data;
+}
+
+/** Opening a blob never blocks or follows a link: something other than a regular file in its place is corrupt. */
+const OPEN_BLOB = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+async function openBlob(path: string, digest: string): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, OPEN_BLOB);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ELOOP") throw new BlobIntegrityError(path, digest, "a symbolic link");
+    throw error;
+  }
+  if ((await handle.stat()).isFile()) return handle;
+  await handle.close();
+  throw new BlobIntegrityError(path, digest, "something that is not a regular file");
 }
 
 /** Chunk size of blob reads. */
@@ -87,7 +111,7 @@ async function* verifiedChunks(
   digest: string,
   onCorrupt: ((error: BlobIntegrityError) => void) | undefined,
 ): AsyncGenerator<Buffer> {
-  const handle = await open(path, "r");
+  const handle = await openBlob(path, digest);
   const readAt = (position: number) => {
     const read = handle.read(Buffer.allocUnsafe(READ_CHUNK), 0, READ_CHUNK, position);
     read.catch(() => {}); // observed below; this only keeps an abandoned read-ahead from being "unhandled"

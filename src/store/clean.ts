@@ -1,8 +1,10 @@
+import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
 import { assertValidName } from "./entry-name.js";
 import { EntryIndex } from "./entry-index.js";
+import { CURRENT_FILE, INITIAL_INDEX } from "./index-file.js";
 import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
 import { addTally, emptyTally, type Tally } from "./tally.js";
@@ -13,6 +15,8 @@ export interface CleanResult {
   root: string;
   found: boolean;
   tally: Tally;
+  /** For a clean of named entries: how many entries each name had (0 for a name with none). */
+  entriesByName?: Record<string, number>;
 }
 
 /** Files a clean keeps: processes blocked on them must find the same lock once the clean releases it. */
@@ -27,13 +31,14 @@ const KEPT = new Set([LOCK_FILE, QUEUE_LOCK_FILE]);
 export async function cleanCache(options: MaintenanceOptions & { names?: readonly string[] } = {}): Promise<CleanResult> {
   const names = options.names ?? [];
   for (const name of names) assertValidName(name);
-  const { resolved, result } = await withExclusiveRoot(options, (layout) => {
+  const { resolved, result } = await withExclusiveRoot(options, async (layout): Promise<Omit<CleanResult, "root" | "found">> => {
     const walk = new CacheWalk({ reporter: options.reporter });
-    return names.length === 0 ? removeEverything(layout, walk) : removeNames(layout, names, walk, options);
+    return names.length === 0 ? { tally: await removeEverything(layout, walk) } : removeNames(layout, names, walk, options);
   });
-  const tally = result ?? emptyTally();
+  const tally = result?.tally ?? emptyTally();
   options.reporter?.end?.(tally);
-  return { root: resolved.path, found: result !== undefined, tally };
+  const entriesByName = names.length === 0 ? undefined : (result?.entriesByName ?? Object.fromEntries(names.map((name) => [name, 0])));
+  return { root: resolved.path, found: result !== undefined, tally, ...(entriesByName && { entriesByName }) };
 }
 
 async function removeEverything(layout: CacheLayout, walk: CacheWalk): Promise<Tally> {
@@ -44,8 +49,9 @@ async function removeEverything(layout: CacheLayout, walk: CacheWalk): Promise<T
   return tally;
 }
 
-/** The number of entries, or 0 when the index cannot be read (a clean removes it either way). */
+/** The number of entries, or 0 when there is no index or it cannot be read (a clean removes it either way). */
 function countQuietly(layout: CacheLayout): number {
+  if (!hasIndex(layout)) return 0;
   let index: EntryIndex | undefined;
   try {
     index = new EntryIndex(layout.indexDir, { lockTimeoutSeconds: 0 });
@@ -57,11 +63,23 @@ function countQuietly(layout: CacheLayout): number {
   }
 }
 
-async function removeNames(layout: CacheLayout, names: readonly string[], walk: CacheWalk, options: MaintenanceOptions): Promise<Tally> {
+/** Whether an index was ever started here (opening one would create it). */
+function hasIndex(layout: CacheLayout): boolean {
+  return existsSync(join(layout.indexDir, CURRENT_FILE)) || existsSync(join(layout.indexDir, INITIAL_INDEX));
+}
+
+async function removeNames(
+  layout: CacheLayout,
+  names: readonly string[],
+  walk: CacheWalk,
+  options: MaintenanceOptions,
+): Promise<{ tally: Tally; entriesByName: Record<string, number> }> {
   const index = openMaintenanceIndex(layout, options);
   try {
     const removed = index.removeNames(names);
     let tally = addTally(emptyTally(), { entries: removed.length });
+    const entriesByName: Record<string, number> = Object.fromEntries(names.map((name) => [name, 0]));
+    for (const row of removed) entriesByName[row.name] = (entriesByName[row.name] ?? 0) + 1;
     const referenced = index.referencedContent();
     const seen = new Set<string>();
     for (const row of removed) {
@@ -77,7 +95,7 @@ async function removeNames(layout: CacheLayout, names: readonly string[], walk: 
         tally = addTally(tally, await walk.remove(treeManifestPath(layout, row.digest)));
       } else tally = addTally(tally, await walk.remove(layout.blob(row.digest)));
     }
-    return tally;
+    return { tally, entriesByName };
   } finally {
     index.close();
   }

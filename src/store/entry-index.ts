@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ensureDirectory } from "./directories.js";
@@ -16,6 +17,7 @@ import {
   toRow,
   toValueRow,
   type IndexRow,
+  type Origin,
   type Storage,
   type ValueRow,
 } from "./index-rows.js";
@@ -40,6 +42,19 @@ export interface ContentRow {
   storage: Storage;
   digest: string;
   size: number;
+}
+
+/** A removed entry: its name and what its row referred to. */
+export interface RemovedRow extends ContentRow {
+  name: string;
+}
+
+/** An entry prune drops, as {@link IndexMaintenance} reports it before the drop. */
+export interface DroppedRow {
+  name: string;
+  key: string;
+  size: number;
+  origin: Origin;
 }
 
 /** What dropping entries removed: how many, and the bytes of inline values among them. */
@@ -118,8 +133,9 @@ export class EntryIndex {
   private readonly writeLock: FileLock;
 
   constructor(readonly dir: string, private readonly options: EntryIndexOptions = {}) {
-    this.busyTimeoutMs = options.busyTimeoutMs ?? 60_000;
     this.lockTimeoutSeconds = options.lockTimeoutSeconds ?? 300;
+    // Every wait of a write (SQLite's busy wait, the write lock) ends by the lock timeout.
+    this.busyTimeoutMs = Math.min(options.busyTimeoutMs ?? 60_000, this.lockTimeoutSeconds * 1000);
     try {
       ensureDirectory(dir);
     } catch (error) {
@@ -282,19 +298,19 @@ export class EntryIndex {
     );
   }
 
-  /** Removes every entry of the given names in one transaction; returns what their rows referred to. */
-  removeNames(names: readonly string[]): ContentRow[] {
+  /** Removes every entry of the given names in one transaction; returns their names and what their rows referred to. */
+  removeNames(names: readonly string[]): RemovedRow[] {
     if (names.length === 0) return [];
     const placeholders = names.map(() => "?").join(", ");
     return this.write(() =>
       this.conn.db
         .transaction(() => {
           const rows = this.conn.db
-            .prepare(`SELECT bucket, digest, size FROM entries WHERE name IN (${placeholders})`)
+            .prepare(`SELECT bucket, digest, size, name FROM entries WHERE name IN (${placeholders})`)
             .raw(true)
-            .all(...names) as Array<[string, string, number]>;
+            .all(...names) as Array<[string, string, number, string]>;
           this.conn.db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
-          return rows.map(([bucket, digest, size]) => ({ storage: storageOf(bucket) ?? ("unknown" as Storage), digest, size }));
+          return rows.map(([bucket, digest, size, name]) => ({ storage: storageOf(bucket) ?? ("unknown" as Storage), digest, size, name }));
         })
         .immediate(),
     );
@@ -324,7 +340,8 @@ export class EntryIndex {
       this.checkConnection();
       return await this.inTransaction(commit, fn);
     } catch (error) {
-      if (!isCorruption(error)) throw wrapError(this.conn.file, error);
+      // What `fn` does besides the index (removing files) fails with its own error, not as the index's.
+      if (!isCorruption(error)) throw isSqliteError(error) ? wrapError(this.conn.file, error) : error;
       // Once more on the fresh index that replaced the damaged one.
       this.recoverFrom(error);
       return await this.inTransaction(commit, fn);
@@ -435,6 +452,10 @@ export class EntryIndex {
       throw wrapError(this.dir, error);
     }
     if (name === undefined) return this.replace(INITIAL_INDEX, new Error("index-v1/CURRENT does not name an index file"));
+    if (name !== INITIAL_INDEX && !existsSync(join(this.dir, name))) {
+      // Opening would create an empty database under that name and hide every entry (a damaged CURRENT).
+      return this.replace(name, new Error(`index-v1/CURRENT names ${name}, which does not exist`));
+    }
     try {
       return new IndexConnection(this.dir, name, stamp, this.busyTimeoutMs);
     } catch (error) {
@@ -537,7 +558,8 @@ export class EntryIndex {
   /** Checks a row read for `(name, key)` against its checksum; a damaged row is deleted, reported and a miss. */
   private intact(name: string, key: string, raw: unknown[], row: Pick<IndexRow, "id" | "digest" | "format" | "createdAt" | "inline">): boolean {
     const fields = { name, key, bucket: rawBucket(raw), digest: row.digest, format: row.format, createdAt: row.createdAt, inline: row.inline };
-    if (rowIsIntact(fields, rawRowCheck(raw))) return true;
+    const check = rawRowCheck(raw);
+    if (rowIsIntact(fields, check)) return true;
     // By id: the damaged row's name or key may be what was damaged.
     try {
       this.endReadWindows();
@@ -545,7 +567,8 @@ export class EntryIndex {
     } catch {
       // A damaged row that cannot be deleted stays a miss on every read.
     }
-    this.options.onDamagedRow?.({ name, key });
+    // A row without a checksum is an older build's, not damage: it goes without a warning.
+    if (check !== null) this.options.onDamagedRow?.({ name, key });
     return false;
   }
 
@@ -597,21 +620,21 @@ export class IndexMaintenance {
   /** @internal (its SQLite type stays out of the published declarations) */
   constructor(private readonly db: import("better-sqlite3").Database) {}
 
-  /** Drops entries of origin `downloaded`. */
-  dropDownloaded(): DropCount {
-    return this.drop("origin = 'downloaded'", []);
+  /** Drops entries of origin `downloaded`; `onRow` first hears of each. */
+  dropDownloaded(onRow?: (row: DroppedRow) => void): DropCount {
+    return this.drop("origin = 'downloaded'", [], onRow);
   }
 
   /** Drops entries last used before `cutoff`, and entries dated after `now` (written under a clock that was ahead). */
-  dropUnusedSince(cutoff: number, now: number): DropCount {
-    return this.drop("last_used_at < ? OR last_used_at > ? OR created_at > ?", [cutoff, now, now]);
+  dropUnusedSince(cutoff: number, now: number, onRow?: (row: DroppedRow) => void): DropCount {
+    return this.drop("last_used_at < ? OR last_used_at > ? OR created_at > ?", [cutoff, now, now], onRow);
   }
 
   /**
    * Drops least-recently-used entries until the rest fit in `maxBytes`. Entries whose last use lies in the
    * future count as least recently used.
    */
-  dropBeyondSize(maxBytes: number, now: number): DropCount {
+  dropBeyondSize(maxBytes: number, now: number, onRow?: (row: DroppedRow) => void): DropCount {
     this.db
       .prepare("UPDATE entries SET last_used_at = CASE WHEN created_at <= @now THEN created_at ELSE 0 END WHERE last_used_at > @now")
       .run({ now });
@@ -623,7 +646,7 @@ export class IndexMaintenance {
       )
       .raw(true)
       .get(maxBytes) as [number, number] | undefined;
-    return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff) : { entries: 0, inlineBytes: 0 };
+    return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff, onRow) : { entries: 0, inlineBytes: 0 };
   }
 
   /** Digests of every blob and tree some remaining entry refers to. */
@@ -636,7 +659,13 @@ export class IndexMaintenance {
    * each index (seconds for 10⁶ rows); when most rows go, copying the survivors into a fresh table built from
    * the stored schema (so columns added by newer builds survive) and swapping it in is several times faster.
    */
-  private drop(where: string, params: readonly unknown[]): DropCount {
+  private drop(where: string, params: readonly unknown[], onRow?: (row: DroppedRow) => void): DropCount {
+    if (onRow) {
+      const rows = this.db.prepare(`SELECT name, key, size, origin FROM entries WHERE ${where} ORDER BY last_used_at, id`).raw(true);
+      for (const [name, key, size, origin] of rows.iterate(...params) as IterableIterator<[string, string, number, Origin]>) {
+        onRow({ name, key, size, origin });
+      }
+    }
     const [count, inlineBytes] = this.db
       .prepare(`SELECT count(*), coalesce(sum(CASE WHEN bucket = 'inline' THEN size ELSE 0 END), 0) FROM entries WHERE ${where}`)
       .raw(true)
@@ -669,6 +698,11 @@ function referencedIn(db: import("better-sqlite3").Database): { blobs: Set<strin
     (storageOf(bucket) === "tree" ? trees : blobs).add(digest);
   }
   return { blobs, trees };
+}
+
+function isSqliteError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_");
 }
 
 /** A failure of the index that is not damage: kept as is when already one-line, else an {@link IndexError}. */

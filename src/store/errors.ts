@@ -27,21 +27,8 @@ export class LockTimeoutError extends CachetError {
   }
 }
 
-/** A store setting (environment variable or option) has a value cachet cannot use. */
-export class StoreSettingError extends CachetError {
-  readonly code = "CACHET_BAD_SETTING";
-  constructor(readonly setting: string, value: unknown, expected: string) {
-    super(`${setting}=${JSON.stringify(value)} is not valid: expected ${expected}`);
-  }
-}
-
-/** A package.json on the way to the cache root cannot be read as JSON. */
-export class PackageJsonError extends CachetError {
-  readonly code = "CACHET_BAD_SETTING";
-  constructor(readonly file: string, reason: string) {
-    super(`cannot read ${file} (looked for "cachet.cacheDir"): ${reason}`);
-  }
-}
+/** @deprecated The settings module's {@link SettingError}, under its former name. */
+export { SettingError as StoreSettingError } from "../config/index.js";
 
 /** Writing to the cache failed (disk full, read-only filesystem, permissions); nothing half-written is kept. */
 export class StoreWriteError extends CachetError {
@@ -122,5 +109,24 @@ export class BlobIntegrityError extends CachetError {
   readonly code = "CACHET_INTEGRITY";
   constructor(readonly path: string, readonly expected: string, readonly actual: string) {
     super(`cache blob ${path} is corrupt: expected sha256 ${expected}, found ${actual}`);
+  }
+}
+
+/** Why a path of the cache root cannot be created or opened, in words (for {@link CacheRootError}). */
+export function describeRootFailure(error: NodeJS.ErrnoException): string {
+  const where = error.path ?? "";
+  switch (error.code) {
+    case "ENOTDIR":
+    case "EEXIST":
+      return `${where} (or a folder above it) is a file, not a directory`;
+    case "EACCES":
+    case "EPERM":
+      return `permission denied for ${where} (cachet writes its lock and index files even to read)`;
+    case "EROFS":
+      return `${where} is on a read-only file system (cachet writes its lock and index files even to read)`;
+    case "ENOENT":
+      return `${where} cannot be created (its parent does not exist and cannot be made)`;
+    default:
+      return error.message;
   }
 }

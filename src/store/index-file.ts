@@ -13,6 +13,11 @@ import { join } from "node:path";
 export const INITIAL_INDEX = "index.sqlite";
 export const CURRENT_FILE = "CURRENT";
 const INDEX_NAME = /^index(-[0-9a-z-]+)?\.sqlite$/;
+
+/** True for the name of an index database file (the one in use or another): `index.sqlite`, `index-<id>.sqlite`. */
+export function isIndexName(name: string): boolean {
+  return INDEX_NAME.test(name);
+}
 /** Copies of replaced corrupt indexes, kept for inspection and for `cache verify --repair`. */
 export const CORRUPT_INDEX = /^corrupt-[0-9a-zA-Z-]+\.sqlite$/;
 

@@ -1,6 +1,6 @@
-import { renameSync } from "node:fs";
+import { readdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
-import { corruptIndexName, currentIndexName, newIndexName, pointerStamp, publishIndexName } from "./index-file.js";
+import { corruptIndexName, currentIndexName, isIndexName, newIndexName, pointerStamp, publishIndexName } from "./index-file.js";
 import { IndexConnection } from "./index-connection.js";
 import { FileLock } from "./locks.js";
 
@@ -17,7 +17,10 @@ export function isCorruption(error: unknown): boolean {
 export interface IndexReplacement {
   /** The damaged file. */
   file: string;
-  /** Where the damaged file is kept for inspection (and `cache verify --repair`); undefined when another process replaced it. */
+  /**
+   * Where the damaged file (and any other index file no longer in use) is kept for inspection and `cache verify
+   * --repair`; undefined when another process replaced it, or when there was nothing to keep.
+   */
   keptAs: string | undefined;
   /** The error that showed the damage. */
   reason: string;
@@ -54,9 +57,16 @@ export function replaceCorruptIndex(
     // Created before it is published, so no process ever finds `CURRENT` naming a missing file.
     new IndexConnection(dir, fresh, stamp, options.busyTimeoutMs).close();
     publishIndexName(dir, fresh);
-    const keptAs = corruptIndexName();
-    for (const suffix of ["", "-wal", "-shm"]) renameQuietly(join(dir, badName + suffix), join(dir, keptAs + suffix));
-    replacement.keptAs = join(dir, keptAs);
+    // The damaged file, and any other index file no longer named (the one a damaged CURRENT lost track of), is
+    // kept aside where `cache verify --repair` reads it and `prune` protects the content it refers to.
+    const kept: string[] = [];
+    for (const name of readdirSync(dir)) {
+      if (name === fresh || (name !== badName && !isIndexName(name))) continue;
+      const keptAs = corruptIndexName();
+      for (const suffix of ["", "-wal", "-shm"]) renameQuietly(join(dir, name + suffix), join(dir, keptAs + suffix));
+      kept.push(join(dir, keptAs));
+    }
+    replacement.keptAs = kept.length > 0 ? kept.join(", ") : undefined;
     return { connection: new IndexConnection(dir, fresh, pointerStamp(dir), options.busyTimeoutMs), replacement };
   } finally {
     lock.release();

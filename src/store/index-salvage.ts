@@ -1,7 +1,7 @@
 import type { Database as SqliteDatabase } from "better-sqlite3";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { CORRUPT_INDEX } from "./index-file.js";
+import { CORRUPT_INDEX, currentIndexName, isIndexName } from "./index-file.js";
 import { ROW_COLUMNS, hasRowTypes, rawBucket, rawRowCheck, storageOf, toRow, type IndexRow, type Storage } from "./index-rows.js";
 import { loadSqlite } from "./native-modules.js";
 
@@ -18,7 +18,10 @@ export interface SalvagedRow extends Omit<IndexRow, "storage"> {
 /** Rows read per attempt; an attempt that meets a damaged page is retried row by row. */
 const CHUNK = 64;
 
-/** The damaged indexes kept in `dir` (`corrupt-*.sqlite`), oldest first. */
+/**
+ * The damaged indexes kept in `dir` (`corrupt-*.sqlite`), oldest first, then any index file `CURRENT` does not
+ * name (left by a process that opened an index as it was being replaced): both may hold entries to recover.
+ */
 export function keptDamagedIndexes(dir: string): string[] {
   let names: string[];
   try {
@@ -26,7 +29,15 @@ export function keptDamagedIndexes(dir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((name) => CORRUPT_INDEX.test(name)).sort().map((name) => join(dir, name));
+  let current: string | undefined;
+  try {
+    current = currentIndexName(dir);
+  } catch {
+    current = undefined;
+  }
+  const kept = names.filter((name) => CORRUPT_INDEX.test(name)).sort();
+  const strays = names.filter((name) => isIndexName(name) && name !== current).sort();
+  return [...kept, ...strays].map((name) => join(dir, name));
 }
 
 /**

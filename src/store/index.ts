@@ -12,13 +12,12 @@ export type { LinkMode, LinkTally, RestorePurpose, StoreWarning, WarningHandler 
 export { cleanCache } from "./clean.js";
 export type { CleanResult } from "./clean.js";
 export { pruneCache } from "./prune.js";
-export type { PruneOptions, PruneResult } from "./prune.js";
+export type { PruneOptions, PruneResult, PruneItem, PruneReason } from "./prune.js";
 export { measureCache } from "./size.js";
 export type { SizeResult } from "./size.js";
 export { verifyStore } from "./verify.js";
 export type { VerifyResult, BadEntry } from "./verify.js";
 export type { MaintenanceOptions } from "./maintenance-lock.js";
 export type { Tally, Reporter } from "./tally.js";
-export { formatBytes, parseSize, parseDuration, formatDuration } from "./units.js";
 export * from "./errors.js";
 export { assertValidName } from "./entry-name.js";

@@ -1,7 +1,7 @@
 import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { ensureDirectory } from "./directories.js";
-import { CacheRootError, asWriteError } from "./errors.js";
+import { CacheRootError, asWriteError, describeRootFailure } from "./errors.js";
 import { stagingPath } from "./staging.js";
 
 /**
@@ -80,25 +80,6 @@ export class CacheLayout {
       if (wrapped !== error) throw wrapped;
       throw new CacheRootError(this.root, describeRootFailure(error as NodeJS.ErrnoException), { cause: error });
     }
-  }
-}
-
-/** Why a directory of the root cannot be created, in words. */
-function describeRootFailure(error: NodeJS.ErrnoException): string {
-  const where = error.path ?? "";
-  switch (error.code) {
-    case "ENOTDIR":
-    case "EEXIST":
-      return `${where} (or a folder above it) is a file, not a directory`;
-    case "EACCES":
-    case "EPERM":
-      return `permission denied creating ${where}`;
-    case "EROFS":
-      return `${where} is on a read-only file system`;
-    case "ENOENT":
-      return `${where} cannot be created (its parent does not exist and cannot be made)`;
-    default:
-      return error.message;
   }
 }
 

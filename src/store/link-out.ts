@@ -1,15 +1,14 @@
-import { constants, copyFileSync, linkSync } from "node:fs";
+import { constants, copyFileSync, linkSync, lstatSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { LinkModeError, LinkTargetError, StoreSettingError, asWriteError } from "./errors.js";
+import { readSettings, type LinkMode } from "../config/index.js";
+import { ensureDirectory } from "./directories.js";
+import { LinkModeError, LinkTargetError, asWriteError } from "./errors.js";
 import { releaseReservation, reserveBeside, swapIntoPlace, sweepRestoreLeftovers } from "./restore-swap.js";
 import { fillTree } from "./tree-fill.js";
-import type { ManifestFile, TreeManifest } from "./tree-manifest.js";
+import { describeChange, type ManifestFile, type TreeManifest } from "./tree-manifest.js";
 
-/** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
-export type LinkMode = "clone" | "hardlink" | "copy";
-
-const LINK_MODES: readonly LinkMode[] = ["clone", "hardlink", "copy"];
+export type { LinkMode };
 
 /**
  * What a restored tree is for, which decides how it may share storage with the cache:
@@ -33,12 +32,7 @@ export const emitProcessWarning: WarningHandler = (warning) => process.emitWarni
 
 /** The forced link mode from `CACHET_LINK_MODE`, or undefined for automatic (see {@link RestorePurpose}). */
 export function linkModeFromEnv(env: NodeJS.ProcessEnv = process.env): LinkMode | undefined {
-  const raw = env.CACHET_LINK_MODE;
-  if (raw === undefined || raw === "") return undefined;
-  if (!(LINK_MODES as readonly string[]).includes(raw)) {
-    throw new StoreSettingError("CACHET_LINK_MODE", raw, LINK_MODES.join(" | "));
-  }
-  return raw as LinkMode;
+  return readSettings({ env }).linkMode;
 }
 
 /** What a link-out did. */
@@ -138,12 +132,26 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
   try {
     existing = await lstat(target);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    await mkdir(dirname(target), { recursive: true });
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw targetError(target, error);
+    try {
+      ensureDirectory(dirname(target));
+    } catch (mkdirError) {
+      throw targetError(target, mkdirError);
+    }
     return;
   }
   if (replace || (existing.isDirectory() && (await readdir(target)).length === 0)) return;
   throw new LinkTargetError(target, "it already exists and is not an empty directory (pass replace to overwrite it)");
+}
+
+/** A target that cannot be looked at or made, as one line (a full disk stays a write error). */
+function targetError(target: string, error: unknown): unknown {
+  const written = asWriteError(target, error);
+  if (written !== error) return written;
+  const code = (error as NodeJS.ErrnoException).code;
+  const reason =
+    code === "ENOTDIR" ? "a folder on its path is a file" : code === "ENAMETOOLONG" ? "the path is too long" : code === "ENOENT" ? "a folder on its path cannot be created" : (error as Error).message;
+  return new LinkTargetError(target, reason);
 }
 
 /**
@@ -154,6 +162,9 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
 function settleMode(file: ManifestFile, staged: string, state: LinkState): { mode: LinkMode } | { changed: string } {
   const from = `${state.source}/${file.path}`;
   const to = `${staged}/${file.path}`;
+  // Checked before the first copy, which would block forever on a FIFO put in the file's place.
+  const change = describeChange(file, lstatSync(from, { throwIfNoEntry: false }));
+  if (change !== undefined) return { changed: change };
   for (;;) {
     try {
       if (state.mode === "clone") copyFileSync(from, to, constants.COPYFILE_FICLONE_FORCE);

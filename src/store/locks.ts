@@ -1,7 +1,8 @@
 import { closeSync, fstatSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { ensureDirectory } from "./directories.js";
-import { LockTimeoutError, StoreSettingError } from "./errors.js";
+import { readSettings } from "../config/index.js";
+import { LockTimeoutError } from "./errors.js";
 import { loadFlock } from "./native-modules.js";
 
 /** Shared (many holders) or exclusive (one holder). */
@@ -18,18 +19,11 @@ export interface AcquireOptions {
   timeoutAdvice?: string | undefined;
 }
 
-const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 const MAX_POLL_MS = 50;
 
 /** The lock timeout from `CACHET_LOCK_TIMEOUT` (seconds), or the default of 300. */
 export function lockTimeoutFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.CACHET_LOCK_TIMEOUT;
-  if (raw === undefined || raw === "") return DEFAULT_LOCK_TIMEOUT_SECONDS;
-  const seconds = Number(raw);
-  if (!Number.isFinite(seconds) || seconds < 0) {
-    throw new StoreSettingError("CACHET_LOCK_TIMEOUT", raw, "a number of seconds ≥ 0");
-  }
-  return seconds;
+  return readSettings({ env }).lockTimeoutSeconds;
 }
 
 /**

@@ -1,8 +1,8 @@
-import { existsSync } from "node:fs";
+import { existsSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
-import type { DropCount } from "./entry-index.js";
+import type { DropCount, DroppedRow, Origin } from "./entry-index.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -21,7 +21,25 @@ export interface PruneOptions extends MaintenanceOptions {
   dryRun?: boolean | undefined;
   /** Clock for `maxAgeMs` (tests). */
   now?: number | undefined;
+  /** Hears of each entry and each piece of content as it is removed (or, with `dryRun`, would be). */
+  onItem?: ((item: PruneItem) => void) | undefined;
 }
+
+/** Why prune drops an entry: the option that asked for it. */
+export type PruneReason = "ci" | "max-age" | "max-size";
+
+/** One thing prune removes: an entry, or content on disk that nothing uses. */
+export type PruneItem =
+  | { kind: "entry"; name: string; key: string; size: number; origin: Origin; reason: PruneReason }
+  | {
+      /**
+       * `bucket`: a bucket of a version this build does not know; `staging`: a file left in `tmp/` by an
+       * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to.
+       */
+      kind: "bucket" | "staging" | "lock" | "blob" | "tree";
+      path: string;
+      bytes: number;
+    };
 
 /** What `pruneCache` removed (or would remove, with `dryRun`). */
 export interface PruneResult {
@@ -44,17 +62,17 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
   const dryRun = options.dryRun ?? false;
   const unknownBuckets: string[] = [];
   const { resolved, result } = await withExclusiveRoot(options, async (layout) => {
-    const walk = new CacheWalk({ dryRun, reporter: options.reporter });
+    const remover = new Remover(new CacheWalk({ dryRun, reporter: options.reporter }), options.onItem);
     let tally = emptyTally();
     for (const name of await readdir(layout.root)) {
       if (BUCKET_NAME.test(name) && !KNOWN_BUCKETS.has(name)) {
         unknownBuckets.push(name);
-        tally = addTally(tally, await walk.remove(join(layout.root, name)));
+        tally = addTally(tally, await remover.remove("bucket", join(layout.root, name)));
       }
     }
-    tally = addTally(tally, await removeChildren(join(layout.root, TMP_DIR), walk));
-    tally = addTally(tally, await removeChildren(layout.bucket("locks"), walk));
-    if (existsSync(layout.indexDir)) tally = addTally(tally, await pruneEntries(layout, options, walk));
+    tally = addTally(tally, await removeChildren("staging", join(layout.root, TMP_DIR), remover));
+    tally = addTally(tally, await removeChildren("lock", layout.bucket("locks"), remover));
+    if (existsSync(layout.indexDir)) tally = addTally(tally, await pruneEntries(layout, options, remover));
     return tally;
   });
   const tally = result ?? emptyTally();
@@ -62,18 +80,20 @@ export async function pruneCache(options: PruneOptions = {}): Promise<PruneResul
   return { root: resolved.path, found: result !== undefined, dryRun, tally, unknownBuckets };
 }
 
-async function pruneEntries(layout: CacheLayout, options: PruneOptions, walk: CacheWalk): Promise<Tally> {
+async function pruneEntries(layout: CacheLayout, options: PruneOptions, remover: Remover): Promise<Tally> {
   const index = openMaintenanceIndex(layout, options);
   const now = options.now ?? Date.now();
   let tally = emptyTally();
   const count = (dropped: DropCount): void => {
     tally = addTally(tally, { entries: dropped.entries, bytes: dropped.inlineBytes });
   };
+  const onItem = options.onItem;
+  const report = (reason: PruneReason) => (onItem ? (row: DroppedRow) => onItem({ kind: "entry", ...row, reason }) : undefined);
   try {
     await index.maintain(!options.dryRun, async (entries) => {
-      if (options.ci) count(entries.dropDownloaded());
-      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now));
-      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now));
+      if (options.ci) count(entries.dropDownloaded(report("ci")));
+      if (options.maxAgeMs !== undefined) count(entries.dropUnusedSince(now - options.maxAgeMs, now, report("max-age")));
+      if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now, report("max-size")));
       const referenced = entries.referencedContent();
       // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
       for (const file of keptDamagedIndexes(layout.indexDir)) {
@@ -82,8 +102,8 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, walk: Ca
           else if (row.storage === "blob") referenced.blobs.add(row.digest);
         }
       }
-      tally = addTally(tally, await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, walk));
-      tally = addTally(tally, await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, walk));
+      tally = addTally(tally, await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, remover));
+      tally = addTally(tally, await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, remover));
     });
     return tally;
   } finally {
@@ -91,13 +111,30 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, walk: Ca
   }
 }
 
+type ContentKind = Exclude<PruneItem["kind"], "entry">;
+
+/** Removes pieces of content (a file or a whole folder) through the walk and reports each with the bytes it held. */
+class Remover {
+  constructor(
+    private readonly walk: CacheWalk,
+    private readonly onItem: PruneOptions["onItem"],
+  ) {}
+
+  async remove(kind: ContentKind, path: string): Promise<Tally> {
+    const removed = await this.walk.remove(path);
+    this.onItem?.({ kind, path, bytes: removed.bytes });
+    return removed;
+  }
+}
+
 /** Walks `depth` levels of fan-out directories and removes content whose name is not in `keep`. */
-async function removeUnreferenced(dir: string, depth: number, keep: Set<string>, walk: CacheWalk): Promise<Tally> {
+async function removeUnreferenced(dir: string, depth: number, keep: Set<string>, remover: Remover): Promise<Tally> {
   let tally = emptyTally();
-  for (const name of await namesIn(dir)) {
-    const path = join(dir, name);
-    if (depth > 0) tally = addTally(tally, await removeUnreferenced(path, depth - 1, keep, walk));
-    else if (!keep.has(name)) tally = addTally(tally, await walk.remove(path));
+  for (const entry of await entriesIn(dir)) {
+    const path = join(dir, entry.name);
+    // Anything that is not a fan-out directory at a fan-out level (a stray `.DS_Store`, say) is garbage too.
+    if (depth > 0 && entry.isDirectory()) tally = addTally(tally, await removeUnreferenced(path, depth - 1, keep, remover));
+    else if (depth > 0 || !keep.has(entry.name)) tally = addTally(tally, await remover.remove("blob", path));
   }
   return tally;
 }
@@ -106,25 +143,26 @@ async function removeUnreferenced(dir: string, depth: number, keep: Set<string>,
  * Removes trees no entry refers to, each with its manifest (`<id>.manifest`). Trees go before manifests: a prune
  * killed half-way leaves a partial tree with the manifest that shows it is partial, never a partial tree without.
  */
-async function removeUnreferencedTrees(dir: string, keep: Set<string>, walk: CacheWalk): Promise<Tally> {
-  const unreferenced = (await namesIn(dir)).filter((name) => !keep.has(treeIdOfBucketName(name)));
+async function removeUnreferencedTrees(dir: string, keep: Set<string>, remover: Remover): Promise<Tally> {
+  const unreferenced = (await entriesIn(dir)).map((entry) => entry.name).filter((name) => !keep.has(treeIdOfBucketName(name)));
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
   let tally = emptyTally();
-  for (const name of unreferenced) tally = addTally(tally, await walk.remove(join(dir, name)));
+  for (const name of unreferenced) tally = addTally(tally, await remover.remove("tree", join(dir, name)));
   return tally;
 }
 
-/** Removes everything in `dir` but `dir` itself. */
-async function removeChildren(dir: string, walk: CacheWalk): Promise<Tally> {
+/** Removes everything in `dir` but `dir` itself; nothing when `dir` cannot be read. */
+async function removeChildren(kind: ContentKind, dir: string, remover: Remover): Promise<Tally> {
   let tally = emptyTally();
-  for (const name of await namesIn(dir)) tally = addTally(tally, await walk.remove(join(dir, name)));
+  const entries = await entriesIn(dir).catch((): Dirent[] => []);
+  for (const entry of entries) tally = addTally(tally, await remover.remove(kind, join(dir, entry.name)));
   return tally;
 }
 
-/** The names in a bucket directory; none when it does not exist (yet). */
-async function namesIn(dir: string): Promise<string[]> {
+/** The entries of a bucket directory; none when it does not exist (yet). */
+async function entriesIn(dir: string): Promise<Dirent[]> {
   try {
-    return await readdir(dir);
+    return await readdir(dir, { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
     throw error;

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
+import { chmod, readdir, rename, rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { basename, dirname, join } from "node:path";
+import { ensureDirectory } from "./directories.js";
 import { LinkTargetError } from "./errors.js";
 
 // A restore builds its result beside the target (same filesystem, so the last step is a rename) under a name
@@ -135,7 +136,7 @@ async function renameUnlessInTheWay(from: string, to: string): Promise<boolean> 
  */
 export async function restoreFileInto(target: string, content: Readable, mode: number): Promise<void> {
   try {
-    await mkdir(dirname(target), { recursive: true });
+    ensureDirectory(dirname(target));
     await sweepRestoreLeftovers(target);
   } catch (error) {
     content.destroy();

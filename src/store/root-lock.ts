@@ -1,4 +1,6 @@
-import { LockTimeoutError } from "./errors.js";
+import { realpathSync } from "node:fs";
+import { dirname } from "node:path";
+import { CacheRootError, LockTimeoutError, describeRootFailure } from "./errors.js";
 import { FileLock, lockTimeoutFromEnv, type LockMode, type LockWaitHandler } from "./locks.js";
 
 /** Options of taking the root lock. */
@@ -9,7 +11,7 @@ export interface RootLockOptions {
   env?: NodeJS.ProcessEnv | undefined;
 }
 
-/** Roots this process holds shared, by lock path, with how many holders: they skip the queue. */
+/** Roots this process holds shared, by real path, with how many holders: they skip the queue. */
 const sharedHere = new Map<string, number>();
 
 /**
@@ -26,6 +28,7 @@ export class RootLock {
 
   private constructor(
     readonly mode: LockMode,
+    private readonly rootKey: string,
     private readonly lock: FileLock,
     private readonly queue: FileLock | undefined,
   ) {}
@@ -42,18 +45,22 @@ export class RootLock {
       options.onWait?.(info);
     };
     const lock = new FileLock(lockFile);
+    // A process's holds are known by the root's real path: the same root reached through a symlink is one root.
+    const rootKey = realRoot(lockFile);
     // Each step gets what is left of one deadline; a timeout reports the whole wait.
     const step = async (file: FileLock, stepMode: LockMode): Promise<void> => {
       try {
         await file.acquire(stepMode, { timeoutSeconds: remaining(), onWait });
       } catch (error) {
         if (error instanceof LockTimeoutError) throw new LockTimeoutError(file.path, timeoutSeconds);
-        throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === undefined || code.startsWith("CACHET_")) throw error;
+        throw new CacheRootError(dirname(lockFile), describeRootFailure(error as NodeJS.ErrnoException), { cause: error });
       }
     };
-    if (mode === "shared" && (sharedHere.get(lockFile) ?? 0) > 0) {
+    if (mode === "shared" && (sharedHere.get(rootKey) ?? 0) > 0) {
       await step(lock, "shared");
-      return RootLock.held("shared", lock, undefined);
+      return RootLock.held("shared", rootKey, lock, undefined);
     }
     const queue = new FileLock(queueFile);
     await step(queue, mode);
@@ -63,14 +70,14 @@ export class RootLock {
       queue.release();
       throw error;
     }
-    if (mode === "exclusive") return RootLock.held(mode, lock, queue);
+    if (mode === "exclusive") return RootLock.held(mode, rootKey, lock, queue);
     queue.release();
-    return RootLock.held(mode, lock, undefined);
+    return RootLock.held(mode, rootKey, lock, undefined);
   }
 
-  private static held(mode: LockMode, lock: FileLock, queue: FileLock | undefined): RootLock {
-    if (mode === "shared") sharedHere.set(lock.path, (sharedHere.get(lock.path) ?? 0) + 1);
-    return new RootLock(mode, lock, queue);
+  private static held(mode: LockMode, rootKey: string, lock: FileLock, queue: FileLock | undefined): RootLock {
+    if (mode === "shared") sharedHere.set(rootKey, (sharedHere.get(rootKey) ?? 0) + 1);
+    return new RootLock(mode, rootKey, lock, queue);
   }
 
   /** Releases the lock. Idempotent. */
@@ -78,11 +85,19 @@ export class RootLock {
     if (this.released) return;
     this.released = true;
     if (this.mode === "shared") {
-      const count = (sharedHere.get(this.lock.path) ?? 1) - 1;
-      if (count > 0) sharedHere.set(this.lock.path, count);
-      else sharedHere.delete(this.lock.path);
+      const count = (sharedHere.get(this.rootKey) ?? 1) - 1;
+      if (count > 0) sharedHere.set(this.rootKey, count);
+      else sharedHere.delete(this.rootKey);
     }
     this.lock.release();
     this.queue?.release();
+  }
+}
+
+function realRoot(lockFile: string): string {
+  try {
+    return realpathSync(dirname(lockFile));
+  } catch {
+    return dirname(lockFile);
   }
 }

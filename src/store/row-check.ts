@@ -28,13 +28,11 @@ export function rowCheck(fields: CheckedFields): Buffer {
 }
 
 /**
- * True when a row read back is what was written. Rows written before checksums existed (`check` null) are
- * checked by their inline content against its sha256 where there is inline content.
+ * True when a row read back is what was written. A row without a checksum (written before checksums existed)
+ * cannot be checked against its key, so it is never trusted: the caller treats it as a miss.
  */
 export function rowIsIntact(fields: CheckedFields, check: Uint8Array | null): boolean {
-  if (check === null) {
-    return fields.inline === null || createHash("sha256").update(fields.inline).digest("hex") === fields.digest;
-  }
+  if (check === null) return false;
   const expected = rowCheck(fields);
   return check.byteLength === expected.byteLength && Buffer.compare(expected, check) === 0;
 }

@@ -1,6 +1,7 @@
-import { existsSync } from "node:fs";
+import { lstat } from "node:fs/promises";
 import { resolveCacheDir, type CacheDirRequest } from "./cache-dir.js";
 import { CacheWalk } from "./cache-walk.js";
+import { CacheRootError } from "./errors.js";
 import type { Reporter, Tally } from "./tally.js";
 
 /** What `measureCache` found. `found` is false when there is no cache at `root`. */
@@ -16,8 +17,11 @@ export interface SizeResult {
  */
 export async function measureCache(options: CacheDirRequest & { reporter?: Reporter } = {}): Promise<SizeResult> {
   const resolved = resolveCacheDir(options);
-  const found = existsSync(resolved.path);
+  const root = await lstat(resolved.path).catch(() => undefined);
+  if (root !== undefined && !root.isDirectory()) {
+    throw new CacheRootError(resolved.path, `${resolved.path} is a file, not a directory`);
+  }
   const tally = await new CacheWalk({ reporter: options.reporter }).measure(resolved.path);
   options.reporter?.end?.(tally);
-  return { root: resolved.path, found, tally };
+  return { root: resolved.path, found: root !== undefined, tally };
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { lstatSync, readFileSync, statSync, type Stats } from "node:fs";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -5,8 +6,11 @@ import type { CacheLayout } from "./layout.js";
 import { stagingPath } from "./staging.js";
 import { TimeSlices } from "./time-slices.js";
 
-/** Format identifier written into every manifest; a reader treats any other as no manifest. */
-export const TREE_MANIFEST_FORMAT = "cachet-tree-manifest/1";
+/**
+ * Format identifier written into every manifest; a reader treats any other as no manifest (and re-hashes the
+ * tree). `/2` added the checksum; `/1` manifests are rebuilt on first use.
+ */
+export const TREE_MANIFEST_FORMAT = "cachet-tree-manifest/2";
 
 /** A manifest sits beside its tree in `trees-v1/`, as `<id>.manifest`. */
 const MANIFEST_SUFFIX = ".manifest";
@@ -83,12 +87,16 @@ export function encodeManifest(manifest: TreeManifest): string {
         return ["l", entry.path, entry.target];
     }
   });
-  return JSON.stringify({
-    format: TREE_MANIFEST_FORMAT,
-    digest: manifest.digest,
-    root: [manifest.root.ino, manifest.root.mtimeMs],
-    entries,
-  });
+  const body = { format: TREE_MANIFEST_FORMAT, digest: manifest.digest, root: [manifest.root.ino, manifest.root.mtimeMs], entries };
+  return JSON.stringify({ ...body, check: checksumOf(body) });
+}
+
+/**
+ * A manifest's checksum: sha256 over its fields, so a changed byte anywhere (a mode, a symlink target, a
+ * missing record) makes it no manifest at all, and the tree is re-hashed against its digest instead of trusted.
+ */
+function checksumOf(body: { format?: unknown; digest?: unknown; root?: unknown; entries?: unknown }): string {
+  return createHash("sha256").update(JSON.stringify([body.format, body.digest, body.root, body.entries])).digest("hex");
 }
 
 /** A path segment that is empty, `.` or `..`, at any position. */
@@ -106,8 +114,9 @@ export function decodeManifest(text: string, digest: string): TreeManifest | und
   } catch {
     return undefined;
   }
-  const doc = raw as { format?: unknown; digest?: unknown; root?: unknown; entries?: unknown };
+  const doc = raw as { format?: unknown; digest?: unknown; root?: unknown; entries?: unknown; check?: unknown };
   if (doc === null || typeof doc !== "object" || doc.format !== TREE_MANIFEST_FORMAT || doc.digest !== digest) return undefined;
+  if (doc.check !== checksumOf(doc)) return undefined;
   if (!Array.isArray(doc.root) || !isNumber(doc.root[0]) || !isNumber(doc.root[1]) || !Array.isArray(doc.entries)) return undefined;
   const dirs = new Set<string>();
   const entries: ManifestEntry[] = [];
@@ -117,12 +126,13 @@ export function decodeManifest(text: string, digest: string): TreeManifest | und
     if (typeof path !== "string" || path.includes("\0") || BAD_SEGMENT.test(path)) return undefined;
     const slash = path.lastIndexOf("/");
     if (slash > 0 && !dirs.has(path.slice(0, slash))) return undefined;
+    // Restored modes never carry set-id bits, whatever a manifest says.
     if (item[0] === "f" && item.length === 5 && isNumber(item[2]) && isNumber(item[3]) && isNumber(item[4])) {
-      entries.push({ kind: "file", path, mode: item[2], size: item[3], mtimeMs: item[4] });
+      entries.push({ kind: "file", path, mode: item[2] & 0o777, size: item[3], mtimeMs: item[4] });
     } else if (item[0] === "d" && item.length === 4 && isNumber(item[2]) && isNumber(item[3])) {
       if (dirs.has(path)) return undefined;
       dirs.add(path);
-      entries.push({ kind: "dir", path, mode: item[2], mtimeMs: item[3] });
+      entries.push({ kind: "dir", path, mode: item[2] & 0o1777, mtimeMs: item[3] });
     } else if (item[0] === "l" && item.length === 3 && typeof item[2] === "string") {
       entries.push({ kind: "symlink", path, target: item[2] });
     } else {

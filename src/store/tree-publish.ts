@@ -71,7 +71,7 @@ async function stageTree(source: string, staged: string): Promise<{ manifest: Tr
   for (const { path, absolute, stats } of walked) {
     if (slices.due()) await slices.yield();
     const to = `${staged}/${path}`;
-    const mode = stats.mode & 0o7777;
+    const mode = stats.mode & (stats.isDirectory() ? 0o1777 : 0o777); // no set-id bits
     if (stats.isDirectory()) {
       mkdirSync(to);
       const dir: ManifestDir = { kind: "dir", path, mode, mtimeMs: 0 };

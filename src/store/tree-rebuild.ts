@@ -49,7 +49,7 @@ async function rehash(layout: CacheLayout, digest: string, previous: TreeManifes
   const slices = new TimeSlices();
   for (const { path, absolute, stats } of walked) {
     if (slices.due()) await slices.yield();
-    const mode = stats.mode & 0o7777;
+    const mode = stats.mode & (stats.isDirectory() ? 0o1777 : 0o777); // no set-id bits
     if (stats.isDirectory()) {
       treeEntries.push({ path, type: "dir" });
       entries.push({ kind: "dir", path, mode: knownModes.get(path) ?? mode, mtimeMs: stats.mtimeMs });

@@ -82,6 +82,8 @@ function fixFor(step: CacheStep, error: unknown, root: string | undefined): stri
       ? "if the other process is alive, it is still computing; raise CACHET_LOCK_TIMEOUT (seconds) to wait longer"
       : "another process holds the cache for `cachet cache clean` or `prune`; wait for it or raise CACHET_LOCK_TIMEOUT (seconds)";
   }
+  if (code === "CACHET_LINK_MODE") return "unset CACHET_LINK_MODE to let cachet choose, or set it to copy";
+  if (code === "CACHET_BAD_SETTING") return "give the setting named above one of the values it accepts, or unset it";
   if (["ENOSPC", "EDQUOT", "SQLITE_FULL", "CACHET_DISK_FULL", "SQLITE_IOERR_SHMSIZE"].includes(code)) {
     return `free space on the file system of ${dir} (\`cachet cache prune --max-size 1GiB\` shrinks the cache), or set CACHET_CACHE_DIR to another disk`;
   }

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 
 import { isCachePolicy, policyName, type CachePolicy } from "./cache-policy.js";
-import { parseDuration } from "../store/index.js";
+import { parseDuration } from "../config/index.js";
 import { CacheConfigError, CachePolicyError, describeValue } from "./errors.js";
 import { FunctionBodyPolicy } from "./policies/function-body.js";
 import { unknownOption } from "./option-names.js";

@@ -13,8 +13,10 @@ import { analyzeModule, findFunctionNode, lineOffsets, referencesInRange, type A
  * once when the task is defined. Their values change what the function computes without changing its source,
  * so hashable ones enter the task's version and the others are reported. Module-level names and globals do not
  * count: they are the same for every definition in a process (and `SourceGraphPolicy` follows module code).
- * Nor do variables the function writes (a counter, a list it appends to): they are state it keeps, not values
- * it is parametrized by, and their values at definition say nothing about a call.
+ * Nor do variables the function only keeps state in (a counter it increments, a log it appends to): their
+ * values at definition say nothing about a call. A variable it both reads and writes (a `cfg` it annotates and
+ * reads a factor from) counts, with its value at definition. A function that calls `eval` may read any enclosing
+ * variable, so it is reported.
  */
 export interface CapturedVariables {
   /** sha256 of each hashable captured value, by variable name, sorted by name. */
@@ -32,9 +34,9 @@ const NOT_CAPTURED_SCOPES = new Set(["Module", "Script", "Global"]);
 
 /** The variables `fn` captures from enclosing functions, minus `ignored` names. Never throws. */
 export function captureVariables(fn: Function, source: TaskFunctionSource, ignored: ReadonlySet<string>): CapturedVariables {
-  // State the function writes (a counter, a log it appends to) is not a value it is parametrized by.
-  const candidates = source.freeNames.filter((name) => !ignored.has(name) && !source.writtenNames.includes(name));
+  const candidates = source.freeNames.filter((name) => !ignored.has(name) && !source.stateNames.includes(name));
   const lexicalThis = source.thisUse === "lexical" && !ignored.has("this");
+  const callsEval = source.freeNames.includes("eval") && !ignored.has("eval");
   if (candidates.length === 0 && !lexicalThis) return NONE;
   let closure: FunctionClosure | undefined;
   try {
@@ -73,6 +75,9 @@ export function captureVariables(fn: Function, source: TaskFunctionSource, ignor
     }
   }
   unusable.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  if (callsEval && closure.scopes.some((scope) => scope.kind === "Closure")) {
+    unusable.push({ name: "eval", reason: "the function calls eval, so which enclosing variables it reads cannot be known" });
+  }
   if (lexicalThis && script.arrowThisIsCaptured()) {
     unusable.push({ name: "this", reason: "the `this` of the function that defined it, which cannot be read" });
   }

@@ -1,6 +1,6 @@
 import type { CacheStore, EntryInfo } from "../store/index.js";
 import { TaskDefinitionError } from "./errors.js";
-import type { KeyComponents } from "./task-key.js";
+import { asKeyComponents, type KeyComponents } from "./task-key.js";
 import { cut } from "./cache-failures.js";
 import { isContentEntryKey } from "./content-entries.js";
 import { taskDefinition, type TaskDefinition } from "./task.js";
@@ -26,6 +26,23 @@ export interface Explanation {
   /** Against the task's most recent entry, when the call would miss. */
   changes: KeyChange[];
   /** The entry compared against. */
+  comparedWith?: { key: string; createdAt: Date; lastUsedAt: Date };
+}
+
+/** The answer of {@link explainEntry}. */
+export interface EntryExplanation {
+  task: string;
+  key: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  /** How long the call that made the entry ran. */
+  costMs: number;
+  /** What the entry was keyed on; undefined when its writer recorded nothing. */
+  components: KeyComponents | undefined;
+  /** One sentence: how it differs from the entry compared with. */
+  reason: string;
+  changes: KeyChange[];
+  /** The task's most recently used other entry, the one compared with (as {@link explain} compares a call). */
   comparedWith?: { key: string; createdAt: Date; lastUsedAt: Date };
 }
 
@@ -68,11 +85,11 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
         : `its entry is older than maxAge (created ${exact.createdAt.toISOString()})`;
     return { task: definition.name, key, wouldHit: false, reason, changes: [] };
   }
-  const previous = await latestOther(store, definition.name, key);
+  const previous = await mostRecentOther(store, definition.name, key);
   if (!previous) {
     return { task: definition.name, key, wouldHit: false, reason: `there are no entries for task "${definition.name}" yet`, changes: [] };
   }
-  const before = store.components(definition.name, previous.key) as KeyComponents | undefined;
+  const before = asKeyComponents(store.components(definition.name, previous.key));
   const changes = before ? diffComponents(before, current) : [];
   return {
     task: definition.name,
@@ -84,9 +101,32 @@ async function compare(definition: TaskDefinition, key: string, current: KeyComp
   };
 }
 
-async function latestOther(store: CacheStore, name: string, key: string): Promise<EntryInfo | undefined> {
+/**
+ * Explains a stored entry of task `name` without the task function: what it was keyed on, and which key
+ * components differ from the task's most recently used other entry (the entry {@link explain} compares a call
+ * with, so both mean the same by "the most recent entry"). `key` defaults to the task's most recently used
+ * entry. Undefined when the task has no such entry. Reads only; a use is not recorded.
+ */
+export async function explainEntry(store: CacheStore, name: string, key?: string): Promise<EntryExplanation | undefined> {
+  const entry = key === undefined ? await mostRecentOther(store, name, undefined) : store.info(name, key);
+  if (!entry || isContentEntryKey(entry.key)) return undefined;
+  const components = asKeyComponents(store.components(name, entry.key));
+  const base = { task: name, key: entry.key, createdAt: entry.createdAt, lastUsedAt: entry.lastUsedAt, costMs: entry.costMs, components };
+  const other = await mostRecentOther(store, name, entry.key);
+  if (!other) return { ...base, reason: `it is the only entry of task "${name}"`, changes: [] };
+  const comparedWith = { key: other.key, createdAt: other.createdAt, lastUsedAt: other.lastUsedAt };
+  if (!components) return { ...base, reason: "this entry has no recorded key components to compare", changes: [], comparedWith };
+  const before = asKeyComponents(store.components(name, other.key));
+  const changes = before ? diffComponents(before, components) : [];
+  return { ...base, reason: describeChanges(changes, before === undefined), changes, comparedWith };
+}
+
+/**
+ * The task's most recently used entry other than `key`: what a call or an entry is compared with. Content
+ * entries of file/dir results (`<key>.<n>`) have no key components and do not count.
+ */
+async function mostRecentOther(store: CacheStore, name: string, key: string | undefined): Promise<EntryInfo | undefined> {
   for await (const entry of store.list(name)) {
-    // Skip the content entries of file/dir results (`<key>.<n>`); they have no components.
     if (entry.key !== key && !isContentEntryKey(entry.key)) return entry;
   }
   return undefined;

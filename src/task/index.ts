@@ -1,7 +1,7 @@
 export { task, taskDefinition } from "./task.js";
 export type { TaskOptions, CachedTask, CachedAsyncTask, CachedTaskProperties, TaskDefinition } from "./task.js";
-export { explain, diffComponents, describeChanges } from "./explain.js";
-export type { Explanation, KeyChange } from "./explain.js";
+export { explain, explainEntry, diffComponents, describeChanges } from "./explain.js";
+export type { Explanation, EntryExplanation, KeyChange } from "./explain.js";
 export { contentEntryKey, contentEntryOwner, isContentEntryKey } from "./content-entries.js";
 export type { KeyComponents } from "./task-key.js";
 export type { TaskEvent, TaskEventKind, TaskEventHandler } from "./task-events.js";

@@ -23,11 +23,12 @@ export interface TaskFunctionSource {
   /** Names the function refers to without declaring them (enclosing-scope variables, module names, globals). */
   readonly freeNames: readonly string[];
   /**
-   * The free names the function writes: assigns or increments, assigns a property of, or changes in place with
-   * a mutating method of arrays, Maps and Sets (`push`, `set`, `add`, `delete`, …). State the function keeps
-   * (a counter, a log) rather than values it is parametrized by.
+   * The free names the function only keeps state in: every reference to them writes (assigns or increments,
+   * assigns a property of, changes in place with a mutating method of arrays, Maps and Sets: `push`, `set`,
+   * `add`, `delete`, …) or is read only to compute its own new value (`runs = runs + 1`). A counter or a log the
+   * function keeps, as opposed to a value it reads to compute its result.
    */
-  readonly writtenNames: readonly string[];
+  readonly stateNames: readonly string[];
   readonly arrow: boolean;
 }
 
@@ -43,9 +44,9 @@ export function readTaskFunction(fn: (...args: any[]) => unknown): TaskFunctionS
   const free = freeReferences(node).filter((reference) => arrow || reference.name !== "arguments");
   const writes = writtenIdentifiers(node);
   const freeNames = [...new Set(free.map((reference) => reference.name))];
-  const writtenNames = [...new Set(free.filter((reference) => writes.has(reference.start)).map((reference) => reference.name))];
+  const stateNames = freeNames.filter((name) => free.every((reference) => reference.name !== name || writes.has(reference.start)));
   const thisUse = refersToThis(node) ? (arrow ? "lexical" : "dynamic") : "none";
-  return { shape: shapeOf(params), thisUse, freeNames, writtenNames, arrow };
+  return { shape: shapeOf(params), thisUse, freeNames, stateNames, arrow };
 }
 
 /** A function's parameter shape (see {@link readTaskFunction}). */
@@ -100,7 +101,11 @@ function refersToThis(fn: AstNode): boolean {
 /** Methods that change an array, Map or Set in place. */
 const MUTATORS = new Set(["push", "pop", "shift", "unshift", "splice", "sort", "reverse", "fill", "copyWithin", "set", "add", "delete", "clear"]);
 
-/** Start offsets of the identifiers that are written in `fn`: assignment, update and mutating-call targets (roots of member chains). */
+/**
+ * Start offsets of the identifiers that are written in `fn`: assignment, update and mutating-call targets (roots
+ * of member chains), and the reads of an assignment's own target on its right side (`n = n + 1`,
+ * `cfg.calls = (cfg.calls ?? 0) + 1`), which only compute its new value.
+ */
 function writtenIdentifiers(fn: AstNode): Set<number> {
   const starts = new Set<number>();
   const mark = (target: AstNode | null | undefined): void => {
@@ -130,11 +135,24 @@ function writtenIdentifiers(fn: AstNode): Set<number> {
         return;
     }
   };
+  const markSameName = (node: AstNode, name: string): void => {
+    if (node.type === "Identifier" && node.name === name) starts.add(node.start);
+    for (const key of Object.keys(node)) {
+      if (NOT_CODE.has(key)) continue;
+      const value = node[key] as unknown;
+      if (Array.isArray(value)) {
+        for (const item of value) if (isNode(item)) markSameName(item, name);
+      } else if (isNode(value)) markSameName(value, name);
+    }
+  };
   const visit = (node: AstNode): void => {
     switch (node.type) {
-      case "AssignmentExpression":
+      case "AssignmentExpression": {
         mark(node.left as AstNode);
+        const target = rootName(node.left as AstNode);
+        if (target !== undefined) markSameName(node.right as AstNode, target);
         break;
+      }
       case "UpdateExpression":
         mark(node.argument as AstNode);
         break;
@@ -164,6 +182,13 @@ function writtenIdentifiers(fn: AstNode): Set<number> {
   };
   visit(fn);
   return starts;
+}
+
+/** The variable at the root of an assignment target (`a` of `a`, `a.b.c`, `a[i]`), if it is one. */
+function rootName(target: AstNode): string | undefined {
+  let node: AstNode | undefined = target;
+  while (node && (node.type === "MemberExpression" || node.type === "OptionalMemberExpression")) node = node.object as AstNode;
+  return node?.type === "Identifier" ? (node.name as string) : undefined;
 }
 
 function isNode(value: unknown): value is AstNode {

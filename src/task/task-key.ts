@@ -23,6 +23,31 @@ export interface KeyComponents {
   receiver?: string;
 }
 
+/**
+ * The key components recorded with an entry, if they have the shape this build writes; anything else (an entry
+ * of another build, a damaged value: the components are not part of the row checksum) counts as none recorded.
+ */
+export function asKeyComponents(value: unknown): KeyComponents | undefined {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  const c = value as Record<string, unknown>;
+  const isString = (v: unknown): v is string => typeof v === "string";
+  const isStringList = (v: unknown): boolean => Array.isArray(v) && v.every(isString);
+  const isDigestMap = (v: unknown): boolean =>
+    v !== null && typeof v === "object" && !Array.isArray(v) && Object.values(v as object).every(isString);
+  const valid =
+    isString(c.task) &&
+    isString(c.version) &&
+    (c.versionSource === "explicit" || c.versionSource === "policies") &&
+    isString(c.salt) &&
+    isStringList(c.policies) &&
+    isStringList(c.ignoredInputs) &&
+    isDigestMap(c.inputs) &&
+    (c.captured === undefined || isDigestMap(c.captured)) &&
+    (c.policyVersion === undefined || isString(c.policyVersion)) &&
+    (c.receiver === undefined || isString(c.receiver));
+  return valid ? (value as KeyComponents) : undefined;
+}
+
 /** Precomputes the part of the key that is fixed per task, so a call hashes only its inputs. */
 export function keyPrefix(task: string, version: string): Buffer {
   return Buffer.from(`${KEY_SCHEME}\0${task.length}:${task}\0${version.length}:${version}\0`, "utf8");

@@ -1,3 +1,4 @@
+import { readSettings, refreshes } from "../config/index.js";
 import { openStore, resolveCacheDir, type CacheStore, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
 import { isCacheStore, missingCacheStoreMembers } from "../store/cache-store.js";
 import { TaskDefinitionError } from "./errors.js";
@@ -92,16 +93,15 @@ export function defaultWarningHandler(): WarningHandler {
   return defaults.onWarning ?? ((warning: StoreWarning) => process.emitWarning(warning.message, { code: warning.code }));
 }
 
-/** `CACHET_NO_CACHE=1` turns task caching off. */
+/**
+ * `CACHET_NO_CACHE` (read by the settings module, like the CLI reads it): on turns task caching off. Read at
+ * every call, so a process may switch it. A value that is not understood throws its `SettingError`.
+ */
 export function cachingDisabled(env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env.CACHET_NO_CACHE;
-  return raw !== undefined && raw !== "" && raw !== "0" && raw.toLowerCase() !== "false";
+  return readSettings({ env }).noCache;
 }
 
-/** `CACHET_REFRESH=1` (every task) or `CACHET_REFRESH=name,name` (those tasks). */
+/** `CACHET_REFRESH=1` (every task) or `CACHET_REFRESH=name,name` (those tasks), read at every call. */
 export function refreshRequested(taskName: string, env: NodeJS.ProcessEnv = process.env): boolean {
-  const raw = env.CACHET_REFRESH;
-  if (raw === undefined || raw === "" || raw === "0" || raw.toLowerCase() === "false") return false;
-  if (raw === "1" || raw.toLowerCase() === "true" || raw === "*") return true;
-  return raw.split(",").some((name) => name.trim() === taskName);
+  return refreshes(readSettings({ env }).refresh, taskName);
 }

@@ -232,7 +232,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
   call(thisArg: unknown, args: A): Promise<Awaited<R>> {
     try {
       const started = performance.now();
-      if (this.cache === undefined || cachingDisabled()) {
+      if (this.cache === undefined || this.cachingOff()) {
         return this.run("bypass", "", started, thisArg, args, true);
       }
       if (this.pendingIgnoredCheck.length > 0) this.checkIgnoredAtFirstCall(args);
@@ -247,6 +247,19 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
       return this.callKeyed(this.keyOfInputs(inputs, receiver), thisArg, args, started);
     } catch (error) {
       return Promise.reject(error);
+    }
+  }
+
+  /**
+   * `CACHET_NO_CACHE` is on. A value the settings module does not understand is a cache that cannot be used:
+   * reported once (naming the variable and the accepted values), and the call runs without the cache.
+   */
+  private cachingOff(): boolean {
+    try {
+      return cachingDisabled();
+    } catch (error) {
+      this.cacheFailed("open", error, undefined);
+      return true;
     }
   }
 

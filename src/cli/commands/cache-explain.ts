@@ -1,67 +1,87 @@
-import { formatDuration, type EntryInfo, type Store } from "../../store/index.js";
-import { describeChanges, diffComponents, isContentEntryKey, type KeyComponents } from "../../task/index.js";
+import type { Store } from "../../store/index.js";
+import { explainEntry, isContentEntryKey, type EntryExplanation } from "../../task/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
+import { formatDuration } from "../format.js";
 import { printData } from "../output.js";
 import { UsageError } from "../usage-error.js";
 
 /**
- * `cachet cache explain NAME [KEY]`: what a task's entry (its most recent, or KEY) was keyed on, and which
- * component differs from the entry before it, i.e. why that call missed.
+ * `cachet cache explain NAME [KEY]`: what a task's entry (its most recently used, or KEY, which may be a unique
+ * prefix as `cache ls` shows it) was keyed on, and which components differ from the task's most recently used
+ * other entry. The library's {@link explainEntry} answers; this only finds the key and prints.
  */
 export async function cacheExplainCommand(context: CommandContext, name: string, key: string | undefined, flags: { json?: boolean }): Promise<number> {
   const store = await openExistingStore(context);
   if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
-    const entries = await keyedEntries(store, name);
-    if (entries.length === 0) throw new UsageError(`no entries for "${name}" in ${store.root}`);
-    const index = key === undefined ? 0 : entries.findIndex((entry) => entry.key === key);
-    if (index < 0) throw new UsageError(`no entry ${name}/${key} in ${store.root}`);
-    const entry = entries[index]!;
-    const components = store.components(name, entry.key) as KeyComponents | undefined;
-    const previous = entries[index + 1];
-    const before = previous ? (store.components(name, previous.key) as KeyComponents | undefined) : undefined;
-    const changes = components && before ? diffComponents(before, components) : [];
-    const reason = previous === undefined
-      ? "it is the only entry of this task"
-      : describeChanges(changes, components === undefined || before === undefined).replace("the most recent entry", "the previous entry");
-    if (flags.json) {
-      printData(context.output, JSON.stringify({ name, key: entry.key, components: components ?? null, previousKey: previous?.key ?? null, changes, reason }, null, 2));
-      return 0;
+    const fullKey = key === undefined ? undefined : await resolveKey(store, name, key);
+    const explanation = await explainEntry(store, name, fullKey);
+    if (!explanation) {
+      throw new UsageError(fullKey === undefined ? `no entries for "${name}" in ${store.root}` : `no task entry ${name}/${fullKey} in ${store.root}`);
     }
-    const now = Date.now();
-    const lines = [
-      `${name}/${entry.key}`,
-      `  created ${formatDuration(now - entry.createdAt.getTime())} ago, last used ${formatDuration(now - entry.lastUsedAt.getTime())} ago, took ${formatDuration(entry.costMs)}`,
-    ];
-    if (components) {
-      lines.push(`  version ${components.version} (${components.versionSource}${components.policies.length ? `: ${components.policies.join(", ")}` : ""})`);
-      if (components.salt) lines.push(`  salt ${JSON.stringify(components.salt)}`);
-      if (components.ignoredInputs.length) lines.push(`  ignored inputs: ${components.ignoredInputs.join(", ")}`);
-      const inputs = Object.entries(components.inputs);
-      const topLevel = inputs.filter(([path]) => !/[.[]/.test(path));
-      for (const [path, digest] of topLevel) lines.push(`  input ${path} = ${digest.slice(0, 16)}`);
-      if (inputs.length > topLevel.length) lines.push(`  (${inputs.length - topLevel.length} nested input paths recorded; --json shows them)`);
-      if (components.receiver) lines.push(`  input this = ${components.receiver.slice(0, 16)}`);
-      for (const [variable, digest] of Object.entries(components.captured ?? {})) lines.push(`  captured ${variable} = ${digest.slice(0, 16)}`);
-    } else lines.push("  (no key components were recorded with this entry)");
-    lines.push(previous ? `Compared with ${name}/${previous.key}: ${reason}` : `This is the only entry of ${name}.`);
-    for (const change of changes) {
-      const what =
-        change.component === "input" ? `input ${change.path}` : change.component === "captured" ? `captured variable ${change.path}` : change.component;
-      lines.push(`  ${what}: ${change.change}${change.before !== undefined || change.after !== undefined ? ` (${short(change.before)} → ${short(change.after)})` : ""}`);
-    }
-    for (const line of lines) printData(context.output, line);
+    if (flags.json) printData(context.output, JSON.stringify(jsonExplanation(explanation), null, 2));
+    else for (const line of textExplanation(explanation)) printData(context.output, line);
     return 0;
   } finally {
     await store.close();
   }
 }
 
-/** The task's entries newest first, without the content entries of file/dir results (`<key>.<n>`). */
-async function keyedEntries(store: Store, name: string): Promise<EntryInfo[]> {
-  const entries: EntryInfo[] = [];
-  for await (const entry of store.list(name)) if (!isContentEntryKey(entry.key)) entries.push(entry);
-  return entries.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+/** `key` itself when it names an entry of the task, else the one task entry whose key starts with it. */
+async function resolveKey(store: Store, name: string, key: string): Promise<string> {
+  if (store.info(name, key)) return key;
+  const prefix = key.replace(/…$/, "");
+  const matches: string[] = [];
+  if (prefix !== "") {
+    for await (const entry of store.list(name)) {
+      if (entry.key.startsWith(prefix) && !isContentEntryKey(entry.key)) matches.push(entry.key);
+      if (matches.length > 1) break;
+    }
+  }
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length > 1) throw new UsageError(`key ${JSON.stringify(key)} matches several entries of "${name}": give more of it`);
+  throw new UsageError(`no entry ${name}/${key} in ${store.root}`);
+}
+
+function jsonExplanation(explanation: EntryExplanation) {
+  return {
+    name: explanation.task,
+    key: explanation.key,
+    createdAt: explanation.createdAt.toISOString(),
+    lastUsedAt: explanation.lastUsedAt.toISOString(),
+    costMs: explanation.costMs,
+    components: explanation.components ?? null,
+    comparedWith: explanation.comparedWith?.key ?? null,
+    changes: explanation.changes,
+    reason: explanation.reason,
+  };
+}
+
+function textExplanation(explanation: EntryExplanation): string[] {
+  const { task, key, components, comparedWith, changes } = explanation;
+  const now = Date.now();
+  const lines = [
+    `${task}/${key}`,
+    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+  ];
+  if (components) {
+    lines.push(`  version ${components.version} (${components.versionSource}${components.policies.length ? `: ${components.policies.join(", ")}` : ""})`);
+    if (components.salt) lines.push(`  salt ${JSON.stringify(components.salt)}`);
+    if (components.ignoredInputs.length) lines.push(`  ignored inputs: ${components.ignoredInputs.join(", ")}`);
+    const inputs = Object.entries(components.inputs);
+    const topLevel = inputs.filter(([path]) => !/[.[]/.test(path));
+    for (const [path, digest] of topLevel) lines.push(`  input ${path} = ${digest.slice(0, 16)}`);
+    if (inputs.length > topLevel.length) lines.push(`  (${inputs.length - topLevel.length} nested input paths recorded; --json shows them)`);
+    if (components.receiver) lines.push(`  input this = ${components.receiver.slice(0, 16)}`);
+    for (const [variable, digest] of Object.entries(components.captured ?? {})) lines.push(`  captured ${variable} = ${digest.slice(0, 16)}`);
+  } else lines.push("  (no key components were recorded with this entry)");
+  lines.push(comparedWith ? `Compared with ${task}/${comparedWith.key}: ${explanation.reason}` : `This is the only entry of ${task}.`);
+  for (const change of changes) {
+    const what = change.component === "input" ? `input ${change.path}` : change.component === "captured" ? `captured variable ${change.path}` : change.component;
+    const values = change.before !== undefined || change.after !== undefined ? ` (${short(change.before)} → ${short(change.after)})` : "";
+    lines.push(`  ${what}: ${change.change}${values}`);
+  }
+  return lines;
 }
 
 function short(value: string | undefined): string {

@@ -1,8 +1,18 @@
-import { formatBytes, formatDuration, type EntryInfo } from "../../store/index.js";
+import type { EntryInfo } from "../../store/index.js";
+import { contentEntryOwner } from "../../task/index.js";
+import { ContentEntries } from "../content-entries.js";
 import { openExistingStore, type CommandContext } from "../context.js";
+import { formatAge, formatBytes, shortEntryKey } from "../format.js";
 import { printNote } from "../output.js";
+import { TableWriter } from "../table.js";
 
-/** `cachet cache ls [NAME] [--json]`: entries with name, key, size, origin, age and last use. */
+const HEADER = ["NAME", "KEY", "SIZE", "ORIGIN", "AGE", "LAST USE"] as const;
+
+/**
+ * `cachet cache ls [NAME] [--json]`: entries with name, key, size, origin, age and last use, most recently used
+ * first. A task result with files shows its content entries on lines under it (and its size includes them). On a
+ * terminal the columns are aligned and long keys shortened; piped, rows are tab-separated with whole keys.
+ */
 export async function cacheLsCommand(context: CommandContext, name: string | undefined, flags: { json?: boolean }): Promise<number> {
   const store = await openExistingStore(context);
   const out = context.output.stdout;
@@ -11,28 +21,24 @@ export async function cacheLsCommand(context: CommandContext, name: string | und
     return 0;
   }
   try {
+    const contents = new ContentEntries(store);
+    const terminal = out.isTTY === true;
+    const table = new TableWriter(out, terminal, HEADER, ["left", "left", "right"]);
+    const json = flags.json ? new JsonArrayWriter(out) : undefined;
     const now = Date.now();
     let count = 0;
-    let buffer = "";
-    const flushAt = 64 * 1024;
-    const emit = (text: string): void => {
-      buffer += text;
-      if (buffer.length >= flushAt) {
-        out.write(buffer);
-        buffer = "";
-      }
-    };
-    if (flags.json) emit("[");
     for await (const entry of store.list(name)) {
-      if (flags.json) emit(`${count === 0 ? "\n" : ",\n"}${JSON.stringify(jsonEntry(entry))}`);
-      else {
-        if (count === 0) emit(`${["NAME", "KEY", "SIZE", "ORIGIN", "AGE", "LAST USE"].join("\t")}\n`);
-        emit(`${textRow(entry, now)}\n`);
-      }
+      if (contents.claimed(entry)) continue;
+      const content = contents.of(entry);
       count++;
+      if (json) json.item(jsonEntry(entry, content));
+      else {
+        table.row(textRow(entry, content, now, terminal));
+        for (const part of content) table.row(contentRow(part, terminal));
+      }
     }
-    if (flags.json) emit(count === 0 ? "]\n" : "\n]\n");
-    out.write(buffer);
+    json?.end();
+    table.end();
     if (!flags.json && count === 0) printNote(context.output, name === undefined ? "No entries" : `No entries for ${name}`);
     return 0;
   } finally {
@@ -40,7 +46,26 @@ export async function cacheLsCommand(context: CommandContext, name: string | und
   }
 }
 
-function jsonEntry(entry: EntryInfo) {
+function textRow(entry: EntryInfo, content: readonly EntryInfo[], now: number, terminal: boolean): string[] {
+  const size = content.reduce((total, part) => total + part.size, entry.size);
+  return [
+    entry.name,
+    terminal ? shortEntryKey(entry.key) : entry.key,
+    formatBytes(size),
+    entry.origin,
+    formatAge(now - entry.createdAt.getTime()),
+    formatAge(now - entry.lastUsedAt.getTime(), " ago"),
+  ];
+}
+
+/** A content entry's line under its task entry: `.0 dir  4.0MiB`. */
+function contentRow(part: EntryInfo, terminal: boolean): string[] {
+  const index = contentEntryOwner(part.key)?.index ?? 0;
+  const label = `.${index} ${part.storage === "tree" ? "dir" : "file"}`;
+  return ["", terminal ? `  ${label}` : label, formatBytes(part.size), "", "", ""];
+}
+
+function jsonEntry(entry: EntryInfo, content: readonly EntryInfo[]) {
   return {
     name: entry.name,
     key: entry.key,
@@ -52,21 +77,30 @@ function jsonEntry(entry: EntryInfo) {
     format: entry.format ?? null,
     createdAt: entry.createdAt.toISOString(),
     lastUsedAt: entry.lastUsedAt.toISOString(),
+    ...(content.length > 0 && {
+      content: content.map((part) => ({ key: part.key, size: part.size, storage: part.storage, digest: part.digest })),
+    }),
   };
 }
 
-function textRow(entry: EntryInfo, now: number): string {
-  return [
-    entry.name,
-    entry.key,
-    formatBytes(entry.size),
-    entry.origin,
-    age(now - entry.createdAt.getTime(), ""),
-    age(now - entry.lastUsedAt.getTime(), " ago"),
-  ].join("\t");
-}
+/** A JSON array written item by item (a listing can be long), in 64 KiB writes. */
+class JsonArrayWriter {
+  private pending = "[";
+  private count = 0;
 
-/** A duration since a time; a time in the future (written under a clock that was ahead) says so. */
-function age(ms: number, suffix: string): string {
-  return ms < 0 ? "in the future" : `${formatDuration(ms)}${suffix}`;
+  constructor(private readonly out: { write(text: string): unknown }) {}
+
+  item(value: unknown): void {
+    this.pending += `${this.count === 0 ? "\n" : ",\n"}${JSON.stringify(value)}`;
+    this.count++;
+    if (this.pending.length >= 64 * 1024) {
+      this.out.write(this.pending);
+      this.pending = "";
+    }
+  }
+
+  end(): void {
+    this.out.write(`${this.pending}${this.count === 0 ? "]\n" : "\n]\n"}`);
+    this.pending = "";
+  }
 }

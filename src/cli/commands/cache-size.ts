@@ -1,11 +1,12 @@
-import { formatBytes, measureCache } from "../../store/index.js";
+import { measureCache } from "../../store/index.js";
 import type { CommandContext } from "../context.js";
+import { formatBytes } from "../format.js";
 import { printData } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /** `cachet cache size [-H]`: bytes on disk (human units with -H or on a terminal). */
 export async function cacheSizeCommand(context: CommandContext, flags: { human?: boolean; json?: boolean }): Promise<number> {
-  const reporter = progressReporter(context.settings.progress, "Measuring", context.output.stderr);
+  const reporter = progressReporter(context.progress, "Measuring", context.output.stderr);
   try {
     const result = await measureCache({ cacheDir: context.root.path, reporter });
     if (flags.json) {

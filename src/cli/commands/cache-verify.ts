@@ -1,6 +1,7 @@
-import { verifyStore, formatBytes } from "../../store/index.js";
+import { verifyStore } from "../../store/index.js";
 import { openExistingStore, type CommandContext } from "../context.js";
-import { printData, printNote, plural } from "../output.js";
+import { formatBytes, plural } from "../format.js";
+import { printData, printNote } from "../output.js";
 import { progressReporter } from "../progress.js";
 
 /**
@@ -11,7 +12,7 @@ import { progressReporter } from "../progress.js";
 export async function cacheVerifyCommand(context: CommandContext, flags: { json?: boolean; repair?: boolean }): Promise<number> {
   const store = await openExistingStore(context);
   if (!store) return 0;
-  const reporter = progressReporter(context.settings.progress, "Verifying", context.output.stderr);
+  const reporter = progressReporter(context.progress, "Verifying", context.output.stderr);
   try {
     const result = await verifyStore(store, { reporter, repair: flags.repair ?? false });
     reporter.stop();
