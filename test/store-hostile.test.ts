@@ -118,3 +118,29 @@ describe("prune", () => {
     }
   });
 });
+
+describe("verify", () => {
+  test("checking every entry does not count as using it (pruning by recency stays right)", async () => {
+    const root = newRoot();
+    const store = await openStore({ cacheDir: root });
+    await store.put("tool", "small", "inline value");
+    await store.put("tool", "big", Buffer.alloc(40_000, 2));
+    await store.close();
+    const before = await lastUses(root);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const verify = await runCli(["cache", "verify"], { CACHET_CACHE_DIR: root });
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.deepEqual(await lastUses(root), before);
+  });
+});
+
+async function lastUses(root: string): Promise<Record<string, number>> {
+  const store = await openStore({ cacheDir: root });
+  try {
+    const uses: Record<string, number> = {};
+    for await (const entry of store.list()) uses[entry.key] = entry.lastUsedAt.getTime();
+    return uses;
+  } finally {
+    await store.close();
+  }
+}

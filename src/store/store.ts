@@ -196,6 +196,16 @@ export class Store implements CacheStore {
     return row && toInfo(row);
   }
 
+  /**
+   * @internal An inline entry's bytes without counting a use (for `verify`, which must not make every entry
+   * look recently used); undefined for a miss or an entry that is not inline.
+   */
+  peekInline(name: string, key: string): Uint8Array | undefined {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key, false);
+    return row?.storage === "inline" && row.inline !== null ? row.inline : undefined;
+  }
+
   /** The key components recorded by the writer of an entry (see {@link PutOptions.components}). */
   components(name: string, key: string): unknown {
     this.assertUsable(name, key);

@@ -108,7 +108,13 @@ export function task<A extends unknown[], R>(
   if (cache && cache.version === undefined) {
     captured = captureVariables(fn, source, new Set(ignored));
     const warning = capturedWarning(name, captured);
-    if (warning) (options.onWarning ?? defaultWarningHandler())(warning);
+    if (warning) {
+      try {
+        (options.onWarning ?? defaultWarningHandler())(warning);
+      } catch {
+        process.emitWarning(warning.message, { code: warning.code });
+      }
+    }
   }
   const runner = new TaskRunner<A, R>(name, fn, cache, source, captured, deferredIgnored, options);
   const cached = function (this: unknown, ...args: A) {
@@ -430,8 +436,16 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     this.warningHandler()(warning);
   }
 
+  /** The handler for this task's warnings; one that throws never fails a call (the warning goes to the process instead). */
   private warningHandler(): WarningHandler {
-    return this.options.onWarning ?? defaultWarningHandler();
+    const handler = this.options.onWarning ?? defaultWarningHandler();
+    return (warning) => {
+      try {
+        handler(warning);
+      } catch {
+        process.emitWarning(warning.message, { code: warning.code });
+      }
+    };
   }
 
   /**
