@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runToEnd, startProcess, type RunOptions } from "./workers/child.js";
@@ -66,4 +66,26 @@ export async function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = 
 
 function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Writes a CommonJS preload (for `node --require <it>`) that makes `require` of the given module names — and,
+ * with `nativeAddons`, of any `.node` file — throw `message`, as when a module is missing or not built.
+ */
+export function writeModuleBlocker(path: string, requests: readonly string[], message: string, options: { nativeAddons?: boolean } = {}): string {
+  const test = [
+    ...requests.map((request) => `request === ${JSON.stringify(request)}`),
+    ...(options.nativeAddons ? ['request.endsWith(".node")'] : []),
+  ].join(" || ");
+  writeFileSync(
+    path,
+    `const Module = require("node:module");
+const load = Module._load;
+Module._load = function (request, ...rest) {
+  if (${test}) throw new Error(${JSON.stringify(message)});
+  return load.call(this, request, ...rest);
+};
+`,
+  );
+  return path;
 }

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/index.js";
-import { runCli, tempDir } from "./helpers.js";
+import { runCli, tempDir, writeModuleBlocker } from "./helpers.js";
 
 const scratch = tempDir("cachet-roots-");
 after(scratch.cleanup);
@@ -76,18 +76,7 @@ describe("messages stay one bounded line", () => {
 describe("a native module that is not built", () => {
   test("importing cachet works; opening a store is one line naming `npm rebuild`; tasks still run; the CLI exits 1 without a stack", () => {
     // A preload that makes the two native modules fail to load, as after `npm install --ignore-scripts`.
-    const blocker = join(scratch.path, "block-native.cjs");
-    writeFileSync(
-      blocker,
-      `const Module = require("module");
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "better-sqlite3" || request === "fs-ext-extra-prebuilt" || request.endsWith(".node")) {
-    throw new Error("Could not locate the bindings file (blocked for this test)");
-  }
-  return load.call(this, request, ...rest);
-};`,
-    );
+    const blocker = writeModuleBlocker(join(scratch.path, "block-native.cjs"), ["better-sqlite3", "fs-ext-extra-prebuilt"], "Could not locate the bindings file (blocked for this test)", { nativeAddons: true });
     const script = `
       const cachet = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).pathname)});
       console.log("imported", typeof cachet.openStore);

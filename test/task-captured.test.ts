@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { Cache, explain, openStore, task, type KeyComponents, type StoreWarning } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { tempDir, writeModuleBlocker } from "./helpers.js";
 
 const root = tempDir("cachet-captured-");
 const store = await openStore({ cacheDir: root.path });
@@ -197,17 +197,7 @@ describe("without an inspector", () => {
   test("the warning names every variable that may be captured (not module-level names or globals)", () => {
     const dir = tempDir("cachet-uninspected-");
     try {
-      const blocker = join(dir.path, "block-inspector.cjs");
-      writeFileSync(
-        blocker,
-        `const Module = require("node:module");
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "node:inspector" || request === "inspector") throw new Error("inspector disabled for this test");
-  return load.call(this, request, ...rest);
-};
-`,
-      );
+      const blocker = writeModuleBlocker(join(dir.path, "block-inspector.cjs"), ["node:inspector", "inspector"], "inspector disabled for this test");
       const fixture = new URL("./fixtures/captured/uninspected.ts", import.meta.url).pathname;
       const child = spawnSync(process.execPath, ["--require", blocker, "--import", "tsx", fixture, join(dir.path, "cache")], {
         encoding: "utf8",

@@ -11,6 +11,7 @@ import { FunctionBodyPolicy } from "../src/task/policies/function-body.js";
 import { SourceGraphPolicy, type SourceGraphEntry } from "../src/task/policies/source-graph.js";
 import { task } from "../src/task/task.js";
 import { runToEnd } from "./workers/child.js";
+import { writeModuleBlocker } from "./helpers.js";
 
 type AnyFn = (...args: never[]) => unknown;
 type Edit = readonly [file: string, from: string, to: string];
@@ -219,17 +220,7 @@ describe("SourceGraphPolicy without an inspector", () => {
     const copy = copies[copies.length - 1]!;
     const entry = pathToFileURL(join(copy, "pipeline.mjs")).href;
     // A child process in which `node:inspector` cannot be loaded.
-    const blocker = join(copy, "block-inspector.cjs");
-    writeFileSync(
-      blocker,
-      `const Module = require("node:module");
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "node:inspector" || request === "inspector") throw new Error("inspector disabled for this test");
-  return load.call(this, request, ...rest);
-};
-`,
-    );
+    const blocker = writeModuleBlocker(join(copy, "block-inspector.cjs"), ["node:inspector", "inspector"], "inspector disabled for this test");
     const policyModule = new URL("../src/task/policies/source-graph.ts", import.meta.url).href;
     const script = `
       const { SourceGraphPolicy } = await import(${JSON.stringify(policyModule)});
