@@ -3,6 +3,7 @@ import { constants } from "node:fs";
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
+import { sha256Hex } from "../hash/index.js";
 import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
 import { BlobIntegrityError, asWriteError } from "./errors.js";
@@ -69,7 +70,7 @@ export async function readBlob(layout: CacheLayout, digest: string): Promise<Uin
   } finally {
     await handle.close();
   }
-  const actual = createHash("sha256").update(data).digest("hex");
+  const actual = sha256Hex(data);
   if (actual !== digest) throw new BlobIntegrityError(path, digest, actual);
   return data;
 }

@@ -94,17 +94,19 @@ export class FileLock {
   }
 
   /**
-   * Takes the lock exclusively for a short critical section, spinning in sub-millisecond sleeps (sections
-   * are microseconds long, so millisecond polls would dominate) until `timeoutMs`.
+   * Takes the lock exclusively for a short critical section, polling in sleeps that start below a millisecond,
+   * until `timeoutMs`.
    */
   acquireBriefly(timeoutMs: number): void {
     if (this.tryBriefly()) return;
     const deadline = Date.now() + timeoutMs;
-    let delay = 0.02;
+    // Sections last tens of µs; waiters that sleep longer leave the cores to the holder (measured with 8 writers
+    // on 2 cores: backing off from 50 µs to 5 ms gave the most writes per second).
+    let delay = 0.05;
     for (;;) {
       if (Date.now() >= deadline) throw new LockTimeoutError(this.path, timeoutMs / 1000, "another process holds it; raise CACHET_LOCK_TIMEOUT");
       Atomics.wait(sleeper, 0, 0, delay);
-      delay = Math.min(delay * 2, 1);
+      delay = Math.min(delay * 2, 5);
       if (this.tryBriefly()) return;
     }
   }

@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
+import { sha256Hex } from "../hash/index.js";
 import { CachetError } from "../errors.js";
 import { removeTemporaryRoot, resolveCacheDir, type CacheDirRequest, type ResolvedCacheDir } from "./cache-dir.js";
 import { assertValidKey, assertValidName } from "./entry-name.js";
@@ -123,7 +124,7 @@ export class Store implements CacheStore {
     this.assertUsable(name, key);
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
     if (bytes.byteLength <= INLINE_LIMIT) {
-      const digest = createHash("sha256").update(bytes).digest("hex");
+      const digest = sha256Hex(bytes);
       return this.record(name, key, "inline", digest, bytes.byteLength, bytes, options);
     }
     const blob = await writeBlob(this.layout, bytes);

@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { lstatSync, readFileSync, statSync, type Stats } from "node:fs";
 import { rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { sha256Hex } from "../hash/index.js";
 import type { CacheLayout } from "./layout.js";
 import { stagingPath } from "./staging.js";
 import { TimeSlices } from "./time-slices.js";
@@ -96,7 +96,7 @@ export function encodeManifest(manifest: TreeManifest): string {
  * missing record) makes it no manifest at all, and the tree is re-hashed against its digest instead of trusted.
  */
 function checksumOf(body: { format?: unknown; digest?: unknown; root?: unknown; entries?: unknown }): string {
-  return createHash("sha256").update(JSON.stringify([body.format, body.digest, body.root, body.entries])).digest("hex");
+  return sha256Hex(JSON.stringify([body.format, body.digest, body.root, body.entries]));
 }
 
 /** A path segment that is empty, `.` or `..`, at any position. */

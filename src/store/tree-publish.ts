@@ -1,6 +1,6 @@
 import { chmodSync, constants, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
-import { treeDigestFromEntries, UnsupportedFileTypeError, type TreeEntry } from "../hash/index.js";
+import { treeDigestFromEntries, UnsupportedFileTypeError, type TreeEntry, sha256Hex } from "../hash/index.js";
 import { describeFileType } from "../hash/file-digest.js";
 import { asWriteError, type StoreWriteError } from "./errors.js";
 import type { CacheLayout } from "./layout.js";
@@ -19,7 +19,7 @@ import {
   type TreeManifest,
 } from "./tree-manifest.js";
 import { loadTreeManifest } from "./tree-rebuild.js";
-import { SMALL_FILE, digestOfFile, sha256Of, walkTree } from "./tree-walk.js";
+import { SMALL_FILE, digestOfFile, walkTree } from "./tree-walk.js";
 
 /** A published tree: its digest and the total size of its files. */
 export interface PublishedTree {
@@ -110,7 +110,7 @@ async function stageTree(source: string, staged: string): Promise<{ manifest: Tr
       entry.size = stats.size;
       entry.mtimeMs = stats.mtimeMs;
       if (stats.size > SMALL_FILE) large.push(entry);
-      else treeEntries.push({ path: entry.path, type: "file", digest: sha256Of(readFileSync(to)), executable: executable(entry) });
+      else treeEntries.push({ path: entry.path, type: "file", digest: sha256Hex(readFileSync(to)), executable: executable(entry) });
       return undefined;
     },
   );

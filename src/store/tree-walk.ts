@@ -1,7 +1,6 @@
-import { createHash } from "node:crypto";
 import { lstatSync, readFileSync, readdirSync, type Stats } from "node:fs";
 import { join } from "node:path";
-import { hashFile } from "../hash/index.js";
+import { hashFile, sha256Hex } from "../hash/index.js";
 import { TimeSlices } from "./time-slices.js";
 
 /** One entry under a walked directory: its relative POSIX path, absolute path and `lstat`. */
@@ -36,11 +35,7 @@ export async function walkTree(root: string): Promise<WalkedEntry[]> {
 /** Files up to this size are read and hashed in one synchronous call; larger ones are streamed. */
 export const SMALL_FILE = 1 << 20;
 
-export function sha256Of(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 /** The sha256 of a file's content (`size` is its expected size, used only to choose how to read it). */
 export async function digestOfFile(path: string, size: number): Promise<string> {
-  return size <= SMALL_FILE ? sha256Of(readFileSync(path)) : (await hashFile(path)).digest;
+  return size <= SMALL_FILE ? sha256Hex(readFileSync(path)) : (await hashFile(path)).digest;
 }

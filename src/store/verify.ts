@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
+import { sha256Hex } from "../hash/index.js";
 import { readBlob } from "./blobs.js";
 import type { Storage } from "./index-rows.js";
 import { BlobIntegrityError } from "./errors.js";
@@ -102,7 +102,7 @@ async function recoverFrom(file: string, store: Store): Promise<RecoveredIndex> 
 
 async function contentVerifies(layout: CacheLayout, storage: Storage, row: SalvagedRow): Promise<boolean> {
   try {
-    if (storage === "inline") return row.inline !== null && sha256(row.inline) === row.digest;
+    if (storage === "inline") return row.inline !== null && sha256Hex(row.inline) === row.digest;
     if (storage === "blob") return (await readBlob(layout, row.digest)) !== undefined;
     const checked = await rebuildManifest(layout, row.digest, readManifest(layout, row.digest));
     return !("missing" in checked) && !("mismatch" in checked);
@@ -123,7 +123,7 @@ async function verifyEntries(store: Store, reporter: Reporter | undefined): Prom
     let badContent: string | undefined;
     if (entry.storage === "inline") {
       const data = store.peekInline(entry.name, entry.key);
-      if (data !== undefined && sha256(data) !== entry.digest) reason = "inline value does not match its digest";
+      if (data !== undefined && sha256Hex(data) !== entry.digest) reason = "inline value does not match its digest";
     } else if (entry.storage === "blob") {
       const path = store.layout.blob(entry.digest);
       try {
@@ -160,6 +160,3 @@ async function verifyEntries(store: Store, reporter: Reporter | undefined): Prom
   return { checked, tally, bad };
 }
 
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}

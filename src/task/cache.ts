@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../hash/index.js";
 
 import { isCachePolicy, policyName, type CachePolicy } from "./cache-policy.js";
 import { parseDuration } from "../config/index.js";
@@ -94,7 +94,7 @@ export class Cache {
     for (const policy of this.policies) {
       combined += runPolicy(policy, this.salt, params);
     }
-    return createHash("sha256").update(combined).digest("hex");
+    return sha256Hex(combined);
   }
 }
 

@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { hashValue, UnserializableValueError, UnsupportedFileTypeError } from "../hash/index.js";
+import { hashValue, UnserializableValueError, UnsupportedFileTypeError, sha256Hex } from "../hash/index.js";
 import { assertValidName, type CacheStore, type KeyLock, type StoredValue, type WarningHandler } from "../store/index.js";
 import { Cache, resolveCache } from "./cache.js";
 import { cut, reportCacheFailure, type CacheStep } from "./cache-failures.js";
@@ -176,7 +175,7 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
         this.cachedVersion = base;
       } else {
         this.policyVersion = base;
-        this.cachedVersion = createHash("sha256").update(JSON.stringify([CAPTURED_SCHEME, base, digests])).digest("hex");
+        this.cachedVersion = sha256Hex(JSON.stringify([CAPTURED_SCHEME, base, digests]));
       }
       this.prefix = keyPrefix(this.name, this.cachedVersion);
     }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../hash/index.js";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { describeValue } from "../errors.js";
@@ -22,6 +22,6 @@ export class ContainerImagePolicy implements CachePolicy {
         `ContainerImagePolicy needs params.containerImage to be an image name or an ImageSpec, got ${describeValue(image)}`,
       );
     }
-    return createHash("sha256").update(JSON.stringify(["container-image", salt, reference])).digest("hex");
+    return sha256Hex(JSON.stringify(["container-image", salt, reference]));
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../hash/index.js";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { CacheConfigError, describeValue } from "../errors.js";
@@ -30,6 +30,6 @@ export class EnvPolicy implements CachePolicy {
 
   getVersion(salt: string, _params?: VersionParameters): string {
     const values = this.names.map((name) => [name, process.env[name] ?? null]);
-    return createHash("sha256").update(JSON.stringify(["env", salt, values])).digest("hex");
+    return sha256Hex(JSON.stringify(["env", salt, values]));
   }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../hash/index.js";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { describeValue } from "../errors.js";
@@ -17,6 +17,6 @@ export class FunctionBodyPolicy implements CachePolicy {
       throw new TypeError(`FunctionBodyPolicy needs params.func to be a function, got ${describeValue(fn)}`);
     }
     const digest = digestTokens(functionTokens(fn));
-    return createHash("sha256").update(JSON.stringify(["function-body", salt, digest])).digest("hex");
+    return sha256Hex(JSON.stringify(["function-body", salt, digest]));
   }
 }

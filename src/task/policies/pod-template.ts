@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../hash/index.js";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { describeValue } from "../errors.js";
@@ -20,6 +20,6 @@ export class PodTemplatePolicy implements CachePolicy {
       throw new TypeError(`PodTemplatePolicy needs params.podTemplateName to be a string, got ${describeValue(name)}`);
     }
     const parts = ["pod-template", salt, template ? template.versionHash() : null, name ?? null];
-    return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
+    return sha256Hex(JSON.stringify(parts));
   }
 }

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { dirname, extname, relative, sep } from "node:path";
+import { sha256Hex } from "../../hash/index.js";
 
 import type { CachePolicy } from "../cache-policy.js";
 import { CacheConfigError, describeValue, FunctionSourceError } from "../errors.js";
@@ -69,7 +69,7 @@ export class SourceGraphPolicy implements CachePolicy {
 
   getVersion(salt: string, params: VersionParameters): string {
     const digest = graphDigest(checkFunction(params.func), this.module);
-    return createHash("sha256").update(JSON.stringify(["source-graph", salt, digest])).digest("hex");
+    return sha256Hex(JSON.stringify(["source-graph", salt, digest]));
   }
 
   /**
@@ -204,7 +204,7 @@ function buildGraph(fn: (...args: never[]) => unknown, module: string | undefine
   walk.add({ kind: "function", digest: digestTokens(tokensInRange(root.analysis, range.start, range.end)) });
   walk.addRange(root, range.start, range.end);
   const entries = walk.sortedEntries();
-  const digest = createHash("sha256").update(JSON.stringify(entries)).digest("hex");
+  const digest = sha256Hex(JSON.stringify(entries));
   return { entries, digest };
 }
 
@@ -305,7 +305,7 @@ class GraphWalk {
 
   #addData(from: ModuleRecord, path: string): void {
     if (!this.#once(`data:${path}`)) return;
-    const digest = createHash("sha256").update(readFileSync(path)).digest("hex");
+    const digest = sha256Hex(readFileSync(path));
     this.add({ kind: "data", module: this.#name({ path, key: "", analysis: from.analysis }), digest });
   }
 
