@@ -63,6 +63,9 @@ export class IndexConnection {
       // No memory map: a mapped index file that another process truncates (a damaged disk, a hostile tester)
       // kills every reader with SIGBUS; read() turns the same damage into an error the index recovers from.
       this.db.pragma("mmap_size = 0");
+      // Pages come through SQLite's own cache instead: up to 64 MiB (taken only as pages are read) keeps the
+      // b-tree pages of a large index in memory between reads.
+      this.db.pragma("cache_size = -65536");
       this.db.exec(SCHEMA);
       addMissingColumns(this.db);
       this.lookup = this.db.prepare(`SELECT ${ROW_COLUMNS} FROM entries WHERE name = ? AND key = ?`).raw(true);
