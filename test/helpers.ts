@@ -54,7 +54,8 @@ export interface TerminalRun {
  */
 export async function runCliInTerminal(args: string[], env: NodeJS.ProcessEnv = {}, options: { cwd?: string; timeoutMs?: number } = {}): Promise<TerminalRun> {
   const command = [process.execPath, CLI, ...args].map(shellQuote).join(" ");
-  const child = startProcess("script", ["-qefc", command, "/dev/null"], { SHELL: "/bin/sh", ...env }, options.cwd === undefined ? {} : { cwd: options.cwd });
+  // A terminal of a person, not of a CI service: CI (set by CI runners, and by .ci/run) would turn progress off.
+  const child = startProcess("script", ["-qefc", command, "/dev/null"], { SHELL: "/bin/sh", CI: "", ...env }, options.cwd === undefined ? {} : { cwd: options.cwd });
   try {
     child.endInput();
     const { code } = await child.waitForExit(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
