@@ -66,3 +66,27 @@ describe("ignoredInputs with one parameter", () => {
     assert.doesNotThrow(() => task({ name: "ok", cache: new Cache({ ignoredInputs: ["this", "offset"] }), store }, async (a: number, b: number) => a + b + offset));
   });
 });
+
+describe("ignoredInputs and parameters a transpiler renamed", () => {
+  test("a name matching one parameter but for trailing digits (esbuild's `logger` → `logger2`) ignores that parameter", async () => {
+    let runs = 0;
+    // As esbuild emits a parameter that shadows a module-level `logger`.
+    const fetchPage = task(
+      { name: "fetch-page-renamed", cache: new Cache({ version: "1", ignoredInputs: "logger" }), store },
+      async function fetchPage(url: string, logger2: { id: number }) {
+        runs++;
+        return `${url}:${logger2.id > 0}`;
+      },
+    );
+    assert.equal(await fetchPage("a", { id: 1 }), "a:true");
+    assert.equal(await fetchPage("a", { id: 2 }), "a:true", "the renamed parameter is ignored");
+    assert.equal(runs, 1);
+  });
+
+  test("with two candidates (`logger2` and `logger3`) nothing is guessed: the name matches no parameter", () => {
+    assert.throws(
+      () => task({ name: "ambiguous", cache: new Cache({ version: "1", ignoredInputs: "logger" }), store }, async (logger2: number, logger3: number) => logger2 + logger3),
+      TaskDefinitionError,
+    );
+  });
+});

@@ -57,14 +57,39 @@ function isSingleParameter(shape: ParameterShape): boolean {
  * a destructured parameter with `...rest`), the names left over are returned, to be checked at the first call;
  * elsewhere a name that matches nothing is a {@link TaskDefinitionError} listing the parameters.
  */
+/**
+ * The ignored names as the function runs: a name that matches no parameter, where exactly one parameter is that
+ * name followed by digits, means that parameter. Transpilers rename a parameter that shadows a module-level name
+ * (esbuild, under tsx: `logger` → `logger2`), and the user wrote the name in the source. Both names are kept.
+ */
+export function ignoredAsRun(source: TaskFunctionSource, ignored: readonly string[]): string[] {
+  const parameters = parameterNames(source.shape);
+  const names = [...ignored];
+  for (const name of ignored) {
+    const renamed = parameters.includes(name) ? undefined : renamedParameter(parameters, name);
+    if (renamed !== undefined) names.push(renamed);
+  }
+  return names;
+}
+
+/** The one parameter named `name` plus digits, if exactly one is. */
+function renamedParameter(parameters: readonly string[], name: string): string | undefined {
+  const renamed = parameters.filter((parameter) => parameter.startsWith(name) && /^\d+$/.test(parameter.slice(name.length)));
+  return renamed.length === 1 ? renamed[0] : undefined;
+}
+
+function parameterNames(shape: ParameterShape): readonly string[] {
+  return shape.kind === "object" ? shape.names : shape.rest === undefined ? shape.names : [...shape.names, shape.rest];
+}
+
 export function checkIgnoredInputs(taskName: string, source: TaskFunctionSource, ignored: readonly string[]): string[] {
   const { shape } = source;
-  const parameters =
-    shape.kind === "object" ? shape.names : shape.rest === undefined ? shape.names : [...shape.names, shape.rest];
+  const parameters = parameterNames(shape);
   const deferred: string[] = [];
   const byProperties = (shape.kind === "object" && shape.open) || isSingleParameter(shape);
   for (const name of ignored) {
     if (parameters.includes(name) || name === RECEIVER_INPUT || source.freeNames.includes(name)) continue;
+    if (renamedParameter(parameters, name) !== undefined) continue;
     if (byProperties) {
       deferred.push(name);
       continue;

@@ -8,7 +8,7 @@ import { findRefs, resolveDigests } from "./file-refs.js";
 import { readTaskFunction, type TaskFunctionSource } from "./parameters.js";
 import { FileRefError, TaskDefinitionError, describeValue } from "./errors.js";
 import type { TaskEvent, TaskEventKind } from "./task-events.js";
-import { checkIgnoredInputs, namedInputs, RECEIVER_INPUT, unmatchedIgnoredInputs } from "./task-inputs.js";
+import { checkIgnoredInputs, ignoredAsRun, namedInputs, RECEIVER_INPUT, unmatchedIgnoredInputs } from "./task-inputs.js";
 import { inputDigests, keyPrefix, taskKey, type KeyComponents } from "./task-key.js";
 import { checkTaskOptions, type TaskOptions } from "./task-options.js";
 import { KNOWN_RESULT_FORMATS, loadResult, storeResult } from "./task-result.js";
@@ -101,7 +101,7 @@ export function task<A extends unknown[], R>(
   const cacheOption = options.cache ?? true;
   const cache = cacheOption === false ? undefined : resolveCache(cacheOption);
   const source = readTaskFunction(fn as (...args: unknown[]) => unknown);
-  const ignored = cache?.getIgnoredInputs() ?? [];
+  const ignored = ignoredAsRun(source, cache?.getIgnoredInputs() ?? []);
   const deferredIgnored = cache ? checkIgnoredInputs(name, source, ignored) : [];
   let captured = NOTHING_CAPTURED;
   if (cache && cache.version === undefined) {
@@ -115,7 +115,7 @@ export function task<A extends unknown[], R>(
       }
     }
   }
-  const runner = new TaskRunner<A, R>(name, fn, cache, source, captured, deferredIgnored, options);
+  const runner = new TaskRunner<A, R>(name, fn, cache, source, captured, ignored, deferredIgnored, options);
   const cached = function (this: unknown, ...args: A) {
     return runner.call(this, args);
   } as CachedTask<A, R>;
@@ -145,10 +145,11 @@ class TaskRunner<A extends unknown[], R> implements TaskDefinition {
     readonly cache: Cache | undefined,
     private readonly source: TaskFunctionSource,
     private readonly captured: CapturedVariables,
+    ignored: readonly string[],
     deferredIgnored: readonly string[],
     private readonly options: TaskOptions,
   ) {
-    this.ignored = new Set(cache?.getIgnoredInputs() ?? []);
+    this.ignored = new Set(ignored);
     this.receiverIsInput = source.thisUse === "dynamic" && !this.ignored.has(RECEIVER_INPUT);
     this.pendingIgnoredCheck = deferredIgnored;
   }
