@@ -86,6 +86,13 @@ export class MemoryCacheStore implements CacheStore {
     return { files: readdirSync(target, { recursive: true }).length, directories: 0, symlinks: 0, bytes: entry.info.size, mode: "copy" };
   }
 
+  async treePath(name: string, key: string): Promise<string | undefined> {
+    const entry = this.use("treePath", name, key);
+    if (!entry) return undefined;
+    if (!entry.tree) throw new EntryKindError(name, key, entry.info.storage, "getValue()");
+    return entry.tree;
+  }
+
   info(name: string, key: string): EntryInfo | undefined {
     this.check("info", name, key);
     const entry = this.entries.get(id(name, key));

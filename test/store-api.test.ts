@@ -7,6 +7,7 @@ import {
   InvalidEntryNameError,
   StoreSettingError,
   LinkTargetError,
+  EntryKindError,
   openStore,
   resolveCacheDir,
   verifyStore,
@@ -280,6 +281,24 @@ describe("trees and link-out", () => {
     assert.equal(readlinkSync(join(target, "link")), "a.txt");
     assert.ok(existsSync(join(target, "sub", "empty")));
     writeFileSync(join(source, "a.txt"), "alpha");
+  });
+
+  test("treePath gives the checked tree in the cache; a tree changed there is a miss and is dropped", async () => {
+    const path = await store.treePath("build", "k");
+    assert.ok(path);
+    assert.equal(readFileSync(join(path, "a.txt"), "utf8"), "alpha");
+    assert.equal(await store.treePath("build", "absent"), undefined);
+    await store.put("value", "k", "bytes");
+    await assert.rejects(store.treePath("value", "k"), EntryKindError);
+    const other = join(dir.path, "other-source");
+    mkdirSync(other);
+    writeFileSync(join(other, "a.txt"), "only here");
+    await store.putTree("scratch", "k", other);
+    const scratch = (await store.treePath("scratch", "k"))!;
+    chmodSync(join(scratch, "a.txt"), 0o644);
+    writeFileSync(join(scratch, "a.txt"), "tampered!");
+    assert.equal(await store.treePath("scratch", "k"), undefined);
+    assert.equal(store.info("scratch", "k"), undefined);
   });
 
   test("a read-only source is hard-linked (or cloned) on one filesystem, never plainly copied", async () => {

@@ -112,6 +112,14 @@ export interface CacheStore {
    */
   linkTree(name: string, key: string, target: string, options?: LinkTreeOptions): Promise<LinkTally | undefined>;
 
+  /**
+   * The directory of a tree entry inside the cache, for read-only use in place (an unpacked archive, a git
+   * checkout), or undefined on a miss; counts as a use. The tree is checked against its manifest first (a `stat`
+   * per file), so a tree changed since it was stored is a miss and is dropped. The caller must not write to it.
+   * Fails with `EntryKindError` on a value entry.
+   */
+  treePath(name: string, key: string): Promise<string | undefined>;
+
   /** The catalog row of an entry without reading its content, or undefined. Does not count as a use. */
   info(name: string, key: string): EntryInfo | undefined;
 
@@ -142,6 +150,7 @@ const CACHE_STORE_METHODS: Record<{ [K in keyof CacheStore]: CacheStore[K] exten
   getStream: true,
   putTree: true,
   linkTree: true,
+  treePath: true,
   info: true,
   components: true,
   delete: true,

@@ -24,6 +24,7 @@ import {
 import { publishTree } from "./tree-publish.js";
 import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "./cache-store.js";
 import { loadTreeManifest } from "./tree-rebuild.js";
+import { checkTree } from "./tree-manifest.js";
 
 /** Values up to this size live in the index itself; larger ones become blobs. */
 export const INLINE_LIMIT = 16 * 1024;
@@ -255,6 +256,29 @@ export class Store implements CacheStore {
       return undefined;
     }
     return outcome.tally;
+  }
+
+  /**
+   * The directory of a tree entry in the cache, checked by `stat` against its manifest, for read-only use in
+   * place; undefined on a miss (a tree changed since it was stored is dropped with a warning).
+   */
+  async treePath(name: string, key: string): Promise<string | undefined> {
+    this.assertUsable(name, key);
+    const row = this.index.lookup(name, key);
+    if (row === undefined) return undefined;
+    if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
+    const path = this.layout.tree(row.digest);
+    const loaded = await loadTreeManifest(this.layout, row.digest);
+    if ("missing" in loaded) {
+      this.dropMissing(row);
+      return undefined;
+    }
+    const change = "mismatch" in loaded ? loaded.mismatch : await checkTree(path, loaded.manifest);
+    if (change !== undefined) {
+      this.dropChangedTree(row, path, change);
+      return undefined;
+    }
+    return path;
   }
 
   /** Removes an entry's row; its content goes with the next `prune` if nothing else refers to it. */
