@@ -9,7 +9,7 @@ export type LinkMode = (typeof LINK_MODES)[number];
 /** The seconds a process waits for a cache lock when `CACHET_LOCK_TIMEOUT` is not set. */
 export const DEFAULT_LOCK_TIMEOUT_SECONDS = 300;
 
-/** Which tasks refresh (run and replace their entry): all of them, or those named. */
+/** Which entries refresh (tasks rerun and replace their entry; sources revalidate): all of them, or those named. */
 export type RefreshSetting = { readonly all: true } | { readonly all: false; readonly names: ReadonlySet<string> };
 
 /**
@@ -26,8 +26,13 @@ export interface Settings {
   readonly lockTimeoutSeconds: number;
   /** `CACHET_LINK_MODE`: a forced way of restoring trees, or undefined for automatic. */
   readonly linkMode: LinkMode | undefined;
-  /** `CACHET_REFRESH`: tasks that run and replace their entry. */
+  /**
+   * `--refresh` / `--refresh-package NAME` · `CACHET_REFRESH`: tasks that run and replace their entry, and
+   * sources (by entry name) whose stored responses are revalidated instead of trusted as fresh.
+   */
   readonly refresh: RefreshSetting;
+  /** `--offline` · `CACHET_OFFLINE`: sources serve what is stored, stale or not, and never open a connection. */
+  readonly offline: boolean;
   /** `CACHET_NO_PROGRESS`: no progress bars. */
   readonly noProgress: boolean;
   /** `CI`: running in continuous integration (no progress bars). */
@@ -46,6 +51,10 @@ export interface SettingFlags {
   cacheDir?: string | undefined;
   /** `--no-cache`. */
   noCache?: boolean | undefined;
+  /** `--offline`. */
+  offline?: boolean | undefined;
+  /** `--refresh` (everything) or `--refresh-package NAME`… (those names); wins over `CACHET_REFRESH`. */
+  refresh?: RefreshSetting | undefined;
 }
 
 /** Where settings are read from. */
@@ -61,7 +70,7 @@ export interface SettingsSource {
 export const ACCEPTED = {
   lockTimeout: "a number of seconds ≥ 0",
   linkMode: `${LINK_MODES.slice(0, -1).join(", ")} or ${LINK_MODES[LINK_MODES.length - 1]}`,
-  refresh: "1, true, yes, on or * (every task); 0, false, no or off (none); or task names separated by commas",
+  refresh: "1, true, yes, on or * (everything); 0, false, no or off (none); or task and source names separated by commas",
 } as const;
 
 /** Reads settings from `source` (flag > environment > package.json > default). */
@@ -81,6 +90,7 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   "lockTimeoutSeconds",
   "linkMode",
   "refresh",
+  "offline",
   "noProgress",
   "ci",
   "dumbTerminal",
@@ -88,7 +98,7 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   "imageId",
 ];
 
-/** Whether task `name` refreshes under `refresh`. */
+/** Whether the task or source `name` refreshes under `refresh`. */
 export function refreshes(refresh: RefreshSetting, name: string): boolean {
   return refresh.all || refresh.names.has(name);
 }
@@ -124,7 +134,11 @@ class SettingsReader implements Settings {
   }
 
   get refresh(): RefreshSetting {
-    return parseRefresh(this.env.CACHET_REFRESH);
+    return this.flags.refresh ?? parseRefresh(this.env.CACHET_REFRESH);
+  }
+
+  get offline(): boolean {
+    return this.flags.offline === true || (parseBoolean("CACHET_OFFLINE", this.env.CACHET_OFFLINE) ?? false);
   }
 
   get noProgress(): boolean {
