@@ -6,6 +6,7 @@
  * - Keys: the canonical value encoding and digests of values, files and trees.
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
+ * - Local sources: `localSource()` and `computeCacheKey()` key files and directories by their cache keys.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
  */
 export { CachetError, isCachetError } from "./errors.js";
@@ -30,3 +31,5 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
+// Local sources and cache keys (issue 9).
+export * from "./sources/index.js";

@@ -2,7 +2,9 @@ export { readSettings, checkSettings, refreshes, SETTING_KEYS, LINK_MODES, DEFAU
 export type { Settings, SettingFlags, SettingsSource, LinkMode, RefreshSetting } from "./settings.js";
 export { resolveCacheRoot } from "./cache-root.js";
 export type { CacheRoot, CacheRootRequest, CacheRootSource } from "./cache-root.js";
-export { readPackageSettings, PACKAGE_FIELDS } from "./package-settings.js";
+export { readPackageSettings, readPackageSettingsAt, PACKAGE_FIELDS } from "./package-settings.js";
+export { validateCacheKeySpec, validateCacheKeys, validateAlwaysRun } from "./cache-key-fields.js";
+export type { CacheKeySpec } from "./cache-key-fields.js";
 export type { PackageSettings } from "./package-settings.js";
 export { SETTING_DOCS } from "./setting-docs.js";
 export type { SettingDoc } from "./setting-docs.js";

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { PackageJsonError, SettingError } from "./errors.js";
+import { validateAlwaysRun, validateCacheKeys, type CacheKeySpec } from "./cache-key-fields.js";
 
 /** The fields a package.json `"cachet"` object may hold. */
-export const PACKAGE_FIELDS = ["cacheDir"] as const;
+export const PACKAGE_FIELDS = ["cacheDir", "cacheKeys", "alwaysRun"] as const;
 
 /** The `"cachet"` field of a package.json, validated. */
 export interface PackageSettings {
@@ -11,6 +12,10 @@ export interface PackageSettings {
   readonly file: string;
   /** `"cacheDir"`, resolved against the folder of {@link file}. */
   readonly cacheDir?: string | undefined;
+  /** `"cacheKeys"`: what keys the package's directory as a local source; replaces the defaults. */
+  readonly cacheKeys?: readonly CacheKeySpec[] | undefined;
+  /** `"alwaysRun"`: names of entries (local sources, `cachet run` commands) rebuilt on every run. */
+  readonly alwaysRun?: readonly string[] | undefined;
 }
 
 /**
@@ -26,6 +31,17 @@ export function readPackageSettings(cwd: string): PackageSettings | undefined {
     if (text !== undefined) return parsePackageSettings(file, text);
     if (dirname(dir) === dir) return undefined;
   }
+}
+
+/**
+ * The `"cachet"` field of `dir`'s own package.json (no search upwards): what a local source reads for its
+ * `cacheKeys` and `alwaysRun`. Undefined when `dir` has no package.json or it has no `"cachet"` field; errors
+ * as {@link readPackageSettings}.
+ */
+export function readPackageSettingsAt(dir: string): PackageSettings | undefined {
+  const file = join(resolve(dir), "package.json");
+  const text = readIfPresent(file);
+  return text === undefined ? undefined : parsePackageSettings(file, text);
 }
 
 function readIfPresent(file: string): string | undefined {
@@ -54,10 +70,15 @@ function parsePackageSettings(file: string, text: string): PackageSettings | und
       throw new SettingError(`${file} "cachet.${field}"`, value, `one of the fields ${PACKAGE_FIELDS.join(", ")}`, "is not a cachet setting");
     }
   }
-  const cacheDir = (settings as { cacheDir?: unknown }).cacheDir;
-  if (cacheDir === undefined) return { file };
-  if (typeof cacheDir !== "string" || cacheDir === "") {
+  const fields = settings as { cacheDir?: unknown; cacheKeys?: unknown; alwaysRun?: unknown };
+  const { cacheDir } = fields;
+  if (cacheDir !== undefined && (typeof cacheDir !== "string" || cacheDir === "")) {
     throw new SettingError(`${file} "cachet.cacheDir"`, cacheDir, "a non-empty path string");
   }
-  return { file, cacheDir: resolve(dirname(file), cacheDir) };
+  return {
+    file,
+    ...(cacheDir === undefined ? {} : { cacheDir: resolve(dirname(file), cacheDir as string) }),
+    ...(fields.cacheKeys === undefined ? {} : { cacheKeys: validateCacheKeys(fields.cacheKeys, `${file} "cachet.cacheKeys"`) }),
+    ...(fields.alwaysRun === undefined ? {} : { alwaysRun: validateAlwaysRun(fields.alwaysRun, `${file} "cachet.alwaysRun"`) }),
+  };
 }

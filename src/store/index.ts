@@ -21,3 +21,4 @@ export type { MaintenanceOptions } from "./maintenance-lock.js";
 export type { Tally, Reporter } from "./tally.js";
 export * from "./errors.js";
 export { assertValidName } from "./entry-name.js";
+export { TimeSlices } from "./time-slices.js";

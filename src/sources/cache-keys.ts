@@ -1,0 +1,106 @@
+/**
+ * Cache keys of local files and directories: the seam `localSource` and `cachet run` compute their keys through.
+ * A key is a sha256 over the canonical encoding of what the cache keys read (file contents, directory existence,
+ * git HEAD and tags, environment values), never over mtimes or absolute paths, so a fresh checkout elsewhere
+ * computes the same key.
+ */
+import { statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { hashValue, sha256Hex } from "../hash/index.js";
+import { TimeSlices, type CacheStore } from "../store/index.js";
+import { resolveSpecs, type CacheKeySpec } from "./cache-key-spec.js";
+import { CACHE_KEY_FORMAT, type CacheKeyComponents } from "./cache-key-components.js";
+import { CacheKeyReadError } from "./errors.js";
+import { FileDigests, type DigestCounts } from "./file-digests.js";
+import { readGitState } from "./git-state.js";
+import { findKeyFiles, statIfPresent } from "./key-files.js";
+
+export { parseCacheKeySpec, formatCacheKeySpec, type CacheKeySpec } from "./cache-key-spec.js";
+export { diffCacheKeyComponents, isCacheKeyComponents, CACHE_KEY_FORMAT, type CacheKeyComponents } from "./cache-key-components.js";
+export { readPackageCachetFields, alwaysRuns, DEFAULT_CACHE_KEYS, type PackageCachetFields } from "./package-fields.js";
+export { FILE_DIGEST_MEMO_NAME, type DigestCounts } from "./file-digests.js";
+export type { GitState } from "./git-state.js";
+
+/** Options of {@link computeCacheKey}. */
+export interface CacheKeyOptions {
+  /** Where file digests are memoized by `stat` (one entry per base directory); without it every file is read. */
+  store?: CacheStore | undefined;
+  /** The environment `{ env }` keys read; default `process.env`. */
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+/** The answer of {@link computeCacheKey}. */
+export interface CacheKeyResult {
+  /** sha256 hex over the canonical encoding of the components (all but `baseDir`). */
+  key: string;
+  components: CacheKeyComponents;
+  /** How many files were read, and how many digests came from the memo. */
+  digests: DigestCounts;
+}
+
+/**
+ * The cache key of `specs` read in `baseDir`. The order and repetition of `specs` do not matter. Files are keyed
+ * by relative path, content and owner-execute bit (other mode bits, owners and times are not keyed); a file whose
+ * `stat` (size, mtime, ctime, inode) is what the memo in `store` recorded is not read again. Errors: a
+ * {@link CacheKeyReadError} for a directory that does not exist or a file that cannot be read, a
+ * `CacheKeySpecError` for a pattern that is not a glob or a path naming a directory, a `GitStateError` for a
+ * `.git` that cannot be read without git.
+ */
+export async function computeCacheKey(baseDir: string, specs: readonly CacheKeySpec[], options: CacheKeyOptions = {}): Promise<CacheKeyResult> {
+  const base = resolve(baseDir);
+  let isDir = false;
+  try {
+    isDir = statSync(base).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir) throw new CacheKeyReadError(base, "it is not a directory");
+  const resolved = resolveSpecs(specs);
+  const env = options.env ?? process.env;
+
+  const files: Record<string, string | null> = {};
+  let digests: DigestCounts = { read: 0, memoized: 0 };
+  if (resolved.patterns.length > 0) {
+    const memo = await FileDigests.load(base, options.store);
+    const found = await findKeyFiles(base, resolved.patterns);
+    const named = new Set(found.literals);
+    const slices = new TimeSlices();
+    const digested = new Map<string, string | null>();
+    for (const { path, stats } of found.files) {
+      if (slices.due()) await slices.yield();
+      const digest = await memo.digest(path, stats);
+      if (digest !== undefined) digested.set(path, digest);
+      else if (named.has(path)) digested.set(path, null);
+    }
+    for (const path of found.absent) digested.set(path, null);
+    for (const path of [...digested.keys()].sort()) files[path] = digested.get(path)!;
+    await memo.save();
+    digests = memo.counts;
+  }
+
+  const dirs: Record<string, boolean> = {};
+  for (const dir of resolved.dirs) dirs[dir] = statIfPresent(join(base, dir), dir)?.isDirectory() ?? false;
+
+  const envDigests: Record<string, string | null> = {};
+  for (const name of resolved.env) {
+    const value = env[name];
+    envDigests[name] = value === undefined ? null : sha256Hex(`cachet-env/1\0${value}`);
+  }
+
+  const components: CacheKeyComponents = {
+    format: CACHE_KEY_FORMAT,
+    baseDir: base,
+    specs: resolved.canonical,
+    files,
+    dirs,
+    ...(resolved.git ? { git: readGitState(base, resolved.git) } : {}),
+    env: envDigests,
+  };
+  return { key: cacheKeyOf(components), components, digests };
+}
+
+/** The key of a components record: everything but `baseDir`. */
+export function cacheKeyOf(components: CacheKeyComponents): string {
+  const { format, specs, files, dirs, git, env } = components;
+  return hashValue({ format, specs, files, dirs, git: git ?? null, env });
+}

@@ -1,0 +1,156 @@
+import { readdirSync, statSync, type Dirent, type Stats } from "node:fs";
+import { join } from "node:path";
+import picomatch from "picomatch";
+import { TimeSlices } from "../store/index.js";
+import { CacheKeyReadError, CacheKeySpecError } from "./errors.js";
+
+/** A file a pattern matched, with the `stat` taken when it was found. */
+export interface FoundFile {
+  /** Relative to the base directory, with `/`. */
+  path: string;
+  stats: Stats;
+}
+
+/** What the patterns name: the files found, and the literal paths that name nothing (keyed as absent). */
+export interface KeyFiles {
+  files: FoundFile[];
+  absent: string[];
+  /** Every literal (non-glob) path named, unescaped: keyed as absent if it vanishes before it is read. */
+  literals: string[];
+}
+
+interface GlobPattern {
+  /** The directory the glob starts from, relative to the base directory (`""` for the base itself). */
+  base: string;
+  /** Tests a path relative to {@link base}. */
+  matches: (path: string) => boolean;
+  /** Whether it can match at any depth (`**`, or a brace that may hold a `/`). */
+  recursive: boolean;
+  /** For a non-recursive glob: how many path segments below {@link base} it matches. */
+  depth: number;
+  /** Folders it names literally among those not walked by default (`node_modules`, `.git`). */
+  names: Set<string>;
+}
+
+/** Folders not walked unless a pattern names them: their contents are managed by tools, not by the package. */
+const UNWALKED = new Set(["node_modules", ".git"]);
+
+const MATCH_OPTIONS = { dot: true } as const;
+
+/**
+ * The files `patterns` name under `baseDir`, each with one `stat`. A literal path is `stat`ed directly (and is
+ * "absent" if it names nothing); globs are grouped by the directory they start from, and each directory is read
+ * once however many globs cover it. Dot files match (`**` includes `.env`); `node_modules` and `.git` are entered
+ * only when a pattern names them; symbolic links to files count as their targets, links to directories are not
+ * followed (no cycles). `!pattern` removes what it matches from the rest. Sorted by path.
+ */
+export async function findKeyFiles(baseDir: string, patterns: readonly string[]): Promise<KeyFiles> {
+  const slices = new TimeSlices();
+  const found = new Map<string, Stats>();
+  const absent: string[] = [];
+  const literals: string[] = [];
+  const globs: GlobPattern[] = [];
+  const excludes = patterns.filter((pattern) => pattern.startsWith("!")).map((pattern) => pattern.slice(1));
+  for (const pattern of patterns) {
+    if (pattern.startsWith("!")) continue;
+    const scan = picomatch.scan(pattern);
+    if (!scan.isGlob) {
+      const literal = pattern.replace(/\\(.)/g, "$1");
+      literals.push(literal);
+      const stats = statIfPresent(join(baseDir, literal), literal);
+      if (stats?.isDirectory()) {
+        throw new CacheKeySpecError(pattern, `${join(baseDir, literal)} is a directory: use "${pattern}/**" for its files or dir:${pattern} for its existence`);
+      }
+      if (stats?.isFile()) found.set(literal, stats);
+      else absent.push(literal);
+      continue;
+    }
+    globs.push(compileGlob(pattern, scan.base, scan.glob));
+  }
+  const roots = [...new Set(globs.map((glob) => glob.base))].filter(
+    (base, _, all) => !all.some((other) => other !== base && isWithin(base, other)),
+  );
+  for (const root of roots) await walk(baseDir, root, globs, found, slices);
+  if (excludes.length > 0) {
+    const excluded = picomatch(excludes, MATCH_OPTIONS);
+    for (const path of [...found.keys()]) if (excluded(path)) found.delete(path);
+  }
+  const files = [...found].map(([path, stats]) => ({ path, stats })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files, absent: absent.filter((path) => !found.has(path)).sort(), literals };
+}
+
+function compileGlob(pattern: string, base: string, glob: string): GlobPattern {
+  let matches: (path: string) => boolean;
+  try {
+    matches = picomatch(glob, { ...MATCH_OPTIONS, strictBrackets: true });
+  } catch (error) {
+    throw new CacheKeySpecError(pattern, (error as Error).message);
+  }
+  const recursive = glob.includes("**") || /\{[^}]*\/[^}]*\}/.test(glob);
+  const names = new Set([...UNWALKED].filter((name) => pattern.split("/").some((segment) => segment.includes(name))));
+  return { base: base === "." ? "" : base, matches, recursive, depth: glob.split("/").length, names };
+}
+
+/** A glob's progress down one branch of the walk: how far below its base the current directory is. */
+interface ActiveGlob {
+  glob: GlobPattern;
+  level: number;
+}
+
+async function walk(baseDir: string, root: string, globs: readonly GlobPattern[], found: Map<string, Stats>, slices: TimeSlices): Promise<void> {
+  const pending: Array<{ dir: string; active: ActiveGlob[] }> = [{ dir: root, active: [] }];
+  while (pending.length > 0) {
+    const { dir, active: inherited } = pending.pop()!;
+    const active = [...inherited, ...globs.filter((glob) => glob.base === dir).map((glob) => ({ glob, level: 0 }))];
+    const entries = readDirIfPresent(join(baseDir, dir));
+    for (const entry of entries) {
+      if (slices.due()) await slices.yield();
+      const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
+      let isDir = entry.isDirectory();
+      let stats: Stats | undefined;
+      if (entry.isSymbolicLink()) {
+        stats = statIfPresent(join(baseDir, path), path);
+        if (!stats?.isFile()) continue; // a link to a directory is not followed; a dangling link names nothing
+        isDir = false;
+      }
+      if (isDir) {
+        const below = active.filter(({ glob, level }) => (glob.recursive || level + 1 < glob.depth) && (!UNWALKED.has(entry.name) || glob.names.has(entry.name)));
+        const towardBase = globs.some((glob) => glob.base !== path && isWithin(glob.base, path));
+        const isBase = globs.some((glob) => glob.base === path);
+        if (below.length > 0 || towardBase || isBase) pending.push({ dir: path, active: below.map(({ glob, level }) => ({ glob, level: level + 1 })) });
+        continue;
+      }
+      if (!entry.isFile() && !stats) continue;
+      if (!active.some(({ glob }) => glob.matches(glob.base === "" ? path : path.slice(glob.base.length + 1)))) continue;
+      stats ??= statIfPresent(join(baseDir, path), path);
+      if (stats?.isFile()) found.set(path, stats);
+    }
+  }
+}
+
+/** True when `path` is `dir` or lies inside it (both relative, `""` being the base directory). */
+function isWithin(path: string, dir: string): boolean {
+  if (dir === "") return path !== ".." && !path.startsWith("../");
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+function readDirIfPresent(dir: string): Dirent[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return [];
+    throw new CacheKeyReadError(dir, `cannot list it (${code ?? (error as Error).message})`, { cause: error });
+  }
+}
+
+/** The `stat` of `path`, or undefined if it names nothing (or a dangling link). */
+export function statIfPresent(absolute: string, shown: string): Stats | undefined {
+  try {
+    return statSync(absolute);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new CacheKeyReadError(shown, `cannot stat ${absolute} (${code ?? (error as Error).message})`, { cause: error });
+  }
+}
