@@ -4,7 +4,7 @@ export { resolveCacheRoot } from "./cache-root.js";
 export type { CacheRoot, CacheRootRequest, CacheRootSource } from "./cache-root.js";
 export { readPackageSettings, readPackageSettingsAt, PACKAGE_FIELDS } from "./package-settings.js";
 export { validateCacheKeySpec, validateCacheKeys, validateAlwaysRun } from "./cache-key-fields.js";
-export type { CacheKeySpec } from "./cache-key-fields.js";
+export type { CacheKeySpec, FieldPlace } from "./cache-key-fields.js";
 export type { PackageSettings } from "./package-settings.js";
 export { SETTING_DOCS } from "./setting-docs.js";
 export type { SettingDoc } from "./setting-docs.js";

@@ -78,7 +78,7 @@ function parsePackageSettings(file: string, text: string): PackageSettings | und
   return {
     file,
     ...(cacheDir === undefined ? {} : { cacheDir: resolve(dirname(file), cacheDir as string) }),
-    ...(fields.cacheKeys === undefined ? {} : { cacheKeys: validateCacheKeys(fields.cacheKeys, `${file} "cachet.cacheKeys"`) }),
-    ...(fields.alwaysRun === undefined ? {} : { alwaysRun: validateAlwaysRun(fields.alwaysRun, `${file} "cachet.alwaysRun"`) }),
+    ...(fields.cacheKeys === undefined ? {} : { cacheKeys: validateCacheKeys(fields.cacheKeys, { file, field: "cachet.cacheKeys" }) }),
+    ...(fields.alwaysRun === undefined ? {} : { alwaysRun: validateAlwaysRun(fields.alwaysRun, { file, field: "cachet.alwaysRun" }) }),
   };
 }

@@ -13,20 +13,20 @@ export function parseCacheKeySpec(text: string): CacheKeySpec {
   const form = /^([a-z]+):(.*)$/s.exec(text);
   if (text === "git") return { git: true };
   try {
-    if (!form) return validateCacheKeySpec(text, "--key");
+    if (!form) return validateCacheKeySpec(text, { field: "--key" });
     const [, kind, rest] = form as unknown as [string, string, string];
     switch (kind) {
       case "file":
-        return validateCacheKeySpec({ file: rest }, "--key");
+        return validateCacheKeySpec({ file: rest }, { field: "--key" });
       case "dir":
-        return validateCacheKeySpec({ dir: rest }, "--key");
+        return validateCacheKeySpec({ dir: rest }, { field: "--key" });
       case "env":
-        return validateCacheKeySpec({ env: rest }, "--key");
+        return validateCacheKeySpec({ env: rest }, { field: "--key" });
       case "git": {
         const flags = rest.split(",").map((flag) => flag.trim());
         const git: { commit?: boolean; tags?: boolean } = {};
         for (const flag of flags) {
-          if (flag !== "commit" && flag !== "tags") throw new CacheKeySpecError(text, `unknown git key "${flag}": expected git, git:commit, git:tags or git:commit,tags`);
+          if (flag !== "commit" && flag !== "tags") throw new CacheKeySpecError(text, `is not valid: unknown git key "${flag}": expected git, git:commit, git:tags or git:commit,tags`);
           git[flag] = true;
         }
         return { git };
@@ -34,11 +34,11 @@ export function parseCacheKeySpec(text: string): CacheKeySpec {
       default:
         throw new CacheKeySpecError(
           text,
-          `unknown form "${kind}:": expected a path or glob, file:PATH, dir:PATH, git, git:commit, git:tags or env:NAME (write a path with a colon as ./${text})`,
+          `is not valid: unknown form "${kind}:": expected a path or glob, file:PATH, dir:PATH, git, git:commit, git:tags or env:NAME (write a path with a colon as ./${text})`,
         );
     }
   } catch (error) {
-    if (error instanceof SettingError) throw new CacheKeySpecError(text, error.message.replace(/^--key(\.\w+)?=\S+ /, ""));
+    if (error instanceof SettingError) throw new CacheKeySpecError(text, error.message.replace(/^--key(?:\.\w+)?=\S* /, ""));
     throw error;
   }
 }

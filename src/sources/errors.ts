@@ -3,8 +3,9 @@ import { CachetError } from "../errors.js";
 /** A cache key that cannot be understood: a bad `--key` form, a glob that does not parse. */
 export class CacheKeySpecError extends CachetError {
   readonly code = "CACHET_BAD_CACHE_KEY";
-  constructor(readonly spec: string, reason: string) {
-    super(`cache key ${JSON.stringify(spec)} is not valid: ${reason}`);
+  /** `problem` continues the sentence `cache key "…" …`: `is not valid: …`, `is absolute: …`. */
+  constructor(readonly spec: string, problem: string) {
+    super(`cache key ${JSON.stringify(spec)} ${problem}`);
   }
 }
 

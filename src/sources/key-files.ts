@@ -59,7 +59,7 @@ export async function findKeyFiles(baseDir: string, patterns: readonly string[])
       literals.push(literal);
       const stats = statIfPresent(join(baseDir, literal), literal);
       if (stats?.isDirectory()) {
-        throw new CacheKeySpecError(pattern, `${join(baseDir, literal)} is a directory: use "${pattern}/**" for its files or dir:${pattern} for its existence`);
+        throw new CacheKeySpecError(pattern, `names a directory, ${join(baseDir, literal)}: use "${pattern}/**" for its files or dir:${pattern} for its existence`);
       }
       if (stats?.isFile()) found.set(literal, stats);
       else absent.push(literal);
@@ -84,7 +84,7 @@ function compileGlob(pattern: string, base: string, glob: string): GlobPattern {
   try {
     matches = picomatch(glob, { ...MATCH_OPTIONS, strictBrackets: true });
   } catch (error) {
-    throw new CacheKeySpecError(pattern, (error as Error).message);
+    throw new CacheKeySpecError(pattern, `is not a glob picomatch reads: ${(error as Error).message}`);
   }
   const recursive = glob.includes("**") || /\{[^}]*\/[^}]*\}/.test(glob);
   const names = new Set([...UNWALKED].filter((name) => pattern.split("/").some((segment) => segment.includes(name))));

@@ -1,5 +1,6 @@
 import type { Store } from "../../store/index.js";
 import { explainEntry, isContentEntryKey, type EntryExplanation } from "../../task/index.js";
+import { explainCacheKeyEntry, formatCacheKeySpec, type CacheKeyExplanation } from "../../sources/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
 import { formatDuration } from "../format.js";
 import { printData } from "../output.js";
@@ -8,13 +9,21 @@ import { UsageError } from "../usage-error.js";
 /**
  * `cachet cache explain NAME [KEY]`: what a task's entry (its most recently used, or KEY, which may be a unique
  * prefix as `cache ls` shows it) was keyed on, and which components differ from the task's most recently used
- * other entry. The library's {@link explainEntry} answers; this only finds the key and prints.
+ * other entry. The library's {@link explainEntry} answers; this only finds the key and prints. An entry keyed by
+ * cache keys (a local source, `cachet run`) is explained by {@link explainCacheKeyEntry} instead: what differs
+ * between the files, directories, variables and commit it was keyed on and their state now.
  */
 export async function cacheExplainCommand(context: CommandContext, name: string, key: string | undefined, flags: { json?: boolean }): Promise<number> {
   const store = await openExistingStore(context);
   if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
     const fullKey = key === undefined ? undefined : await resolveKey(store, name, key);
+    const sourceExplanation = await explainCacheKeyEntry(store, name, fullKey);
+    if (sourceExplanation) {
+      if (flags.json) printData(context.output, JSON.stringify(jsonSourceExplanation(sourceExplanation), null, 2));
+      else for (const line of textSourceExplanation(sourceExplanation)) printData(context.output, line);
+      return 0;
+    }
     const explanation = await explainEntry(store, name, fullKey);
     if (!explanation) {
       throw new UsageError(fullKey === undefined ? `no entries for "${name}" in ${store.root}` : `no task entry ${name}/${fullKey} in ${store.root}`);
@@ -81,6 +90,47 @@ function textExplanation(explanation: EntryExplanation): string[] {
     const values = change.before !== undefined || change.after !== undefined ? ` (${short(change.before)} → ${short(change.after)})` : "";
     lines.push(`  ${what}: ${change.change}${values}`);
   }
+  return lines;
+}
+
+function jsonSourceExplanation(explanation: CacheKeyExplanation) {
+  return {
+    name: explanation.name,
+    key: explanation.key,
+    createdAt: explanation.createdAt.toISOString(),
+    lastUsedAt: explanation.lastUsedAt.toISOString(),
+    costMs: explanation.costMs,
+    components: explanation.components,
+    currentKey: explanation.current?.key ?? null,
+    changes: explanation.changes,
+    reason: explanation.reason,
+  };
+}
+
+function textSourceExplanation(explanation: CacheKeyExplanation): string[] {
+  const { name, key, components, current, changes } = explanation;
+  const now = Date.now();
+  const lines = [
+    `${name}/${key}`,
+    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+    `  cache keys in ${components.baseDir}: ${components.specs.map(formatCacheKeySpec).join(" ") || "none"}`,
+  ];
+  if (current) {
+    lines.push(`Compared with the files now: ${explanation.reason}`);
+    for (const change of changes) lines.push(`  ${change}`);
+    return lines;
+  }
+  lines.push(`Cannot compare with the files now: ${explanation.reason}. Recorded:`);
+  const files = Object.entries(components.files);
+  for (const [path, digest] of files.slice(0, 20)) lines.push(`  file ${path} ${digest === null ? "absent" : digest.slice(0, 16)}`);
+  if (files.length > 20) lines.push(`  (${files.length - 20} more files; --json shows them)`);
+  for (const [path, exists] of Object.entries(components.dirs)) lines.push(`  directory ${path} ${exists ? "exists" : "absent"}`);
+  if (components.git) {
+    if (!components.git.repository) lines.push("  git: no repository");
+    if (components.git.commit !== undefined) lines.push(`  git commit ${components.git.commit ?? "none"}`);
+    for (const [tag, id] of Object.entries(components.git.tags ?? {})) lines.push(`  git tag ${tag} ${id.slice(0, 12)}`);
+  }
+  for (const [variable, digest] of Object.entries(components.env)) lines.push(`  env ${variable} ${digest === null ? "unset" : "set"}`);
   return lines;
 }
 
