@@ -9,6 +9,7 @@ import fc from "fast-check";
 import {
   CacheKeyReadError,
   CacheKeySpecError,
+  FILE_DIGEST_MEMO_FORMAT,
   FILE_DIGEST_MEMO_NAME,
   GitStateError,
   SettingError,
@@ -303,8 +304,9 @@ describe("the digest memo", () => {
     await computeCacheKey(dir, ["a.txt"], { store });
     const stats = statSync(join(dir, "a.txt"));
     const planted = sha256Hex("planted");
-    const memo = { files: { "a.txt": [stats.size, stats.mtimeMs, stats.ctimeMs, stats.ino, planted] } };
-    await store.put(FILE_DIGEST_MEMO_NAME, sha256Hex(dir), JSON.stringify(memo), { format: "cachet-file-digests/1" });
+    await store.put(FILE_DIGEST_MEMO_NAME, sha256Hex(dir), memoBytes(["a.txt"], [[stats.size, stats.mtimeMs, stats.ctimeMs, stats.ino]], [planted]), {
+      format: FILE_DIGEST_MEMO_FORMAT,
+    });
     const result = await computeCacheKey(dir, ["a.txt"], { store });
     assert.equal(result.components.files["a.txt"], planted);
     assert.deepEqual(result.digests, { read: 0, memoized: 1 });
@@ -438,6 +440,16 @@ describe("package.json fields", () => {
     }
   });
 });
+
+/** A digest memo in its documented layout (JSON paths, float64 stats, raw sha256 digests). */
+function memoBytes(paths: string[], stats: number[][], digests: string[]): Buffer {
+  const json = Buffer.from(JSON.stringify(paths));
+  const statsAt = Math.ceil((4 + json.length) / 8) * 8;
+  const numbers = Buffer.from(Float64Array.from(stats.flat()).buffer);
+  const bytes = Buffer.concat([Buffer.alloc(4), json, Buffer.alloc(statsAt - 4 - json.length), numbers, Buffer.from(digests.join(""), "hex")]);
+  bytes.writeUInt32LE(json.length, 0);
+  return bytes;
+}
 
 /** Waits out the window in which a just-written file is not memoized (so memo counts are exact). */
 async function settle(): Promise<void> {

@@ -65,6 +65,38 @@ export function hashFileSync(path: string): FileDigest {
   }
 }
 
+/** A file's digest with the `fstat` of the file after it was read, and whether that moved while it was read. */
+export interface CheckedFileDigest extends FileDigest {
+  /** The file's `fstat` after reading it. */
+  stats: Stats;
+  /** True when size, mtime, ctime, inode or mode changed while it was read (the digest may mix two versions). */
+  changed: boolean;
+}
+
+/**
+ * `hashFileSync` that also says whether the file changed while it was read, by `fstat` on the open file before and
+ * after: what a digest memoized by `stat` needs to know before it may be memoized.
+ */
+export function hashFileSyncChecked(path: string): CheckedFileDigest {
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    const before = fstatSync(fd);
+    checkRegularFile(path, before);
+    const reader = new ChunkedDigest(before);
+    try {
+      while (reader.add(readSync(fd, reader.chunk, 0, CHUNK_SIZE, null)));
+    } finally {
+      reader.release();
+    }
+    const after = fstatSync(fd);
+    const changed =
+      before.size !== after.size || before.mtimeMs !== after.mtimeMs || before.ctimeMs !== after.ctimeMs || before.ino !== after.ino || before.mode !== after.mode;
+    return { ...reader.result(), stats: after, changed };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function checkRegularFile(path: string, stats: Stats): void {
   if (!stats.isFile()) {
     throw new UnsupportedFileTypeError(`cannot hash "${path}": it is ${describeFileType(stats)}, not a regular file`, path);

@@ -8,7 +8,7 @@ export { sha256Hex } from "./sha256.js";
 export { serializeValue, deserializeValue, VALUE_FORMAT, type SerializeOptions } from "./value-codec.js";
 export { describeAt, keySegment } from "./value-path.js";
 export { UnhashableValueError, UnserializableValueError, ValueDecodeError, UnsupportedFileTypeError } from "./errors.js";
-export { hashFile, hashFileSync, isExecutable, type FileDigest } from "./file-digest.js";
+export { hashFile, hashFileSync, hashFileSyncChecked, isExecutable, type FileDigest, type CheckedFileDigest } from "./file-digest.js";
 export {
   hashTree,
   hashTreeSync,

@@ -18,7 +18,7 @@ import { findKeyFiles, statIfPresent } from "./key-files.js";
 export { parseCacheKeySpec, formatCacheKeySpec, type CacheKeySpec } from "./cache-key-spec.js";
 export { diffCacheKeyComponents, isCacheKeyComponents, CACHE_KEY_FORMAT, type CacheKeyComponents } from "./cache-key-components.js";
 export { readPackageCachetFields, alwaysRuns, DEFAULT_CACHE_KEYS, type PackageCachetFields } from "./package-fields.js";
-export { FILE_DIGEST_MEMO_NAME, type DigestCounts } from "./file-digests.js";
+export { FILE_DIGEST_MEMO_NAME, FILE_DIGEST_MEMO_FORMAT, type DigestCounts } from "./file-digests.js";
 export type { GitState } from "./git-state.js";
 
 /** Options of {@link computeCacheKey}. */
@@ -65,15 +65,16 @@ export async function computeCacheKey(baseDir: string, specs: readonly CacheKeyS
     const found = await findKeyFiles(base, resolved.patterns);
     const named = new Set(found.literals);
     const slices = new TimeSlices();
-    const digested = new Map<string, string | null>();
+    const digested: Array<[string, string | null]> = [];
     for (const { path, stats } of found.files) {
       if (slices.due()) await slices.yield();
-      const digest = await memo.digest(path, stats);
-      if (digest !== undefined) digested.set(path, digest);
-      else if (named.has(path)) digested.set(path, null);
+      const digest = memo.memoized(path, stats) ?? (await memo.digest(path, stats));
+      if (digest !== undefined) digested.push([path, digest]);
+      else if (named.has(path)) digested.push([path, null]);
     }
-    for (const path of found.absent) digested.set(path, null);
-    for (const path of [...digested.keys()].sort()) files[path] = digested.get(path)!;
+    for (const path of found.absent) digested.push([path, null]);
+    if (found.absent.length > 0) digested.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [path, digest] of digested) files[path] = digest;
     await memo.save();
     digests = memo.counts;
   }
@@ -99,8 +100,13 @@ export async function computeCacheKey(baseDir: string, specs: readonly CacheKeyS
   return { key: cacheKeyOf(components), components, digests };
 }
 
-/** The key of a components record: everything but `baseDir`. */
+/**
+ * The key of a components record: the canonical encoding of everything but `baseDir`. Files go in as `[path,
+ * digest]` pairs in path order (the order `computeCacheKey` records them in), which encodes the same information
+ * as the record without sorting 10 000 keys again.
+ */
 export function cacheKeyOf(components: CacheKeyComponents): string {
   const { format, specs, files, dirs, git, env } = components;
-  return hashValue({ format, specs, files, dirs, git: git ?? null, env });
+  const paths = Object.keys(files).sort();
+  return hashValue({ format, specs, files: paths.map((path) => [path, files[path]!]), dirs, git: git ?? null, env });
 }

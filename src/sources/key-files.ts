@@ -4,11 +4,12 @@ import picomatch from "picomatch";
 import { TimeSlices } from "../store/index.js";
 import { CacheKeyReadError, CacheKeySpecError } from "./errors.js";
 
-/** A file a pattern matched, with the `stat` taken when it was found. */
+/** A file a pattern matched. */
 export interface FoundFile {
   /** Relative to the base directory, with `/`. */
   path: string;
-  stats: Stats;
+  /** Its `stat` where finding it took one (a literal path, a symbolic link); a plain file is not `stat`ed here. */
+  stats?: Stats | undefined;
 }
 
 /** What the patterns name: the files found, and the literal paths that name nothing (keyed as absent). */
@@ -38,7 +39,7 @@ const UNWALKED = new Set(["node_modules", ".git"]);
 const MATCH_OPTIONS = { dot: true } as const;
 
 /**
- * The files `patterns` name under `baseDir`, each with one `stat`. A literal path is `stat`ed directly (and is
+ * The files `patterns` name under `baseDir`. A literal path is `stat`ed directly (and is
  * "absent" if it names nothing); globs are grouped by the directory they start from, and each directory is read
  * once however many globs cover it. Dot files match (`**` includes `.env`); `node_modules` and `.git` are entered
  * only when a pattern names them; symbolic links to files count as their targets, links to directories are not
@@ -46,7 +47,7 @@ const MATCH_OPTIONS = { dot: true } as const;
  */
 export async function findKeyFiles(baseDir: string, patterns: readonly string[]): Promise<KeyFiles> {
   const slices = new TimeSlices();
-  const found = new Map<string, Stats>();
+  const found = new Map<string, Stats | undefined>();
   const absent: string[] = [];
   const literals: string[] = [];
   const globs: GlobPattern[] = [];
@@ -97,19 +98,19 @@ interface ActiveGlob {
   level: number;
 }
 
-async function walk(baseDir: string, root: string, globs: readonly GlobPattern[], found: Map<string, Stats>, slices: TimeSlices): Promise<void> {
+async function walk(baseDir: string, root: string, globs: readonly GlobPattern[], found: Map<string, Stats | undefined>, slices: TimeSlices): Promise<void> {
   const pending: Array<{ dir: string; active: ActiveGlob[] }> = [{ dir: root, active: [] }];
   while (pending.length > 0) {
     const { dir, active: inherited } = pending.pop()!;
     const active = [...inherited, ...globs.filter((glob) => glob.base === dir).map((glob) => ({ glob, level: 0 }))];
-    const entries = readDirIfPresent(join(baseDir, dir));
+    const entries = readDirIfPresent(dir === "" ? baseDir : `${baseDir}/${dir}`);
     for (const entry of entries) {
       if (slices.due()) await slices.yield();
       const path = dir === "" ? entry.name : `${dir}/${entry.name}`;
       let isDir = entry.isDirectory();
       let stats: Stats | undefined;
       if (entry.isSymbolicLink()) {
-        stats = statIfPresent(join(baseDir, path), path);
+        stats = statIfPresent(`${baseDir}/${path}`, path);
         if (!stats?.isFile()) continue; // a link to a directory is not followed; a dangling link names nothing
         isDir = false;
       }
@@ -122,8 +123,7 @@ async function walk(baseDir: string, root: string, globs: readonly GlobPattern[]
       }
       if (!entry.isFile() && !stats) continue;
       if (!active.some(({ glob }) => glob.matches(glob.base === "" ? path : path.slice(glob.base.length + 1)))) continue;
-      stats ??= statIfPresent(join(baseDir, path), path);
-      if (stats?.isFile()) found.set(path, stats);
+      found.set(path, stats);
     }
   }
 }
@@ -147,7 +147,7 @@ function readDirIfPresent(dir: string): Dirent[] {
 /** The `stat` of `path`, or undefined if it names nothing (or a dangling link). */
 export function statIfPresent(absolute: string, shown: string): Stats | undefined {
   try {
-    return statSync(absolute);
+    return statSync(absolute, { throwIfNoEntry: false });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
