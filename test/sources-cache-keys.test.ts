@@ -328,6 +328,27 @@ describe("the digest memo", () => {
     assert.equal(again.components.files["a.txt"], sha256Hex("fresh"));
   });
 
+  test("the memo keeps rows another set of keys uses, and drops rows of files that are gone once they pile up", async () => {
+    const dir = project(Object.fromEntries(Array.from({ length: 1200 }, (_, i) => [`gen/f${i}.js`, `${i}`])));
+    write(dir, "package.json", "{}");
+    await settle();
+    const store = suite.store;
+    const memoPaths = async () => {
+      const stored = await store.getValue(FILE_DIGEST_MEMO_NAME, sha256Hex(dir));
+      const bytes = Buffer.from(stored!.data);
+      return (JSON.parse(bytes.toString("utf8", 4, 4 + bytes.readUInt32LE(0))) as string[]).length;
+    };
+    await computeCacheKey(dir, ["gen/**"], { store });
+    await computeCacheKey(dir, ["package.json"], { store });
+    assert.equal(await memoPaths(), 1201, "the gen/ rows stay while package.json is added");
+    assert.deepEqual((await computeCacheKey(dir, ["gen/**"], { store })).digests, { read: 0, memoized: 1200 });
+    for (let i = 50; i < 1200; i++) rmSync(join(dir, `gen/f${i}.js`));
+    write(dir, "package.json", '{"v":2}');
+    await settle();
+    await computeCacheKey(dir, ["package.json"], { store });
+    assert.equal(await memoPaths(), 51, "the rows of the 1150 deleted files are dropped, the 50 others kept");
+  });
+
   test("a store that cannot be used means no memo, the same key and one warning", async () => {
     const dir = project({ "a.txt": "a", "b.txt": "b" });
     const scratch = tempDir();

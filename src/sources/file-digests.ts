@@ -75,6 +75,7 @@ export class FileDigests {
   memoized(path: string, stats?: Stats): string | undefined {
     const row = this.loaded.rows.get(path);
     if (row === undefined) return undefined;
+    this.loaded.seen[row] = 1;
     stats ??= statIfPresent(`${this.baseDir}/${path}`, path);
     if (!stats?.isFile()) return undefined;
     const at = row * 4;
@@ -148,8 +149,14 @@ export class FileDigests {
     const paths: string[] = [];
     const digests: string[] = [];
     const stats: number[] = [];
+    // Rows of files this computation did not look at are kept: another set of keys on the same directory uses
+    // them. Once they outnumber the rest, each is checked by a `stat` and dropped if its file is gone or changed,
+    // so the memo of a directory whose files come and go (generated names) does not grow forever.
+    const seen = this.loaded.seen.reduce((sum, flag) => sum + flag, 0) + this.updates.size;
+    const checkUnseen = this.loaded.rows.size - seen > 2 * seen + 1000;
     for (const [path, row] of this.loaded.rows) {
       if (this.removed.has(path) || this.updates.has(path)) continue;
+      if (checkUnseen && this.loaded.seen[row] === 0 && !this.stillValid(path, row)) continue;
       paths.push(path);
       digests.push(this.loaded.digests.substring(row * 64, row * 64 + 64));
       for (let field = 0; field < 4; field++) stats.push(this.loaded.stats[row * 4 + field]!);
@@ -162,6 +169,18 @@ export class FileDigests {
     return encodeMemo(paths, digests.join(""), Float64Array.from(stats));
   }
 
+  private stillValid(path: string, row: number): boolean {
+    let stats: Stats | undefined;
+    try {
+      stats = statIfPresent(`${this.baseDir}/${path}`, path);
+    } catch {
+      return false;
+    }
+    const known = this.loaded.stats;
+    const at = row * 4;
+    return stats !== undefined && known[at] === stats.size && known[at + 1] === stats.mtimeMs && known[at + 2] === stats.ctimeMs && known[at + 3] === stats.ino;
+  }
+
   private racy(stats: Stats): boolean {
     const coarse = stats.mtimeMs % 1000 === 0 && stats.ctimeMs % 1000 === 0;
     return Math.max(stats.mtimeMs, stats.ctimeMs) >= this.startedAt - (coarse ? RACY_COARSE_MS : RACY_MS);
@@ -172,9 +191,11 @@ interface LoadedMemo {
   rows: Map<string, number>;
   digests: string;
   stats: Float64Array;
+  /** 1 for each row this computation looked up. */
+  seen: Uint8Array;
 }
 
-const EMPTY_MEMO: LoadedMemo = { rows: new Map(), digests: "", stats: new Float64Array(0) };
+const EMPTY_MEMO: LoadedMemo = { rows: new Map(), digests: "", stats: new Float64Array(0), seen: new Uint8Array(0) };
 
 function encodeMemo(paths: string[], digests: string, stats: Float64Array): Uint8Array {
   const json = Buffer.from(JSON.stringify(paths), "utf8");
@@ -204,7 +225,7 @@ function decodeMemo(data: Uint8Array): LoadedMemo | undefined {
     paths.forEach((path, row) => {
       if (typeof path === "string") rows.set(path, row);
     });
-    return { rows, digests: bytes.toString("hex", digestsAt), stats };
+    return { rows, digests: bytes.toString("hex", digestsAt), stats, seen: new Uint8Array(paths.length) };
   } catch {
     return undefined;
   }
