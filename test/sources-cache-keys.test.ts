@@ -139,6 +139,7 @@ describe("file keys", () => {
       "node_modules/dep/index.js",
     ]);
     assert.deepEqual(Object.keys((await computeCacheKey(dir, ["node_modules/dep/index.js"])).components.files), ["node_modules/dep/index.js"]);
+    assert.deepEqual(Object.keys((await computeCacheKey(dir, ["**/.gitignore", "**/*.js"])).components.files), ["index.js"], ".gitignore does not name .git");
   });
 
   test("symbolic links to files count as their targets; links to directories are not followed", async () => {

@@ -29,7 +29,7 @@ interface GlobPattern {
   recursive: boolean;
   /** For a non-recursive glob: how many path segments below {@link base} it matches. */
   depth: number;
-  /** Folders it names literally among those not walked by default (`node_modules`, `.git`). */
+  /** Folders it names as a whole path segment among those not walked by default (`node_modules`, `.git`). */
   names: Set<string>;
 }
 
@@ -88,7 +88,7 @@ function compileGlob(pattern: string, base: string, glob: string): GlobPattern {
     throw new CacheKeySpecError(pattern, `is not a glob picomatch reads: ${(error as Error).message}`);
   }
   const recursive = glob.includes("**") || /\{[^}]*\/[^}]*\}/.test(glob);
-  const names = new Set([...UNWALKED].filter((name) => pattern.split("/").some((segment) => segment.includes(name))));
+  const names = new Set([...UNWALKED].filter((name) => pattern.split("/").includes(name)));
   return { base: base === "." ? "" : base, matches, recursive, depth: glob.split("/").length, names };
 }
 
