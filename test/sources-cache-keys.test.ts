@@ -14,6 +14,7 @@ import {
   GitStateError,
   SettingError,
   alwaysRuns,
+  cacheKeyOf,
   computeCacheKey,
   diffCacheKeyComponents,
   formatCacheKeySpec,
@@ -408,6 +409,16 @@ describe("specs", () => {
     );
     assert.equal(await keyOf(dir, ["src/**/*.ts", "package.json", { dir: "src" }, { env: "A" }, { git: { commit: true } }], { env: { A: "1" } }), key);
     assert.notEqual(await keyOf(dir, ["src/**/*.ts", "package.json", { dir: "src" }, { env: "A" }], { env: { A: "1" } }), key, "dropping a spec changes it");
+  });
+
+  test("the key is a function of the components alone, also after they were stored as JSON", async () => {
+    const dir = repository();
+    write(dir, "123", "a file named like an array index");
+    const result = await computeCacheKey(dir, ["src/**", "123", "missing.txt", { dir: "src" }, { git: { commit: true, tags: true } }, { env: "X" }], { env: { X: "1" } });
+    assert.equal(result.components.files["missing.txt"], null);
+    assert.equal(cacheKeyOf(result.components), result.key);
+    assert.equal(cacheKeyOf(JSON.parse(JSON.stringify(result.components))), result.key);
+    assert.equal(cacheKeyOf({ ...result.components, baseDir: "/elsewhere" }), result.key, "the directory is not part of the key");
   });
 
   test("the key does not depend on the order files were created in (walk order), and is stable across runs", async () => {
