@@ -8,6 +8,7 @@ import {
   DEFAULT_CACHE_KEYS,
   LocalSource,
   LocalSourceError,
+  PackageJsonError,
   SettingError,
   computeCacheKey,
   explainCacheKeyEntry,
@@ -92,6 +93,8 @@ describe("localSource", () => {
   test("a bad cacheKeys in the directory's package.json, and a path that names nothing, are clear errors", async () => {
     const dir = project({ "package.json": JSON.stringify({ cachet: { cacheKeys: [{ file: "" }] } }) });
     await assert.rejects(localSource(dir), (error: unknown) => error instanceof SettingError && /"cachet\.cacheKeys\[0\]\.file"="" is not valid/.test(error.message));
+    const broken = project({ "package.json": "{ not json" });
+    await assert.rejects(localSource(broken), (error: unknown) => error instanceof PackageJsonError && /looked for "cachet\.cacheKeys"\): invalid JSON/.test(error.message));
     await assert.rejects(localSource(join(dir, "missing")), (error: unknown) => error instanceof LocalSourceError && error.code === "CACHET_LOCAL_SOURCE" && /ENOENT/.test(error.message));
   });
 

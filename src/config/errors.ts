@@ -20,7 +20,7 @@ export class SettingError extends CachetError {
 /** A package.json on the way to the cache root that cannot be read as JSON. */
 export class PackageJsonError extends CachetError {
   readonly code = "CACHET_BAD_SETTING";
-  constructor(readonly file: string, reason: string) {
-    super(`cannot read ${file} (looked for "cachet.cacheDir"): ${reason}`);
+  constructor(readonly file: string, reason: string, lookedFor = "cachet.cacheDir") {
+    super(`cannot read ${file} (looked for "${lookedFor}"): ${reason}`);
   }
 }

@@ -41,7 +41,7 @@ export function readPackageSettings(cwd: string): PackageSettings | undefined {
 export function readPackageSettingsAt(dir: string): PackageSettings | undefined {
   const file = join(resolve(dir), "package.json");
   const text = readIfPresent(file);
-  return text === undefined ? undefined : parsePackageSettings(file, text);
+  return text === undefined ? undefined : parsePackageSettings(file, text, "cachet.cacheKeys");
 }
 
 function readIfPresent(file: string): string | undefined {
@@ -52,12 +52,12 @@ function readIfPresent(file: string): string | undefined {
   }
 }
 
-function parsePackageSettings(file: string, text: string): PackageSettings | undefined {
+function parsePackageSettings(file: string, text: string, lookedFor?: string): PackageSettings | undefined {
   let manifest: unknown;
   try {
     manifest = JSON.parse(text);
   } catch (error) {
-    throw new PackageJsonError(file, `invalid JSON: ${(error as Error).message}`);
+    throw new PackageJsonError(file, `invalid JSON: ${(error as Error).message}`, lookedFor);
   }
   if (typeof manifest !== "object" || manifest === null) return undefined;
   const settings = (manifest as { cachet?: unknown }).cachet;
