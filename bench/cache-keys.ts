@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/index.js";
-import { computeCacheKey, FILE_DIGEST_MEMO_NAME } from "../src/sources/index.js";
+import { computeCacheKey, FILE_DIGEST_MEMO_NAME } from "../src/sources/cache-keys.js";
 import { sha256Hex } from "../src/hash/index.js";
 import { median, now, scratchDir, type BenchContext } from "./measure.js";
 import { fmt, info, judged, type Figure } from "./report.js";

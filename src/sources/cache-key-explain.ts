@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import type { CacheStore, EntryInfo } from "../store/index.js";
 import { diffCacheKeyComponents, isCacheKeyComponents, type CacheKeyComponents } from "./cache-key-components.js";
-import { computeCacheKey } from "./cache-keys.js";
+import { computeCacheKey } from "./cache-key-computation.js";
 
 /** The answer of {@link explainCacheKeyEntry}. */
 export interface CacheKeyExplanation {

@@ -4,7 +4,7 @@ import { hashKey, type Hashable } from "../hash/index.js";
 import type { CacheStore } from "../store/index.js";
 import type { CacheKeySpec } from "./cache-key-spec.js";
 import type { CacheKeyComponents } from "./cache-key-components.js";
-import { computeCacheKey } from "./cache-keys.js";
+import { computeCacheKey } from "./cache-key-computation.js";
 import { LocalSourceError } from "./errors.js";
 import { DEFAULT_CACHE_KEYS, readPackageCachetFields } from "./package-fields.js";
 
