@@ -316,6 +316,20 @@ describe("the digest memo", () => {
     assert.equal((await computeCacheKey(dir, ["a.txt"], { store })).components.files["a.txt"], sha256Hex("real"));
   });
 
+  test("a large file (read on the thread pool) is keyed and memoized like a small one", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024, 7);
+    const dir = project();
+    writeFileSync(join(dir, "model.bin"), big);
+    await settle();
+    const store = suite.store;
+    const first = await computeCacheKey(dir, ["*.bin"], { store });
+    assert.equal(first.components.files["model.bin"], sha256Hex(big));
+    assert.deepEqual((await computeCacheKey(dir, ["*.bin"], { store })).digests, { read: 0, memoized: 1 });
+    big[12345] = 8;
+    writeFileSync(join(dir, "model.bin"), big);
+    assert.equal((await computeCacheKey(dir, ["*.bin"], { store })).components.files["model.bin"], sha256Hex(big));
+  });
+
   test("a file whose timestamps are not safely in the past is not memoized, so it is read every time", async () => {
     // Timestamps advance in clock ticks: a file changed within a tick of being hashed could change again without
     // its stat moving. The same holds for times in the future (clock skew, extracted archives).

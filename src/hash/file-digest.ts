@@ -75,13 +75,15 @@ export interface CheckedFileDigest extends FileDigest {
 
 /**
  * `hashFileSync` that also says whether the file changed while it was read, by `fstat` on the open file before and
- * after: what a digest memoized by `stat` needs to know before it may be memoized.
+ * after: what a digest memoized by `stat` needs to know before it may be memoized. A file larger than
+ * `maxBytes` is not read (undefined): the caller hashes it with {@link hashFile} instead of blocking on it.
  */
-export function hashFileSyncChecked(path: string): CheckedFileDigest {
+export function hashFileSyncChecked(path: string, maxBytes = Infinity): CheckedFileDigest | undefined {
   const fd = openSync(path, OPEN_FLAGS);
   try {
     const before = fstatSync(fd);
     checkRegularFile(path, before);
+    if (before.size > maxBytes) return undefined;
     const reader = new ChunkedDigest(before);
     try {
       while (reader.add(readSync(fd, reader.chunk, 0, CHUNK_SIZE, null)));

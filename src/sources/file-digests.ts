@@ -97,16 +97,20 @@ export class FileDigests {
       let after: Stats;
       let changed: boolean;
       try {
-        if (stats !== undefined && stats.size > SYNC_READ_LIMIT) {
+        const small = stats !== undefined && stats.size > SYNC_READ_LIMIT ? undefined : hashFileSyncChecked(absolute, SYNC_READ_LIMIT);
+        if (small) ({ digest, stats: after, changed } = small);
+        else {
+          // A large file is read on the thread pool, between two stats by path.
+          const before = stats ?? statIfPresent(absolute, path);
+          if (!before?.isFile()) return this.forget(path);
           digest = (await hashFile(absolute)).digest;
           const now = statIfPresent(absolute, path);
           if (!now?.isFile()) return this.forget(path);
           after = now;
-          changed = !sameStat(stats, after);
-        } else {
-          ({ digest, stats: after, changed } = hashFileSyncChecked(absolute));
+          changed = !sameStat(before, after);
         }
       } catch (error) {
+        if (error instanceof CacheKeyReadError) throw error;
         const code = (error as NodeJS.ErrnoException).code;
         if (code === "ENOENT" || code === "ENOTDIR") return this.forget(path);
         throw new CacheKeyReadError(absolute, `cannot read it (${code ?? (error as Error).message})`, { cause: error });
