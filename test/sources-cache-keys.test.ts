@@ -157,6 +157,9 @@ describe("file keys", () => {
     await assert.rejects(computeCacheKey(dir, [{ file: "src" }]), (error: unknown) => error instanceof CacheKeySpecError && /names a directory, .*: use "src\/\*\*"/.test(error.message));
     await assert.rejects(computeCacheKey(join(dir, "missing"), ["*"]), CacheKeyReadError);
     assert.throws(() => parseCacheKeySpec("/etc/passwd"), (error: unknown) => error instanceof CacheKeySpecError && /is absolute/.test(error.message));
+    await assert.rejects(computeCacheKey(dir, ["/etc/passwd"]), (error: unknown) => error instanceof CacheKeySpecError && /is absolute/.test(error.message));
+    const untyped = [{ glob: "*.ts" }] as unknown as CacheKeySpec[];
+    await assert.rejects(computeCacheKey(dir, untyped), (error: unknown) => error instanceof CacheKeySpecError && /cache key \{"glob":"\*\.ts"\} is not a cache key form/.test(error.message));
   });
 });
 

@@ -11,7 +11,7 @@ export class SettingError extends CachetError {
     readonly setting: string,
     readonly value: unknown,
     readonly accepted: string,
-    problem = "is not valid",
+    readonly problem = "is not valid",
   ) {
     super(`${setting}=${JSON.stringify(value) ?? String(value)} ${problem}: expected ${accepted}`);
   }

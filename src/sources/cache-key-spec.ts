@@ -38,7 +38,20 @@ export function parseCacheKeySpec(text: string): CacheKeySpec {
         );
     }
   } catch (error) {
-    if (error instanceof SettingError) throw new CacheKeySpecError(text, error.message.replace(/^--key(?:\.\w+)?=\S* /, ""));
+    if (error instanceof SettingError) throw new CacheKeySpecError(text, `${error.problem}: expected ${error.accepted}`);
+    throw error;
+  }
+}
+
+/** A spec from a caller that types may not have checked (plain JavaScript, JSON), as a {@link CacheKeySpecError}. */
+function checked(spec: unknown, index: number): CacheKeySpec {
+  try {
+    return validateCacheKeySpec(spec, { field: `cacheKeys[${index}]` });
+  } catch (error) {
+    if (error instanceof SettingError) {
+      const problem = `${error.problem}: expected ${error.accepted}`;
+      throw typeof spec === "string" ? new CacheKeySpecError(spec, problem) : new CacheKeySpecError(JSON.stringify(spec) ?? String(spec), problem, { json: true });
+    }
     throw error;
   }
 }
@@ -70,7 +83,9 @@ export function resolveSpecs(specs: readonly CacheKeySpec[]): ResolvedSpecs {
   const dirs = new Set<string>();
   const env = new Set<string>();
   let git: { commit: boolean; tags: boolean } | undefined;
-  for (const spec of specs) {
+  if (!Array.isArray(specs)) throw new CacheKeySpecError(String(specs), "is not valid: expected an array of cache keys");
+  for (const [index, given] of specs.entries()) {
+    const spec = checked(given, index);
     if (typeof spec === "string") patterns.add(normalizePattern(spec));
     else if ("file" in spec) patterns.add(normalizePattern(spec.file));
     else if ("dir" in spec) dirs.add(normalizePath(spec.dir));

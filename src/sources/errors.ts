@@ -3,9 +3,12 @@ import { CachetError } from "../errors.js";
 /** A cache key that cannot be understood: a bad `--key` form, a glob that does not parse. */
 export class CacheKeySpecError extends CachetError {
   readonly code = "CACHET_BAD_CACHE_KEY";
-  /** `problem` continues the sentence `cache key "…" …`: `is not valid: …`, `is absolute: …`. */
-  constructor(readonly spec: string, problem: string) {
-    super(`cache key ${JSON.stringify(spec)} ${problem}`);
+  /**
+   * `problem` continues the sentence `cache key "…" …`: `is not valid: …`, `is absolute: …`. With `json`, `spec` is
+   * already JSON (a spec object as given) and is shown as it is.
+   */
+  constructor(readonly spec: string, problem: string, options: { json?: boolean } = {}) {
+    super(`cache key ${options.json ? spec : JSON.stringify(spec)} ${problem}`);
   }
 }
 
