@@ -1,4 +1,4 @@
-import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { GitStateError } from "./errors.js";
 
@@ -41,7 +41,7 @@ function findGitDir(start: string): { gitDir: string; commonDir: string } | unde
     const dotGit = join(dir, ".git");
     let isFile: boolean | undefined;
     try {
-      const stats = lstatSync(dotGit);
+      const stats = statSync(dotGit); // a .git that is a symbolic link counts as what it points to
       isFile = stats.isFile();
       if (!isFile && !stats.isDirectory()) isFile = undefined;
     } catch {
