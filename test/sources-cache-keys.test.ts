@@ -428,6 +428,46 @@ describe("specs", () => {
     assert.notEqual(await keyOf(dir, ["src/**/*.ts", "package.json", { dir: "src" }, { env: "A" }], { env: { A: "1" } }), key, "dropping a spec changes it");
   });
 
+  test("property: the key changes exactly when a keyed file's path, content or execute bit changes", async () => {
+    const name = fc.constantFrom("a.ts", "b.ts", "lib/c.ts", "lib/deep/d.ts", "e.md");
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("edit" as const), path: name, content: fc.string({ maxLength: 8 }) }),
+      fc.record({ kind: fc.constant("touch" as const), path: name }),
+      fc.record({ kind: fc.constant("chmod" as const), path: name, mode: fc.constantFrom(0o600, 0o644, 0o700, 0o755) }),
+      fc.record({ kind: fc.constant("remove" as const), path: name }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(name, fc.string({ maxLength: 8 }), { minKeys: 1 }), op, async (files, change) => {
+        const dir = project(files);
+        const specs = ["**/*.ts"];
+        const before = await computeCacheKey(dir, specs);
+        const target = join(dir, change.path);
+        const existed = change.path in files;
+        let keyed: boolean;
+        if (change.kind === "edit") {
+          write(dir, change.path, change.content);
+          keyed = !existed || files[change.path] !== change.content;
+        } else if (!existed) return;
+        else if (change.kind === "touch") {
+          utimesSync(target, new Date(2020, 1, 1), new Date(2020, 1, 1));
+          keyed = false;
+        } else if (change.kind === "chmod") {
+          const wasExecutable = (statSync(target).mode & 0o100) !== 0;
+          chmodSync(target, change.mode);
+          keyed = wasExecutable !== ((change.mode & 0o100) !== 0);
+        } else {
+          rmSync(target);
+          keyed = true;
+        }
+        if (!change.path.endsWith(".ts")) keyed = false;
+        const after = await computeCacheKey(dir, specs);
+        assert.equal(after.key !== before.key, keyed, `${JSON.stringify(change)} on ${JSON.stringify(files)}: ${diffCacheKeyComponents(before.components, after.components).join("; ")}`);
+        assert.equal(diffCacheKeyComponents(before.components, after.components).length > 0, keyed);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   test("the key is a function of the components alone, also after they were stored as JSON", async () => {
     const dir = repository();
     write(dir, "123", "a file named like an array index");
