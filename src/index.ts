@@ -7,6 +7,7 @@
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
+ * - Sources: `gitSource()` checks a git repository out at a commit, cached by the commit.
  */
 export { CachetError, isCachetError } from "./errors.js";
 export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
@@ -30,3 +31,4 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
+export * from "./sources/index.js";
