@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gitSource, openStore, readSettings, type CacheStore } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./helpers.js";
 import { commitFiles, git, makeRepository, startGitDaemon, startGitHttpServer, type GitDaemon, type GitHttpServer } from "./git-servers.js";
 import { startNode, startProcess, workerPath, type Child } from "./workers/child.js";
 
@@ -181,6 +181,25 @@ describe("gitSource from a local repository (a path and file://)", () => {
     } finally {
       await noGit.kill9();
     }
+  });
+
+  test("cachet cache explain NAME shows a checkout's URL, ref and commit, and that the ref moved", async () => {
+    const moved = join(dir.path, "explained");
+    const c1 = makeRepository(moved, { "a.txt": "1\n" });
+    await gitSource(moved, { store, ref: "main", settings: online });
+    const c2 = commitFiles(moved, { "a.txt": "2\n" }, "two");
+    await gitSource(moved, { store, ref: "main", settings: online });
+    const text = await runCli(["cache", "explain", "explained", "--cache-dir", store.root]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, new RegExp(`^explained/${c2}\n`));
+    assert.match(text.stdout, new RegExp(`git ${pathToFileURL(moved).href} ref main = commit ${c2}`));
+    assert.match(text.stdout, new RegExp(`Compared with explained/${c1}: the ref moved to another commit`));
+    assert.match(text.stdout, new RegExp(`commit: changed \\(${c1} → ${c2}\\)`));
+    const json = await runCli(["cache", "explain", "explained", c1.slice(0, 10), "--json", "--cache-dir", store.root]);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { key: string; components: { ref: string; commit: string }; changes: unknown[] };
+    assert.deepEqual([parsed.key, parsed.components.ref, parsed.components.commit], [c1, "main", c1]);
+    assert.deepEqual(parsed.changes, [{ component: "commit", before: c2, after: c1 }]);
   });
 
   test("linkTo puts the checkout at a target, replacing what was there", async () => {

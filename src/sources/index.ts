@@ -3,3 +3,5 @@ export type { GitSourceOptions, GitSourceResult, GitSourceComponents } from "./g
 export { parseGitRemote, redactUrl } from "./git-url.js";
 export type { GitRemote } from "./git-url.js";
 export { GitUrlError, GitNotInstalledError, GitFetchError, GitRefNotFoundError, GitOfflineError, GitCommandError, GitRefError, GitCheckoutError } from "./git-errors.js";
+export { explainGitSource, asGitSourceComponents } from "./git-explain.js";
+export type { GitSourceExplanation, GitSourceChange } from "./git-explain.js";

@@ -1,3 +1,4 @@
+import { explainGitSource, type GitSourceExplanation } from "../../sources/index.js";
 import type { Store } from "../../store/index.js";
 import { explainEntry, isContentEntryKey, type EntryExplanation } from "../../task/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
@@ -15,6 +16,12 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
   if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
     const fullKey = key === undefined ? undefined : await resolveKey(store, name, key);
+    const gitExplanation = await explainGitSource(store, name, fullKey);
+    if (gitExplanation) {
+      if (flags.json) printData(context.output, JSON.stringify(jsonGitExplanation(gitExplanation), null, 2));
+      else for (const line of textGitExplanation(gitExplanation)) printData(context.output, line);
+      return 0;
+    }
     const explanation = await explainEntry(store, name, fullKey);
     if (!explanation) {
       throw new UsageError(fullKey === undefined ? `no entries for "${name}" in ${store.root}` : `no task entry ${name}/${fullKey} in ${store.root}`);
@@ -87,4 +94,32 @@ function textExplanation(explanation: EntryExplanation): string[] {
 function short(value: string | undefined): string {
   if (value === undefined) return "none";
   return value.length > 16 ? value.slice(0, 16) : JSON.stringify(value);
+}
+
+function jsonGitExplanation(explanation: GitSourceExplanation) {
+  return {
+    name: explanation.name,
+    key: explanation.key,
+    createdAt: explanation.createdAt.toISOString(),
+    lastUsedAt: explanation.lastUsedAt.toISOString(),
+    costMs: explanation.costMs,
+    components: explanation.components,
+    comparedWith: explanation.comparedWith?.key ?? null,
+    changes: explanation.changes,
+    reason: explanation.reason,
+  };
+}
+
+/** A git source's checkout: its URL, ref and commit, and what moved since the entry compared with. */
+function textGitExplanation(explanation: GitSourceExplanation): string[] {
+  const { name, key, components, comparedWith, changes } = explanation;
+  const now = Date.now();
+  const lines = [
+    `${name}/${key}`,
+    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+    `  git ${components.url} ref ${components.ref} = commit ${components.commit}`,
+  ];
+  lines.push(comparedWith ? `Compared with ${name}/${comparedWith.key}: ${explanation.reason}` : `This is the only entry of ${name}.`);
+  for (const change of changes) lines.push(`  ${change.component}: changed (${change.before} → ${change.after})`);
+  return lines;
 }
