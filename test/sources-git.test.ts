@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { gitSource, openStore, readSettings, type CacheStore } from "../src/index.js";
+import { gitSource, openStore, parseGitRemote, readSettings, type CacheStore } from "../src/index.js";
 import { runCli, tempDir } from "./helpers.js";
 import { commitFiles, git, makeRepository, startGitDaemon, startGitHttpServer, type GitDaemon, type GitHttpServer } from "./git-servers.js";
 import { startNode, startProcess, workerPath, type Child } from "./workers/child.js";
@@ -48,6 +48,30 @@ async function workerResult(child: Child): Promise<{ commit?: string; path?: str
   await child.waitForExit();
   return JSON.parse(line);
 }
+
+describe("canonical git URLs", () => {
+  test("credentials, a trailing slash and .git go; scheme and host are lower-cased; scp-like is ssh; paths are file:// URLs", () => {
+    const cases: Array<[string, string, string]> = [
+      ["https://User:Pa55word@GitHub.COM/Org/Repo.git/", "https://github.com/Org/Repo", "Repo"],
+      ["HTTPS://github.com/Org/Repo", "https://github.com/Org/Repo", "Repo"],
+      ["git@GitHub.com:org/tool.git", "ssh://github.com/org/tool", "tool"],
+      ["ssh://git@github.com/org/tool.git", "ssh://github.com/org/tool", "tool"],
+      ["ssh://git@host:2222/x/y.git", "ssh://host:2222/x/y", "y"],
+      ["git://127.0.0.1:9418/net.git", "git://127.0.0.1:9418/net", "net"],
+      ["file:///srv/git/lib.git/", "file:///srv/git/lib.git", "lib"],
+      ["/srv/git/lib.git", "file:///srv/git/lib.git", "lib"],
+      ["../lib/", "file:///work/lib", "lib"],
+    ];
+    for (const [url, canonical, name] of cases) {
+      const remote = parseGitRemote(url, "/work/project");
+      assert.deepEqual([remote.canonical, remote.repositoryName], [canonical, name], url);
+      assert.doesNotMatch(remote.display, /Pa55word|User:/);
+    }
+    assert.equal(parseGitRemote("https://github.com/org/repo").id, parseGitRemote("https://u:p@GITHUB.com/org/repo.git/").id);
+    assert.notEqual(parseGitRemote("/srv/lib").id, parseGitRemote("/srv/lib.git").id);
+    assert.equal(parseGitRemote("https://u:p@GITHUB.com/org/repo.git/").fetchUrl, "https://u:p@GITHUB.com/org/repo.git/");
+  });
+});
 
 describe("gitSource from a local repository (a path and file://)", () => {
   const dir = tempDir("cachet-git-local-");

@@ -111,12 +111,12 @@ interface CheckoutRequest {
 
 /** Resolves the commit and makes sure its checkout is in the cache; runs under the repository's lock. */
 async function checkout(store: CacheStore, remote: GitRemote, request: CheckoutRequest): Promise<GitSourceResult> {
+  const started = performance.now();
   const database = new GitDatabase(store.root, remote, request.timeoutMs);
   const { commit, fetched } = await resolveCommit(database, remote, request);
   const base = { commit, name: request.name, url: remote.canonical, fetched };
   const cached = await store.treePath(request.name, commit);
   if (cached !== undefined) return { ...base, path: cached, fromCache: true };
-  const started = performance.now();
   const staging = gitStagingPath(store.root, "git-checkout");
   try {
     await database.exportTree(commit, staging);
