@@ -226,6 +226,23 @@ describe("gitSource from a local repository (a path and file://)", () => {
     assert.deepEqual(parsed.changes, [{ component: "commit", before: c2, after: c1 }]);
   });
 
+  test("a cache that cannot take the checkout or the lock still gives the checkout, with one warning each", async () => {
+    const failing = join(dir.path, "failing");
+    const commit = makeRepository(failing, { "f.txt": "f\n" });
+    const broken: CacheStore = Object.create(store, {
+      putTree: { value: async () => Promise.reject(Object.assign(new Error("no space left on device"), { code: "CACHET_DISK_FULL" })) },
+      lockKey: { value: async () => Promise.reject(Object.assign(new Error("timed out after 0s waiting for the lock"), { code: "CACHET_LOCK_TIMEOUT" })) },
+    });
+    const warnings: string[] = [];
+    for (let call = 0; call < 2; call++) {
+      const result = await gitSource(failing, { store: broken, settings: online, onWarning: (warning) => warnings.push(warning.code) });
+      assert.deepEqual([result.commit, result.fromCache], [commit, false]);
+      assert.equal(readFileSync(join(result.path, "f.txt"), "utf8"), "f\n");
+    }
+    assert.deepEqual(warnings.sort(), ["CACHET_CACHE_LOCK_FAILED", "CACHET_CACHE_WRITE_FAILED"]);
+    assert.equal(store.info("failing", commit), undefined);
+  });
+
   test("linkTo puts the checkout at a target, replacing what was there", async () => {
     const target = join(dir.path, "vendor", "proj");
     mkdirSync(target, { recursive: true });

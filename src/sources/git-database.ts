@@ -53,7 +53,15 @@ export class GitDatabase {
       if (init.code !== 0) throw new GitCommandError("init", redactSecrets(lastLine(init, this.timeoutMs), this.remote));
       const outcome = await this.fetchInto(staging, refspecs);
       mkdirSync(dirname(this.dir), { recursive: true });
-      renameSync(staging, this.dir);
+      try {
+        renameSync(staging, this.dir);
+      } catch (error) {
+        // Published meanwhile by a process that could not take the repository's lock either: fetch into that one.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+        rmSync(staging, { recursive: true, force: true });
+        return await this.fetchInto(this.dir, refspecs);
+      }
       return outcome;
     } catch (error) {
       rmSync(staging, { recursive: true, force: true });

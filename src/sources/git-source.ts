@@ -90,11 +90,15 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
     if (path !== undefined) result = { commit: full, path, name, url: remote.canonical, fromCache: true, fetched: false };
   }
   if (result === undefined) {
-    const lock = await store.lockKey("git", remote.id);
+    const warn = (code: string, message: string) => warnOnce(options.onWarning, code, message);
+    const lock = await store.lockKey("git", remote.id).catch((error: unknown) => {
+      warn("CACHET_CACHE_LOCK_FAILED", `cachet: could not take the lock of git repository ${remote.display} (${messageOf(error)}); fetching without it`);
+      return undefined;
+    });
     try {
-      result = await checkout(store, remote, { ref, full, name, settings, timeoutMs });
+      result = await checkout(store, remote, { ref, full, name, settings, timeoutMs, warn });
     } finally {
-      lock.release();
+      lock?.release();
     }
   }
   if (options.linkTo !== undefined) result.linked = await linkCheckout(store, result, options.linkTo);
@@ -107,6 +111,7 @@ interface CheckoutRequest {
   name: string;
   settings: Settings;
   timeoutMs: number;
+  warn: (code: string, message: string) => void;
 }
 
 /** Resolves the commit and makes sure its checkout is in the cache; runs under the repository's lock. */
@@ -118,6 +123,7 @@ async function checkout(store: CacheStore, remote: GitRemote, request: CheckoutR
   const cached = await store.treePath(request.name, commit);
   if (cached !== undefined) return { ...base, path: cached, fromCache: true };
   const staging = gitStagingPath(store.root, "git-checkout");
+  let kept = false;
   try {
     await database.exportTree(commit, staging);
     const components = {
@@ -127,9 +133,17 @@ async function checkout(store: CacheStore, remote: GitRemote, request: CheckoutR
       commit,
       gitDatabase: remote.id,
     } satisfies GitSourceComponents & Record<typeof GIT_DATABASE_COMPONENT, string>;
-    await store.putTree(request.name, commit, staging, { origin: "downloaded", components, costMs: performance.now() - started });
+    try {
+      await store.putTree(request.name, commit, staging, { origin: "downloaded", components, costMs: performance.now() - started });
+    } catch (error) {
+      // The cache cannot take the checkout (a full disk, a damaged index): the export itself is whole, so the
+      // caller gets it from `tmp/`, uncached, where it stays until the next `prune` once this process is gone.
+      request.warn("CACHET_CACHE_WRITE_FAILED", `cachet: could not store the checkout ${request.name}/${commit} (${messageOf(error)}); using it uncached`);
+      kept = true;
+      return { ...base, path: staging, fromCache: false };
+    }
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (!kept) await rm(staging, { recursive: true, force: true });
   }
   const path = await store.treePath(request.name, commit);
   if (path === undefined) throw new GitCheckoutError(request.name, commit);
@@ -210,6 +224,22 @@ function assertValidRef(ref: unknown, remote: GitRemote): asserts ref is string 
 }
 
 let sharedStore: Promise<CacheStore> | undefined;
+const warned = new Set<string>();
+
+/** Reports a cache problem once per process per code; a throwing handler does not stop the source. */
+function warnOnce(onWarning: WarningHandler | undefined, code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  try {
+    (onWarning ?? ((warning: StoreWarning) => process.emitWarning(warning.message, { code: warning.code })))({ code, message });
+  } catch {
+    // The source goes on.
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
 
 /**
  * The store git sources use without their own, opened once per process and held (so a checkout's path stays
@@ -218,13 +248,7 @@ let sharedStore: Promise<CacheStore> | undefined;
  */
 function defaultSourceStore(onWarning: WarningHandler | undefined): Promise<CacheStore> {
   sharedStore ??= openStore({ onWarning }).catch(async (error: unknown) => {
-    const message = `cachet: the cache cannot be used (${error instanceof Error ? error.message : String(error)}); git sources use a temporary cache for this process`;
-    const warning: StoreWarning = { code: "CACHET_CACHE_UNAVAILABLE", message };
-    try {
-      (onWarning ?? ((w: StoreWarning) => process.emitWarning(w.message, { code: w.code })))(warning);
-    } catch {
-      // A throwing handler does not stop the source.
-    }
+    warnOnce(onWarning, "CACHET_CACHE_UNAVAILABLE", `cachet: the cache cannot be used (${messageOf(error)}); git sources use a temporary cache for this process`);
     return openStore({ noCache: true, onWarning });
   });
   return sharedStore;
