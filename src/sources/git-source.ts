@@ -166,7 +166,7 @@ async function resolveCommit(
     if (settings.offline) throw new GitOfflineError(remote.display, label);
     await database.fetch(ALL_REFS);
     if ((await database.resolve(full)) === full) return { commit: full, fetched: true };
-    // Servers that allow it (protocol v2 generally does) also serve a reachable commit no branch or tag points at.
+    // Servers that allow fetching by id (uploadpack.allowReachableSHA1InWant, most hosts) serve a commit no branch or tag points at.
     await database.fetch([`+${full}:refs/cachet/commits/${full}`]);
     if ((await database.resolve(full)) === full) return { commit: full, fetched: true };
     throw new GitRefNotFoundError(remote.display, label);
