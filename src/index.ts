@@ -30,3 +30,17 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
+// Sources: unpacking downloaded archives (`.tar`, `.tar.gz`/`.tgz`, `.zip`) under the hostile-archive rules.
+export {
+  unpackArchive,
+  archiveFormatOf,
+  SUPPORTED_ARCHIVE_FORMATS,
+  DEFAULT_MAX_UNPACKED_BYTES,
+  UnsupportedArchiveFormatError,
+  UnsafeArchiveEntryError,
+  ArchiveTooLargeError,
+  CorruptArchiveError,
+  UnsupportedArchiveEntryError,
+  ArchiveDestinationError,
+} from "./sources/archive-unpack.js";
+export type { ArchiveFormat, SupportedArchiveFormat, UnpackOptions, UnpackedTally } from "./sources/archive-unpack.js";
