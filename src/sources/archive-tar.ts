@@ -1,6 +1,7 @@
-// Reading `.tar` and `.tar.gz` with node-tar's parser (headers, pax and GNU long names, gzip), entry by entry
+// Reading `.tar` and `.tar.gz` with node-tar's parser (headers, pax and GNU long names), entry by entry
 // into a staging tree. node-tar's own extractor is not used: the rules are the tree's, the same for every format.
-import { createReadStream } from "node:fs";
+import { closeSync, createReadStream, openSync, readSync } from "node:fs";
+import { createGunzip } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { CorruptArchiveError, UnsafeArchiveEntryError, UnsupportedArchiveEntryError } from "./archive-errors.js";
 import type { StagingTree } from "./archive-tree.js";
@@ -13,20 +14,29 @@ const SPECIAL_TYPES: Record<string, string> = {
   FIFO: "a FIFO",
 };
 
-/** Unpacks the tar (gzipped or not: the parser recognizes gzip by its magic bytes) at `archivePath` into `tree`. */
+/**
+ * Unpacks the tar at `archivePath` into `tree`, gunzipping it first when it starts with gzip's magic bytes
+ * (whatever its name says). Node's gunzip, not the parser's, so a cut or damaged gzip stream (its CRC and length
+ * are checked) is an error; and the tar must end with its end-of-archive blocks, so a tar cut between two entries
+ * is one too.
+ */
 export function readTar(archivePath: string, tree: StagingTree, archive: string): Promise<void> {
   return new Promise((resolve, reject) => {
     let failed = false;
     let current: string | undefined;
-    const source = createReadStream(archivePath);
+    let entries = 0;
+    let sawEnd = false;
+    const source = createReadStream(archivePath, { highWaterMark: 256 * 1024 });
+    const gunzip = startsWithGzip(archivePath) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
     const parser = new Parser({ strict: true, maxDecompressionRatio: Number.POSITIVE_INFINITY });
+    const input = (gunzip ?? source) as NodeJS.ReadableStream;
 
     const fail = (error: unknown) => {
       if (failed) return;
       failed = true;
-      source.unpipe(parser as unknown as NodeJS.WritableStream);
+      input.unpipe(parser as unknown as NodeJS.WritableStream);
       source.destroy();
-      parser.abort(new Error("unpacking stopped")); // stops its decompressor; its error event now does nothing
+      gunzip?.destroy();
       reject(error);
     };
     /** Runs one step of an entry; a throw fails the whole unpack. */
@@ -41,21 +51,42 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
 
     parser.on("entry", (entry: ReadEntry) => {
       current = entry.path;
+      entries++;
       if (failed) return entry.resume();
       step(() => unpackEntry(entry, tree, archive, step));
     });
     parser.on("ignoredEntry", (entry: ReadEntry) => {
       current = entry.path;
+      entries++;
       entry.resume();
       step(() => refuseIgnored(entry, archive));
     });
-    parser.on("error", (error: Error) => fail(new CorruptArchiveError(archive, current, error.message, { cause: error })));
+    parser.on("eof", () => (sawEnd = true));
+    parser.on("error", (error: Error & { tarCode?: string }) => {
+      // An archive of no entries (only its end blocks) is valid, though node-tar calls it unrecognized.
+      if (sawEnd && entries === 0 && error.tarCode === "TAR_BAD_ARCHIVE") return;
+      fail(new CorruptArchiveError(archive, current, error.message, { cause: error }));
+    });
     parser.on("end", () => {
-      if (!failed) resolve();
+      if (failed) return;
+      if (!sawEnd) fail(new CorruptArchiveError(archive, current, "it ends without the end-of-archive blocks of a tar (cut short?)"));
+      else resolve();
     });
     source.on("error", (error) => fail(error));
-    source.pipe(parser as unknown as NodeJS.WritableStream);
+    gunzip?.on("error", (error) => fail(new CorruptArchiveError(archive, current, `gzip: ${error.message}`, { cause: error })));
+    if (gunzip) source.pipe(gunzip);
+    input.pipe(parser as unknown as NodeJS.WritableStream);
   });
+}
+
+function startsWithGzip(path: string): boolean {
+  const fd = openSync(path, "r");
+  try {
+    const magic = Buffer.alloc(2);
+    return readSync(fd, magic, 0, 2, 0) === 2 && magic[0] === 0x1f && magic[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function unpackEntry(entry: ReadEntry, tree: StagingTree, archive: string, step: (action: () => void) => void): void {
