@@ -115,14 +115,24 @@ export function patchZip(bytes: Buffer, from: string, to: string): Buffer {
   return out;
 }
 
-/** Sets the uncompressed size the central directory declares for entry `name` (the size yauzl trusts). */
-export function setCentralUncompressedSize(bytes: Buffer, name: string, size: number): Buffer {
+/**
+ * Changes the central directory record of entry `name` (the record yauzl trusts) with `patch`, given the record's
+ * offset: its fields are at `at + 4` version made by, `+ 8` flags, `+ 24` uncompressed size, `+ 38` external
+ * attributes.
+ */
+export function patchCentralRecord(bytes: Buffer, name: string, patch: (record: Buffer, at: number) => void): Buffer {
   const out = Buffer.from(bytes);
-  for (let at = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02])); at !== -1; at = out.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), at + 4)) {
+  const signature = Buffer.from([0x50, 0x4b, 0x01, 0x02]);
+  for (let at = out.indexOf(signature); at !== -1; at = out.indexOf(signature, at + 4)) {
     const nameLength = out.readUInt16LE(at + 28);
     if (out.toString("utf8", at + 46, at + 46 + nameLength) !== name) continue;
-    out.writeUInt32LE(size, at + 24);
+    patch(out, at);
     return out;
   }
   throw new Error(`no central directory record for ${name}`);
+}
+
+/** Sets the uncompressed size the central directory declares for entry `name`. */
+export function setCentralUncompressedSize(bytes: Buffer, name: string, size: number): Buffer {
+  return patchCentralRecord(bytes, name, (record, at) => record.writeUInt32LE(size, at + 24));
 }

@@ -19,7 +19,7 @@ import {
   UnsupportedArchiveFormatError,
   isCachetError,
 } from "../src/index.js";
-import { patchZip, rawTar, setCentralUncompressedSize, writeZeroTarGz, writeZip, type RawTarEntry } from "./archive-builders.js";
+import { patchCentralRecord, patchZip, rawTar, setCentralUncompressedSize, writeZeroTarGz, writeZip, type RawTarEntry } from "./archive-builders.js";
 import { tempDir } from "./helpers.js";
 
 const scratch = tempDir("cachet-archive-");
@@ -171,6 +171,34 @@ describe("formats", () => {
     const zipOut = fresh("out");
     await unpackArchive(zipArchive, zipOut, { archiveName: "z.zip" });
     assert.equal(modeOf(join(zipOut, "z", "suid")), 0o755);
+  });
+
+  test("a zip made on Windows (no Unix attributes) gets default modes; the MS-DOS directory attribute makes a directory", async () => {
+    const made = fresh("win") + ".zip";
+    await writeZip(made, [{ name: "w/tool.exe", data: "MZ", mode: 0o100755 }, { name: "w/folder", data: "" }]);
+    let bytes: Buffer = readFileSync(made);
+    for (const name of ["w/tool.exe", "w/folder"]) bytes = patchCentralRecord(bytes, name, (record, at) => record.writeUInt8(0, at + 5)); // host: MS-DOS
+    bytes = patchCentralRecord(bytes, "w/folder", (record, at) => record.writeUInt32LE(0x10, at + 38));
+    writeFileSync(made, bytes);
+    const out = fresh("out");
+    await unpackArchive(made, out, { archiveName: "win.zip" });
+    assert.equal(modeOf(join(out, "w", "tool.exe")), 0o644, "Unix bits are not read from a Windows-made entry");
+    assert.ok(lstatSync(join(out, "w", "folder")).isDirectory());
+  });
+
+  test("a tar that is gzipped is read as such whatever its name says", async () => {
+    const archive = fresh("a") + ".tar";
+    writeFileSync(archive, gzipSync(rawTar([{ name: "inside.txt", data: "gz" }])));
+    const out = fresh("out");
+    await unpackArchive(archive, out, { archiveName: "plain.tar" });
+    assert.equal(readFileSync(join(out, "inside.txt"), "utf8"), "gz");
+  });
+
+  test("an encrypted zip entry is refused as unsupported", async () => {
+    const archive = fresh("enc") + ".zip";
+    await writeZip(archive, [{ name: "secret.txt", data: "hidden" }]);
+    writeFileSync(archive, patchCentralRecord(readFileSync(archive), "secret.txt", (record, at) => record.writeUInt16LE(record.readUInt16LE(at + 8) | 1, at + 8)));
+    await assertRefused(archive, "enc.zip", "CACHET_ARCHIVE_UNSUPPORTED_ENTRY", /entry "secret\.txt" is encrypted/);
   });
 
   test("a directory listed again is one directory; the format option overrides the name", async () => {
