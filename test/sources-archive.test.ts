@@ -114,6 +114,21 @@ describe("formats", () => {
     assert.deepEqual(tally, { files: 5, directories: 5, symlinks: 1, bytes: 8 + 20 + 300_000 + 11 });
   });
 
+  test("long names and link targets (pax headers) unpack whole", async () => {
+    const root = fresh("long");
+    const deep = join(root, "top", "d".repeat(120), "e".repeat(120));
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, `${"f".repeat(150)}.txt`), "long");
+    symlinkSync(`${"f".repeat(150)}.txt`, join(deep, "link"));
+    const archive = fresh("long") + ".tar";
+    await tar.c({ file: archive, cwd: root }, ["top"]);
+    const out = fresh("out");
+    await unpackArchive(archive, out, { archiveName: "long.tar" });
+    const unpacked = join(out, "top", "d".repeat(120), "e".repeat(120));
+    assert.equal(readFileSync(join(unpacked, `${"f".repeat(150)}.txt`), "utf8"), "long");
+    assert.equal(readFileSync(join(unpacked, "link"), "utf8"), "long");
+  });
+
   test("a .tar.gz and a .tgz unpack the same tree", async () => {
     const source = sourceTree();
     const archive = fresh("a") + ".tgz";
