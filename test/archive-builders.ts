@@ -45,6 +45,14 @@ export function tarHeader(entry: RawTarEntry): Buffer {
   return header;
 }
 
+/** One pax extended-header record, `<length> <key>=<value>\n`, its length counting itself. */
+export function paxRecord(key: string, value: string): string {
+  const body = ` ${key}=${value}\n`;
+  let length = Buffer.byteLength(body) + 1;
+  while (String(length).length + Buffer.byteLength(body) !== length) length++;
+  return `${length}${body}`;
+}
+
 const padding = (size: number): Buffer => Buffer.alloc((512 - (size % 512)) % 512);
 
 /** A whole tar of raw entries, with its two closing zero blocks. */

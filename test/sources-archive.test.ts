@@ -19,7 +19,7 @@ import {
   UnsupportedArchiveFormatError,
   isCachetError,
 } from "../src/index.js";
-import { patchCentralRecord, patchZip, rawTar, setCentralUncompressedSize, writeZeroTarGz, writeZip, type RawTarEntry } from "./archive-builders.js";
+import { patchCentralRecord, patchZip, paxRecord, rawTar, setCentralUncompressedSize, writeZeroTarGz, writeZip, type RawTarEntry } from "./archive-builders.js";
 import { tempDir } from "./helpers.js";
 
 const scratch = tempDir("cachet-archive-");
@@ -405,6 +405,10 @@ describe("bombs and size limits", () => {
     const archive = writeRawTar([{ name: "disk.img", type: "S", data: Buffer.alloc(512) }]);
     const error = await assertRefused(archive, "sparse.tar", "CACHET_ARCHIVE_UNSUPPORTED_ENTRY", "disk.img");
     assert.ok(error instanceof UnsupportedArchiveEntryError);
+    // PAX sparse (GNU tar --format=posix): the data is a condensed form, announced only by GNU.sparse.* keys.
+    const pax = paxRecord("GNU.sparse.size", String(1024 ** 4)) + paxRecord("GNU.sparse.numblocks", "1") + paxRecord("GNU.sparse.offset", "0") + paxRecord("GNU.sparse.numbytes", "5");
+    const paxArchive = writeRawTar([{ name: "PaxHeaders/disk.img", type: "x", data: pax }, { name: "disk.img", data: "hello" }]);
+    await assertRefused(paxArchive, "sparse.tar", "CACHET_ARCHIVE_UNSUPPORTED_ENTRY", /entry "disk\.img" is a GNU sparse file \(PAX format\)/);
   });
 
   test("a zip entry of 100 MiB of zeros is refused under a 10 MiB limit", async () => {

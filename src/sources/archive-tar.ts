@@ -49,11 +49,25 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
       }
     };
 
+    // node-tar keeps only the pax keys it knows, so GNU sparse keys (which make the next entry's data a condensed
+    // form of the file) are looked for in each extended header's raw text, which it emits just before the entry.
+    let sparseHeader = false;
+    parser.on("meta", (text: string) => {
+      if (/^\d+ GNU\.sparse\./m.test(text)) sparseHeader = true;
+    });
     parser.on("entry", (entry: ReadEntry) => {
       current = entry.path;
       entries++;
+      const sparse = sparseHeader;
+      sparseHeader = false;
       if (failed) return entry.resume();
-      step(() => unpackEntry(entry, tree, archive, step));
+      step(() => {
+        if (sparse) {
+          entry.resume();
+          throw new UnsupportedArchiveEntryError(archive, entry.path, "is a GNU sparse file (PAX format), which cannot be unpacked");
+        }
+        unpackEntry(entry, tree, archive, step);
+      });
     });
     parser.on("ignoredEntry", (entry: ReadEntry) => {
       current = entry.path;
@@ -95,11 +109,6 @@ function unpackEntry(entry: ReadEntry, tree: StagingTree, archive: string, step:
     entry.resume();
     tree.directory(path, entry.mode);
   } else if (FILE_TYPES.has(type)) {
-    // GNU tar's PAX sparse format 1.0 stores a map and the condensed data under this directory name; node-tar
-    // does not read the map, so the file would come out wrong.
-    if (path.split("/").some((segment) => /^GNUSparseFile\.\d+$/.test(segment))) {
-      throw new UnsupportedArchiveEntryError(archive, path, "is a GNU sparse file (PAX format 1.0), which cannot be unpacked");
-    }
     const sink = tree.file(path, entry.mode, entry.size);
     entry.on("data", (chunk: Buffer) => step(() => sink.write(chunk)));
     entry.on("end", () => step(() => sink.end()));
