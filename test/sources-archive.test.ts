@@ -264,6 +264,7 @@ describe("hostile tar entries", () => {
     ["a .. path", [{ name: "ok/a", data: "a" }, { name: "../evil", data: "e" }], "../evil"],
     ["a .. in the middle of a path", [{ name: "a/../../evil", data: "e" }], "a/../../evil"],
     ["a backslash .. (Windows traversal)", [{ name: "..\\evil", data: "e" }], "..\\evil"],
+    ["a segment of only dots (Windows reads ... as ..)", [{ name: "a/.../evil", data: "e" }], "a/.../evil"],
     ["an absolute path", [{ name: "/tmp/evil", data: "e" }], "/tmp/evil"],
     ["a drive letter", [{ name: "C:/evil", data: "e" }], "C:/evil"],
     ["a symlink to an absolute path", [{ name: "link", type: "2", linkname: "/etc" }], "link"],

@@ -7,7 +7,8 @@ export type PathVerdict = { path: string } | { refused: string };
 /**
  * The tree-relative path an entry name means, with `.` segments, repeated and trailing slashes dropped (`./a//b/`
  * → `a/b`; the top itself, `./`, is the empty path). Refused: an absolute path, a drive letter (`C:`), a `..`
- * segment anywhere, also between backslashes (`..\x`, which Windows reads as traversal), a NUL byte.
+ * segment anywhere, also between backslashes (`..\x`, which Windows reads as traversal), a segment of only dots and
+ * spaces (`...`, which Windows may read as `..`), a NUL byte.
  */
 export function entryPath(name: string): PathVerdict {
   if (name.includes("\0")) return { refused: "has a NUL byte in its name" };
@@ -15,7 +16,12 @@ export function entryPath(name: string): PathVerdict {
   if (/^[A-Za-z]:/.test(name)) return { refused: "has a drive letter in its path" };
   const segments: string[] = [];
   for (const segment of name.split("/")) {
-    if (segment.split("\\").includes("..")) return { refused: 'has a ".." segment in its path' };
+    const parts = segment.split("\\");
+    if (parts.includes("..")) return { refused: 'has a ".." segment in its path' };
+    // Windows drops trailing dots and spaces from a name, so `...` or `.. ` can mean `..` there.
+    if (parts.some((part) => part !== "." && part !== "" && /^[. ]+$/.test(part))) {
+      return { refused: "has a path segment of only dots and spaces, which Windows may read as \"..\"" };
+    }
     if (segment !== "" && segment !== ".") segments.push(segment);
   }
   return { path: segments.join("/") };
