@@ -26,8 +26,9 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
     let current: string | undefined;
     let entries = 0;
     let sawEnd = false;
+    const gzipped = startsWithGzip(archivePath); // first: a missing file throws here, before any stream is open
     const source = createReadStream(archivePath, { highWaterMark: 256 * 1024 });
-    const gunzip = startsWithGzip(archivePath) ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
+    const gunzip = gzipped ? createGunzip({ chunkSize: 64 * 1024 }) : undefined;
     const parser = new Parser({ strict: true, maxDecompressionRatio: Number.POSITIVE_INFINITY });
     const input = (gunzip ?? source) as NodeJS.ReadableStream;
 
