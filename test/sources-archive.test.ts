@@ -484,6 +484,14 @@ describe("damaged archives", () => {
     await assertRefused(flipped, "crc.zip", "CACHET_ARCHIVE_CORRUPT", /entry "a\.txt": its data fails its CRC-32 check/);
   });
 
+  test("a missing archive file is Node's ENOENT, for each format, with nothing left behind", async () => {
+    for (const archiveName of ["gone.tar", "gone.tar.gz", "gone.zip"]) {
+      const out = fresh("out");
+      await assert.rejects(unpackArchive(join(scratch.path, "no-such", archiveName), out, { archiveName }), { code: "ENOENT" });
+      assert.equal(existsSync(out), false);
+    }
+  });
+
   test("a file that is not an archive at all is an error", async () => {
     const archive = fresh("junk") + ".zip";
     writeFileSync(archive, "this is plain text, no archive");
