@@ -3,6 +3,7 @@
 // an error naming the entry and nothing left in the staging directory.
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -29,6 +30,12 @@ const fresh = (label: string): string => join(scratch.path, `${label}-${count++}
 const MiB = 1024 * 1024;
 
 const modeOf = (path: string): number => lstatSync(path).mode & 0o7777;
+
+/** A skip reason when one of the tools is not installed, else false. */
+function missingTools(...tools: string[]): string | false {
+  const missing = tools.filter((tool) => spawnSync(tool, ["--help"], { stdio: "ignore", timeout: 10_000 }).error !== undefined);
+  return missing.length ? `not installed: ${missing.join(", ")}` : false;
+}
 
 /** A source tree with modes, nested directories, a symlink and a hardlink, under one top-level directory. */
 function sourceTree(): string {
@@ -157,6 +164,22 @@ describe("formats", () => {
     assertUnpackedTree(out, { hardlink: false });
     assert.equal(modeOf(join(out, "pkg-1.0", "empty")), 0o750);
     assert.deepEqual(tally, { files: 5, directories: 6, symlinks: 1, bytes: 8 + 20 + 300_000 + 11 + 8 });
+  });
+
+  test("archives made by GNU tar and Info-ZIP zip unpack the same tree", { skip: missingTools("tar", "zip") }, () => {
+    const source = sourceTree();
+    const tgz = fresh("gnu") + ".tar.gz";
+    execFileSync("tar", ["-czf", tgz, "-C", source, "pkg-1.0"], { timeout: 30_000 });
+    const zip = fresh("infozip") + ".zip";
+    execFileSync("zip", ["-qry", zip, "pkg-1.0"], { cwd: source, timeout: 30_000 });
+    return (async () => {
+      const fromTar = fresh("out");
+      await unpackArchive(tgz, fromTar, { archiveName: "pkg-1.0.tar.gz" });
+      assertUnpackedTree(fromTar, { hardlink: true });
+      const fromZip = fresh("out");
+      await unpackArchive(zip, fromZip, { archiveName: "pkg-1.0.zip" });
+      assertUnpackedTree(fromZip, { hardlink: false });
+    })();
   });
 
   test("a zip64 archive unpacks", async () => {
