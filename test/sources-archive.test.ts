@@ -5,6 +5,7 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import * as tar from "tar";
@@ -190,6 +191,30 @@ describe("formats", () => {
     await unpackArchive(archive, out, { archiveName: "big.zip" });
     assert.equal(readFileSync(join(out, "big", "one.txt"), "utf8"), "one\n");
     assert.deepEqual(readFileSync(join(out, "big", "two.txt")), Buffer.alloc(70_000, 1));
+  });
+
+  test("zip entries past the one-call size stream through, checked the same way", async () => {
+    const big = randomBytes(3 * MiB);
+    const archive = fresh("big") + ".zip";
+    await writeZip(archive, [
+      { name: "big/random.bin", data: big },
+      { name: "big/stored.bin", data: big, compress: false },
+    ]);
+    const out = fresh("out");
+    assert.equal((await unpackArchive(archive, out, { archiveName: "big.zip" })).bytes, 6 * MiB);
+    assert.ok(readFileSync(join(out, "big", "random.bin")).equals(big));
+    assert.ok(readFileSync(join(out, "big", "stored.bin")).equals(big));
+
+    const lying = fresh("lying") + ".zip";
+    writeFileSync(lying, setCentralUncompressedSize(readFileSync(archive), "big/random.bin", 1024));
+    await assertRefused(lying, "lying.zip", "CACHET_ARCHIVE_CORRUPT", /entry "big\/random\.bin": its data runs past the 1024 bytes/);
+
+    const flipped = Buffer.from(readFileSync(archive));
+    const at = flipped.lastIndexOf(big.subarray(MiB, MiB + 64)); // inside the stored copy
+    flipped[at] = flipped[at]! ^ 0xff;
+    const damaged = fresh("crc") + ".zip";
+    writeFileSync(damaged, flipped);
+    await assertRefused(damaged, "crc.zip", "CACHET_ARCHIVE_CORRUPT", /entry "big\/stored\.bin": its data fails its CRC-32 check/);
   });
 
   test("set-uid, set-gid and sticky bits are dropped; exec bits stay", async () => {
