@@ -5,3 +5,17 @@ export type { GitRemote } from "./git-url.js";
 export { GitUrlError, GitNotInstalledError, GitFetchError, GitRefNotFoundError, GitOfflineError, GitCommandError, GitRefError, GitCheckoutError } from "./git-errors.js";
 export { explainGitSource, asGitSourceComponents } from "./git-explain.js";
 export type { GitSourceExplanation, GitSourceChange } from "./git-explain.js";
+// Unpacking downloaded archives (`.tar`, `.tar.gz`/`.tgz`, `.zip`) under the hostile-archive rules.
+export {
+  unpackArchive,
+  archiveFormatOf,
+  SUPPORTED_ARCHIVE_FORMATS,
+  DEFAULT_MAX_UNPACKED_BYTES,
+  UnsupportedArchiveFormatError,
+  UnsafeArchiveEntryError,
+  ArchiveTooLargeError,
+  CorruptArchiveError,
+  UnsupportedArchiveEntryError,
+  ArchiveDestinationError,
+} from "./archive-unpack.js";
+export type { ArchiveFormat, SupportedArchiveFormat, UnpackOptions, UnpackedTally } from "./archive-unpack.js";
