@@ -8,6 +8,7 @@
  *   and `PodTemplate`; `explain()` says why a call would miss.
  * - Local sources: `localSource()` and `computeCacheKey()` key files and directories by their cache keys.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
+ * - Sources: `gitSource()` checks a git repository out at a commit, cached by the commit.
  */
 export { CachetError, isCachetError } from "./errors.js";
 export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
@@ -31,5 +32,4 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
-// Local sources and cache keys (issue 9).
 export * from "./sources/index.js";

@@ -53,7 +53,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
   cache
     .command("prune")
     .description("remove unused content; with flags, also downloaded, old or least-recently-used entries")
-    .option("--ci", "also remove downloaded entries, keep computed ones (run at the end of a CI job)")
+    .option("--ci", "also remove downloaded entries (git checkouts and databases among them), keep computed ones (run at the end of a CI job)")
     .option("--max-age <duration>", "also remove entries not used within DURATION (e.g. 30d, 12h)")
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
     .option("--dry-run", "list what would be removed, and remove nothing")
@@ -80,8 +80,8 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
 
   cache
     .command("explain")
-    .description("show what a task's entry was keyed on and how it differs from the task's most recently used other entry")
-    .argument("<name>", "task name")
+    .description("show what a task's entry (or a git source's checkout) was keyed on and how it differs from the name's most recently used other entry")
+    .argument("<name>", "task or source name")
     .argument("[key]", "entry key, or a unique start of it as `cache ls` shows it (default: the most recently used entry)")
     .option("--json", "machine-readable output")
     .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));

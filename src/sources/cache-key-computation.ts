@@ -5,7 +5,7 @@ import { hashValue, sha256Hex } from "../hash/index.js";
 import { TimeSlices, type CacheStore } from "../store/index.js";
 import { resolveSpecs, type CacheKeySpec } from "./cache-key-spec.js";
 import { CACHE_KEY_FORMAT, type CacheKeyComponents } from "./cache-key-components.js";
-import { CacheKeyReadError } from "./errors.js";
+import { CacheKeyReadError } from "./cache-key-errors.js";
 import { FileDigests, type DigestCounts } from "./file-digests.js";
 import { readGitState } from "./git-state.js";
 import { findKeyFiles, statIfPresent } from "./key-files.js";

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { SettingError, validateCacheKeySpec, type CacheKeySpec } from "../config/index.js";
-import { CacheKeySpecError } from "./errors.js";
+import { CacheKeySpecError } from "./cache-key-errors.js";
 
 export type { CacheKeySpec };
 

@@ -1,7 +1,7 @@
 import type { Stats } from "node:fs";
 import { hashFile, hashFileSyncChecked, isExecutable, sha256Hex } from "../hash/index.js";
 import type { CacheStore } from "../store/index.js";
-import { CacheKeyReadError } from "./errors.js";
+import { CacheKeyReadError } from "./cache-key-errors.js";
 import { statIfPresent } from "./key-files.js";
 
 /** The store entry name of the digest memos (one entry per base directory, keyed by its absolute path's sha256). */

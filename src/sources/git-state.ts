@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { GitStateError } from "./errors.js";
+import { GitStateError } from "./cache-key-errors.js";
 
 /** What a `{ git }` cache key saw, read from `.git` without running git. */
 export interface GitState {

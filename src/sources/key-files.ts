@@ -2,7 +2,7 @@ import { readdirSync, statSync, type Dirent, type Stats } from "node:fs";
 import { join } from "node:path";
 import picomatch from "picomatch";
 import { TimeSlices } from "../store/index.js";
-import { CacheKeyReadError, CacheKeySpecError } from "./errors.js";
+import { CacheKeyReadError, CacheKeySpecError } from "./cache-key-errors.js";
 
 /** A file a pattern matched. */
 export interface FoundFile {

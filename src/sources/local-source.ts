@@ -5,7 +5,7 @@ import type { CacheStore } from "../store/index.js";
 import type { CacheKeySpec } from "./cache-key-spec.js";
 import type { CacheKeyComponents } from "./cache-key-components.js";
 import { computeCacheKey } from "./cache-key-computation.js";
-import { LocalSourceError } from "./errors.js";
+import { LocalSourceError } from "./cache-key-errors.js";
 import { DEFAULT_CACHE_KEYS, readPackageCachetFields } from "./package-fields.js";
 
 /** Options of {@link localSource}. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
 import { assertValidName } from "./entry-name.js";
 import { EntryIndex } from "./entry-index.js";
+import { gitDatabaseDir } from "./git-databases.js";
 import { CURRENT_FILE, INITIAL_INDEX } from "./index-file.js";
 import { LOCK_FILE, QUEUE_LOCK_FILE, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -24,7 +25,7 @@ const KEPT = new Set([LOCK_FILE, QUEUE_LOCK_FILE]);
 
 /**
  * Removes the whole cache (everything under the root but its two lock files), or with `names` only those
- * names' entries and the content no other entry uses. Waits (holding the root exclusively, new users queued
+ * names' entries and the content (blobs, trees, git repository databases) no other entry uses. Waits (holding the root exclusively, new users queued
  * behind it) until no other process has the cache open, unless `force`. Needs no readable index to remove
  * everything.
  */
@@ -94,6 +95,9 @@ async function removeNames(
         tally = addTally(tally, await walk.remove(layout.tree(row.digest)));
         tally = addTally(tally, await walk.remove(treeManifestPath(layout, row.digest)));
       } else tally = addTally(tally, await walk.remove(layout.blob(row.digest)));
+    }
+    for (const id of new Set(removed.map((row) => row.gitDatabase))) {
+      if (id !== undefined && !referenced.gitDatabases.has(id)) tally = addTally(tally, await walk.remove(gitDatabaseDir(layout.root, id)));
     }
     return { tally, entriesByName };
   } finally {

@@ -4,6 +4,7 @@ import { performance } from "node:perf_hooks";
 import { ensureDirectory } from "./directories.js";
 import { IndexError, asWriteError } from "./errors.js";
 import { EntryMemo } from "./entry-memo.js";
+import { MAY_NAME_GIT_DATABASE, gitDatabaseOf } from "./git-databases.js";
 import { IndexConnection } from "./index-connection.js";
 import { currentIndexName, pointerStamp, INITIAL_INDEX } from "./index-file.js";
 import { isCorruption, replaceCorruptIndex, type IndexReplacement } from "./index-recovery.js";
@@ -47,6 +48,15 @@ export interface ContentRow {
 /** A removed entry: its name and what its row referred to. */
 export interface RemovedRow extends ContentRow {
   name: string;
+  /** The git repository database its components named (see `git-databases.ts`), if any. */
+  gitDatabase?: string | undefined;
+}
+
+/** Content some entry refers to: blob and tree digests, and git repository database ids. */
+export interface ReferencedContent {
+  blobs: Set<string>;
+  trees: Set<string>;
+  gitDatabases: Set<string>;
 }
 
 /** An entry prune drops, as {@link IndexMaintenance} reports it before the drop. */
@@ -306,24 +316,30 @@ export class EntryIndex {
       this.conn.db
         .transaction(() => {
           const rows = this.conn.db
-            .prepare(`SELECT bucket, digest, size, name FROM entries WHERE name IN (${placeholders})`)
+            .prepare(`SELECT bucket, digest, size, name, components FROM entries WHERE name IN (${placeholders})`)
             .raw(true)
-            .all(...names) as Array<[string, string, number, string]>;
+            .all(...names) as Array<[string, string, number, string, string | null]>;
           this.conn.db.prepare(`DELETE FROM entries WHERE name IN (${placeholders})`).run(...names);
-          return rows.map(([bucket, digest, size, name]) => ({ storage: storageOf(bucket) ?? ("unknown" as Storage), digest, size, name }));
+          return rows.map(([bucket, digest, size, name, components]) => ({
+            storage: storageOf(bucket) ?? ("unknown" as Storage),
+            digest,
+            size,
+            name,
+            gitDatabase: gitDatabaseOf(components),
+          }));
         })
         .immediate(),
     );
   }
 
-  /** Digests of every blob and tree some entry refers to (one scan; for garbage collection). */
-  referencedContent(): { blobs: Set<string>; trees: Set<string> } {
+  /** Digests of every blob and tree, and the git databases, some entry refers to (for garbage collection). */
+  referencedContent(): ReferencedContent {
     return this.guarded(
       () => {
         this.endReadWindows();
         return referencedIn(this.conn.db);
       },
-      () => ({ blobs: new Set<string>(), trees: new Set<string>() }),
+      () => ({ blobs: new Set<string>(), trees: new Set<string>(), gitDatabases: new Set<string>() }),
     );
   }
 
@@ -649,8 +665,8 @@ export class IndexMaintenance {
     return cutoff ? this.drop("(last_used_at, id) <= (?, ?)", cutoff, onRow) : { entries: 0, inlineBytes: 0 };
   }
 
-  /** Digests of every blob and tree some remaining entry refers to. */
-  referencedContent(): { blobs: Set<string>; trees: Set<string> } {
+  /** Digests of every blob and tree, and the git databases, some remaining entry refers to. */
+  referencedContent(): ReferencedContent {
     return referencedIn(this.db);
   }
 
@@ -690,14 +706,20 @@ export class IndexMaintenance {
   }
 }
 
-function referencedIn(db: import("better-sqlite3").Database): { blobs: Set<string>; trees: Set<string> } {
+function referencedIn(db: import("better-sqlite3").Database): ReferencedContent {
   const blobs = new Set<string>();
   const trees = new Set<string>();
+  const gitDatabases = new Set<string>();
   const rows = db.prepare("SELECT DISTINCT bucket, digest FROM entries WHERE bucket != 'inline'").raw(true).iterate();
   for (const [bucket, digest] of rows as IterableIterator<[string, string]>) {
     (storageOf(bucket) === "tree" ? trees : blobs).add(digest);
   }
-  return { blobs, trees };
+  const named = db.prepare(`SELECT components FROM entries WHERE ${MAY_NAME_GIT_DATABASE}`).pluck().iterate();
+  for (const components of named as IterableIterator<string | null>) {
+    const id = gitDatabaseOf(components);
+    if (id !== undefined) gitDatabases.add(id);
+  }
+  return { blobs, trees, gitDatabases };
 }
 
 function isSqliteError(error: unknown): boolean {

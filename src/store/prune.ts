@@ -3,6 +3,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
 import type { DropCount, DroppedRow, Origin } from "./entry-index.js";
+import { gitDatabasesDir } from "./git-databases.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -11,7 +12,10 @@ import { isManifestName, treeIdOfBucketName } from "./tree-manifest.js";
 
 /** Options of {@link pruneCache}. */
 export interface PruneOptions extends MaintenanceOptions {
-  /** Drop entries of origin `downloaded` (and trees unpacked from them); keep `computed` ones. */
+  /**
+   * Drop entries of origin `downloaded` (HTTP bodies, artifacts, unpacked archives, git checkouts; and with them
+   * the trees and git databases nothing else uses); keep `computed` ones.
+   */
   ci?: boolean | undefined;
   /** Drop entries not used within this many milliseconds. */
   maxAgeMs?: number | undefined;
@@ -34,9 +38,10 @@ export type PruneItem =
   | {
       /**
        * `bucket`: a bucket of a version this build does not know; `staging`: a file left in `tmp/` by an
-       * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to.
+       * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to;
+       * `git`: a git repository database no entry was checked out from.
        */
-      kind: "bucket" | "staging" | "lock" | "blob" | "tree";
+      kind: "bucket" | "staging" | "lock" | "blob" | "tree" | "git";
       path: string;
       bytes: number;
     };
@@ -54,8 +59,8 @@ export interface PruneResult {
 const KNOWN_BUCKETS = new Set<string>(Object.values(BUCKETS));
 
 /**
- * Removes what is unused: buckets of unknown versions, stale staging files, key-lock files, blobs and trees no
- * entry refers to; and, when asked, downloaded entries (`ci`), entries unused for `maxAgeMs`, and
+ * Removes what is unused: buckets of unknown versions, stale staging files, key-lock files, blobs, trees and git
+ * repository databases no entry refers to; and, when asked, downloaded entries (`ci`), entries unused for `maxAgeMs`, and
  * least-recently-used entries beyond `maxSizeBytes`. Holds the root exclusively (see `cleanCache`).
  */
 export async function pruneCache(options: PruneOptions = {}): Promise<PruneResult> {
@@ -96,7 +101,8 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, remover:
       if (options.maxSizeBytes !== undefined) count(entries.dropBeyondSize(options.maxSizeBytes, now, report("max-size")));
       const referenced = entries.referencedContent();
       // Content the rows of a kept damaged index refer to stays until `verify --repair` has had its chance.
-      for (const file of keptDamagedIndexes(layout.indexDir)) {
+      const damaged = keptDamagedIndexes(layout.indexDir);
+      for (const file of damaged) {
         for (const row of readableRows(file)) {
           if (row.storage === "tree") referenced.trees.add(row.digest);
           else if (row.storage === "blob") referenced.blobs.add(row.digest);
@@ -104,6 +110,8 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, remover:
       }
       tally = addTally(tally, await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, remover));
       tally = addTally(tally, await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, remover));
+      // Salvaged rows carry no components, so with a damaged index kept no database is known to be unused.
+      if (damaged.length === 0) tally = addTally(tally, await removeUnreferencedGitDatabases(layout, referenced.gitDatabases, remover));
     });
     return tally;
   } finally {
@@ -148,6 +156,16 @@ async function removeUnreferencedTrees(dir: string, keep: Set<string>, remover: 
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
   let tally = emptyTally();
   for (const name of unreferenced) tally = addTally(tally, await remover.remove("tree", join(dir, name)));
+  return tally;
+}
+
+/** Removes the git repository databases (`git-v1/db/<id>`) that no entry names in its components. */
+async function removeUnreferencedGitDatabases(layout: CacheLayout, keep: Set<string>, remover: Remover): Promise<Tally> {
+  const dir = gitDatabasesDir(layout.root);
+  let tally = emptyTally();
+  for (const entry of await entriesIn(dir)) {
+    if (!keep.has(entry.name)) tally = addTally(tally, await remover.remove("git", join(dir, entry.name)));
+  }
   return tally;
 }
 

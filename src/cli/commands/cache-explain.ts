@@ -1,6 +1,6 @@
+import { explainCacheKeyEntry, explainGitSource, formatCacheKeySpec, type CacheKeyExplanation, type GitSourceExplanation } from "../../sources/index.js";
 import type { Store } from "../../store/index.js";
 import { explainEntry, isContentEntryKey, type EntryExplanation } from "../../task/index.js";
-import { explainCacheKeyEntry, formatCacheKeySpec, type CacheKeyExplanation } from "../../sources/index.js";
 import { commandRoot, openExistingStore, type CommandContext } from "../context.js";
 import { formatDuration } from "../format.js";
 import { printData } from "../output.js";
@@ -18,6 +18,12 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
   if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
     const fullKey = key === undefined ? undefined : await resolveKey(store, name, key);
+    const gitExplanation = await explainGitSource(store, name, fullKey);
+    if (gitExplanation) {
+      if (flags.json) printData(context.output, JSON.stringify(jsonGitExplanation(gitExplanation), null, 2));
+      else for (const line of textGitExplanation(gitExplanation)) printData(context.output, line);
+      return 0;
+    }
     const sourceExplanation = await explainCacheKeyEntry(store, name, fullKey);
     if (sourceExplanation) {
       if (flags.json) printData(context.output, JSON.stringify(jsonSourceExplanation(sourceExplanation), null, 2));
@@ -137,4 +143,32 @@ function textSourceExplanation(explanation: CacheKeyExplanation): string[] {
 function short(value: string | undefined): string {
   if (value === undefined) return "none";
   return value.length > 16 ? value.slice(0, 16) : JSON.stringify(value);
+}
+
+function jsonGitExplanation(explanation: GitSourceExplanation) {
+  return {
+    name: explanation.name,
+    key: explanation.key,
+    createdAt: explanation.createdAt.toISOString(),
+    lastUsedAt: explanation.lastUsedAt.toISOString(),
+    costMs: explanation.costMs,
+    components: explanation.components,
+    comparedWith: explanation.comparedWith?.key ?? null,
+    changes: explanation.changes,
+    reason: explanation.reason,
+  };
+}
+
+/** A git source's checkout: its URL, ref and commit, and what moved since the entry compared with. */
+function textGitExplanation(explanation: GitSourceExplanation): string[] {
+  const { name, key, components, comparedWith, changes } = explanation;
+  const now = Date.now();
+  const lines = [
+    `${name}/${key}`,
+    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+    `  git ${components.url} ref ${components.ref} = commit ${components.commit}`,
+  ];
+  lines.push(comparedWith ? `Compared with ${name}/${comparedWith.key}: ${explanation.reason}` : `This is the only entry of ${name}.`);
+  for (const change of changes) lines.push(`  ${change.component}: changed (${change.before} → ${change.after})`);
+  return lines;
 }

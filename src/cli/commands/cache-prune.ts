@@ -79,6 +79,7 @@ const CONTENT_REASONS: Record<Exclude<PruneItem["kind"], "entry">, string> = {
   lock: "per-key lock files",
   blob: "no entry refers to it",
   tree: "no entry refers to it",
+  git: "a git repository database no entry uses",
 };
 
 const ENTRY_REASONS = {
