@@ -7,6 +7,8 @@
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
+ * - The shared tier: `RemoteStore` on PostgreSQL (fenced leases, Redis for hand-off), `TieredStore` (the local
+ *   cache in front of it), and `openConfiguredStore()`, which picks by the settings.
  */
 export { CachetError, isCachetError } from "./errors.js";
 export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
@@ -30,3 +32,6 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
+// The shared tier (src/remote/) and the store the settings ask for.
+export * from "./remote/index.js";
+export { openConfiguredStore } from "./open-store.js";

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from "node:path";
 import { PackageJsonError, SettingError } from "./errors.js";
 
 /** The fields a package.json `"cachet"` object may hold. */
-export const PACKAGE_FIELDS = ["cacheDir"] as const;
+export const PACKAGE_FIELDS = ["cacheDir", "remote"] as const;
 
 /** The `"cachet"` field of a package.json, validated. */
 export interface PackageSettings {
@@ -11,6 +11,8 @@ export interface PackageSettings {
   readonly file: string;
   /** `"cacheDir"`, resolved against the folder of {@link file}. */
   readonly cacheDir?: string | undefined;
+  /** `"remote"`: the shared tier's PostgreSQL URL, as written (checked by the settings that read it). */
+  readonly remote?: string | undefined;
 }
 
 /**
@@ -54,10 +56,14 @@ function parsePackageSettings(file: string, text: string): PackageSettings | und
       throw new SettingError(`${file} "cachet.${field}"`, value, `one of the fields ${PACKAGE_FIELDS.join(", ")}`, "is not a cachet setting");
     }
   }
+  const remote = (settings as { remote?: unknown }).remote;
+  if (remote !== undefined && (typeof remote !== "string" || remote === "")) {
+    throw new SettingError(`${file} "cachet.remote"`, "(not shown)", "a postgres:// URL string");
+  }
   const cacheDir = (settings as { cacheDir?: unknown }).cacheDir;
-  if (cacheDir === undefined) return { file };
+  if (cacheDir === undefined) return remote === undefined ? { file } : { file, remote };
   if (typeof cacheDir !== "string" || cacheDir === "") {
     throw new SettingError(`${file} "cachet.cacheDir"`, cacheDir, "a non-empty path string");
   }
-  return { file, cacheDir: resolve(dirname(file), cacheDir) };
+  return { file, cacheDir: resolve(dirname(file), cacheDir), ...(remote === undefined ? {} : { remote }) };
 }

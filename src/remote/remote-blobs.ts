@@ -1,0 +1,144 @@
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import type { Database } from "./database.js";
+import { RemoteError, RemoteIntegrityError } from "./errors.js";
+
+/** Bytes per `bytea` chunk row: 1 MiB rows with EXTERNAL storage were measured fastest on loopback. */
+export const CHUNK_SIZE = 1 << 20;
+/** Chunk rows fetched per query while reading a blob. */
+const CHUNKS_PER_FETCH = 4;
+
+/** What an upload stored (or found already stored). */
+export interface RemoteBlob {
+  digest: string;
+  size: number;
+  /** False when a blob with that digest was there already and nothing was sent. */
+  uploaded: boolean;
+}
+
+/** The size of the complete blob `digest`, or undefined when the shared tier does not hold it. */
+export async function remoteBlobSize(database: Database, digest: string): Promise<number | undefined> {
+  const found = await database.query<{ size: string }>("SELECT size FROM cachet_blobs WHERE digest = $1", [digest]);
+  return found.rows[0] === undefined ? undefined : Number(found.rows[0].size);
+}
+
+/**
+ * Uploads a blob in 1 MiB chunks inside one transaction, hashing as it goes; the blob row gets its digest only at
+ * the end, so a reader never sees a blob before all its chunks are there, and a writer that dies leaves nothing
+ * (the transaction rolls back). Content-addressed: when `expectedDigest` is given and the blob is there already,
+ * nothing is sent; when another writer commits the same digest first, this upload is dropped and theirs kept.
+ * `expectedDigest` is also checked against what was read (a mismatch fails, nothing is kept).
+ */
+export async function uploadBlob(database: Database, source: Uint8Array | AsyncIterable<Uint8Array>, expectedDigest?: string): Promise<RemoteBlob> {
+  if (expectedDigest !== undefined) {
+    const size = await remoteBlobSize(database, expectedDigest);
+    if (size !== undefined) return { digest: expectedDigest, size, uploaded: false };
+  }
+  try {
+    return await database.transaction(async (client) => {
+      const inserted = await client.query<{ id: string }>(
+        "INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES (NULL, 0, $1) RETURNING id",
+        [CHUNK_SIZE],
+      );
+      const id = inserted.rows[0]!.id;
+      const hash = createHash("sha256");
+      let size = 0;
+      let seq = 0;
+      for await (const chunk of rechunk(source)) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+        await client.query("INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)", [id, seq++, chunk]);
+      }
+      const digest = hash.digest("hex");
+      if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
+      const existing = await client.query<{ size: string }>("SELECT size FROM cachet_blobs WHERE digest = $1", [digest]);
+      if (existing.rows[0] !== undefined) throw new AlreadyStored(digest, Number(existing.rows[0].size));
+      await client.query("UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3", [digest, size, id]);
+      return { digest, size, uploaded: true };
+    });
+  } catch (error) {
+    if (error instanceof AlreadyStored) return { digest: error.digest, size: error.size, uploaded: false };
+    // Another writer committed the same digest while this one was uploading: theirs stands.
+    if (error instanceof RemoteError && (error.cause as { code?: string } | undefined)?.code === "23505" && expectedDigest !== undefined) {
+      return { digest: expectedDigest, size: (await remoteBlobSize(database, expectedDigest)) ?? 0, uploaded: false };
+    }
+    throw error;
+  }
+}
+
+/** Rolls the upload back: the same content is stored already. */
+class AlreadyStored extends Error {
+  constructor(readonly digest: string, readonly size: number) {
+    super("already stored");
+  }
+}
+
+/** The source's bytes as chunks of exactly {@link CHUNK_SIZE} (the last one shorter). */
+async function* rechunk(source: Uint8Array | AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  if (source instanceof Uint8Array) {
+    for (let at = 0; at < source.byteLength || at === 0; at += CHUNK_SIZE) {
+      yield Buffer.from(source.buffer, source.byteOffset + at, Math.min(CHUNK_SIZE, source.byteLength - at));
+      if (source.byteLength === 0) return;
+    }
+    return;
+  }
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const piece of source) {
+    let buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    while (pendingBytes + buffer.byteLength >= CHUNK_SIZE) {
+      const take = CHUNK_SIZE - pendingBytes;
+      pending.push(buffer.subarray(0, take));
+      yield Buffer.concat(pending, CHUNK_SIZE);
+      pending = [];
+      pendingBytes = 0;
+      buffer = buffer.subarray(take);
+    }
+    if (buffer.byteLength > 0) {
+      pending.push(buffer);
+      pendingBytes += buffer.byteLength;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending, pendingBytes);
+}
+
+/**
+ * A stream of the blob `digest`, fetched a few chunks per query and checked as it goes: the stream errors with
+ * {@link RemoteIntegrityError} at its end when the bytes do not hash to `digest` (a missing chunk, a changed
+ * one), so a reader that waits for the end never keeps wrong data. Undefined when the blob is not stored.
+ */
+export async function openBlobStream(database: Database, digest: string): Promise<Readable | undefined> {
+  const found = await database.query<{ id: string; size: string }>("SELECT id, size FROM cachet_blobs WHERE digest = $1", [digest]);
+  const row = found.rows[0];
+  if (row === undefined) return undefined;
+  return Readable.from(readChunks(database, row.id, Number(row.size), digest), { objectMode: false });
+}
+
+async function* readChunks(database: Database, id: string, size: number, digest: string): AsyncGenerator<Buffer> {
+  const hash = createHash("sha256");
+  let read = 0;
+  for (let seq = 0; ; seq += CHUNKS_PER_FETCH) {
+    const page = await database.query<{ seq: number; data: Buffer }>(
+      "SELECT seq, data FROM cachet_blob_chunks WHERE blob_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
+      [id, seq, seq + CHUNKS_PER_FETCH],
+    );
+    for (const [offset, chunk] of page.rows.entries()) {
+      if (chunk.seq !== seq + offset) throw new RemoteIntegrityError(`blob ${digest}`, digest, `a gap at chunk ${seq + offset}`);
+      hash.update(chunk.data);
+      read += chunk.data.byteLength;
+      yield chunk.data;
+    }
+    if (page.rows.length < CHUNKS_PER_FETCH) break;
+  }
+  const actual = hash.digest("hex");
+  if (actual !== digest || read !== size) throw new RemoteIntegrityError(`blob ${digest}`, digest, `${actual} (${read} of ${size} bytes)`);
+}
+
+/** The whole blob `digest`, checked, or undefined when it is not stored. */
+export async function readBlobBytes(database: Database, digest: string): Promise<Buffer | undefined> {
+  const stream = await openBlobStream(database, digest);
+  if (stream === undefined) return undefined;
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
