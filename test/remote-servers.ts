@@ -92,6 +92,8 @@ function asPostgres(command: string, args: string[]): [string, string[]] {
 export interface OwnPostgres {
   url: string;
   port: number;
+  /** The data directory (its `postmaster.pid` names the server's process). */
+  dataDir: string;
   /** Kills the server at once (every backend dropped, as a crash does). */
   kill(): void;
   /** Starts it again on the same port and data. */
@@ -117,6 +119,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
+    dataDir: data,
     kill: () => run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]),
     start,
     remove: () => {

@@ -16,8 +16,9 @@ export interface BreakerOptions {
 
 /**
  * The outage breaker in front of the shared tier: every call has a time limit; any failure is a miss (the
- * caller's fallback) and the first is reported once; after `failures` in a row the remote is skipped for
- * `coolOffMs` (reported once), then one call probes it: success closes the breaker, failure opens it again.
+ * caller's fallback), and the first one in the process is reported once (`CACHET_REMOTE_UNAVAILABLE`); after
+ * `failures` in a row the remote is skipped for `coolOffMs`, then one call probes it: success closes the
+ * breaker, failure opens it again.
  */
 export class Breaker {
   private inARow = 0;
@@ -53,22 +54,20 @@ export class Breaker {
     }
   }
 
-  /** Records a failure that happened outside {@link call} (a background upload, say). */
+  /**
+   * Records a failure (also one outside {@link call}). The first failure in the process is reported, once, and
+   * says what follows; the breaker opening and later failures are silent, so an outage is one warning.
+   */
   failed(what: string, error: unknown): void {
     this.inARow++;
     const limit = this.options.failures ?? 3;
-    if (this.inARow === 1) {
-      this.warnOnce("CACHET_REMOTE_FAILED", `cachet: ${what} failed (${(error as Error)?.message ?? String(error)}); the local cache is used instead`);
-    }
-    if (this.inARow >= limit) {
-      this.openUntil = Date.now() + (this.options.coolOffMs ?? 30_000);
-      if (this.inARow === limit) {
-        this.warnOnce(
-          "CACHET_REMOTE_SKIPPED",
-          `cachet: the shared cache ${this.options.where()} failed ${limit} times in a row; it is skipped for ${Math.round((this.options.coolOffMs ?? 30_000) / 1000)} s, then tried again`,
-        );
-      }
-    }
+    const coolOff = Math.round((this.options.coolOffMs ?? 30_000) / 1000);
+    this.warnOnce(
+      "CACHET_REMOTE_UNAVAILABLE",
+      `cachet: ${what} failed (${(error as Error)?.message ?? String(error)}); the local cache is used instead, ` +
+        `and after ${limit} failures in a row the shared cache is skipped for ${coolOff} s, then tried once again`,
+    );
+    if (this.inARow >= limit) this.openUntil = Date.now() + (this.options.coolOffMs ?? 30_000);
   }
 
   /** Records a success outside {@link call}. */

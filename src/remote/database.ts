@@ -2,6 +2,8 @@ import pg from "pg";
 import { redactIn, redactUrl } from "../config/index.js";
 import { RemoteError, RemoteTimeoutError } from "./errors.js";
 
+const listened = new WeakSet<pg.PoolClient>();
+
 /** How a connection to the shared tier is opened. */
 export interface DatabaseOptions {
   /** The `postgres://` URL (its password is never shown). */
@@ -71,7 +73,13 @@ export class Database {
   /** A connection of its own (release it with `release()`; pass true when it broke). */
   async connect(): Promise<DatabaseClient> {
     try {
-      return await this.pool.connect();
+      const client = await this.pool.connect();
+      // A connection that breaks while checked out emits 'error' besides failing its query; the query reports it.
+      if (!listened.has(client)) {
+        listened.add(client);
+        client.on("error", () => {});
+      }
+      return client;
     } catch (error) {
       throw this.wrap(error);
     }
