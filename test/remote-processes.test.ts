@@ -104,10 +104,12 @@ describe("the shared tier across processes", { skip: postgresSkipReason }, () =>
     const log = join(dirs.path, "killed.log");
     const env = { N: "5", CACHET_LEASE_EXPIRY: "2" };
     const holder = start("hang", 0, log, env);
-    const taker = start("once", 0, log, env);
+    let taker: Child | undefined;
     try {
-      for (let i = 0; i < 200 && runs(log).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 400 && runs(log).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(runs(log).length, 1);
+      taker = start("once", 0, log, env);
+      await taker.waitFor("ready", { timeoutMs: 60_000 });
       await new Promise((resolve) => setTimeout(resolve, 300));
       await holder.kill9();
       await taker.waitForExit({ timeoutMs: 30_000 });
@@ -116,7 +118,7 @@ describe("the shared tier across processes", { skip: postgresSkipReason }, () =>
       assert.match(await storedResult(5), new RegExp(`by ${taker.pid}$`));
     } finally {
       await holder.kill9();
-      await taker.kill9();
+      await taker?.kill9();
     }
   });
 

@@ -102,7 +102,7 @@ export interface OwnPostgres {
   remove(): void;
 }
 
-export async function startOwnPostgres(): Promise<OwnPostgres> {
+export async function startOwnPostgres(settings: string[] = []): Promise<OwnPostgres> {
   const dir = mkdtempSync(join(tmpdir(), "cachet-own-pg-"));
   if (process.getuid?.() === 0) chownSync(dir, Number(execFileSync("id", ["-u", "postgres"], { encoding: "utf8" })), Number(execFileSync("id", ["-g", "postgres"], { encoding: "utf8" })));
   const data = join(dir, "data");
@@ -113,7 +113,7 @@ export async function startOwnPostgres(): Promise<OwnPostgres> {
   run("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
   const port = await freePort();
   const start = async () => {
-    run("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-t", "30", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, "start"]);
+    run("pg_ctl", ["-D", data, "-l", join(dir, "log"), "-w", "-t", "30", "-o", `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off ${settings.map((setting) => `-c ${setting}`).join(" ")}`, "start"]);
   };
   await start();
   return {

@@ -31,19 +31,6 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     return openRemoteStore({ url: db.url, ...options });
   }
 
-  test("100 clients migrating a fresh database at once end with one schema", async () => {
-    const fresh = await createTestDatabase();
-    try {
-      const stores = await Promise.all(Array.from({ length: 100 }, () => openRemoteStore({ url: fresh.url })));
-      await Promise.all(stores.map((store) => store.close()));
-      assert.deepEqual(await sql(fresh.url, "SELECT version FROM cachet_schema"), [{ version: SCHEMA_VERSION }]);
-      const tables = await sql<{ relname: string }>(fresh.url, "SELECT relname FROM pg_class WHERE relname LIKE 'cachet_%' AND relkind IN ('r', 'S') ORDER BY relname");
-      assert.deepEqual(tables.map((table) => table.relname), ["cachet_blob_chunks", "cachet_blobs", "cachet_blobs_id_seq", "cachet_entries", "cachet_lease_tokens", "cachet_leases", "cachet_schema"]);
-    } finally {
-      await fresh.drop();
-    }
-  });
-
   test("a schema from an older cachet is migrated in place and keeps its entries", async () => {
     const old = await createTestDatabase();
     try {
