@@ -7,3 +7,4 @@ export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
 export { CHUNK_SIZE } from "./remote-blobs.js";
 export { RemoteError, RemoteTimeoutError, LeaseLostError, SignatureError, RemoteIntegrityError, RemoteReadOnlyError } from "./errors.js";
 export { TreeArchiveError } from "./tree-archive.js";
+export type { RemoteSize, RemoteRemoval, RemotePruneOptions, RemoteVerifyResult } from "./remote-maintenance.js";

@@ -10,11 +10,12 @@ import { EntryKindError, INLINE_LIMIT, LinkTargetError, LockTimeoutError, StoreC
 import type { LinkTally, Origin, Storage, StoreWarning, WarningHandler } from "../store/index.js";
 import { assertValidKey, assertValidName } from "../store/entry-name.js";
 import { Database } from "./database.js";
-import { LeaseLostError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
+import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
 import { FENCE_CHECK, PgLeases, type Lease } from "./leases.js";
 import { RedisLeases } from "./redis-leases.js";
 import { openBlobStream, readBlobBytes, uploadBlob } from "./remote-blobs.js";
 import { migrate } from "./schema.js";
+import { cleanRemote, measureRemote, pruneRemote, verifyRemote, type RemotePruneOptions, type RemoteRemoval, type RemoteSize, type RemoteVerifyResult } from "./remote-maintenance.js";
 import { signEntry, signatureProblem, type SignedFields } from "./signing.js";
 import { packTree, unpackTree } from "./tree-archive.js";
 
@@ -300,6 +301,37 @@ export class RemoteStore implements CacheStore {
     }
   }
 
+  /** What the shared tier holds (entries, blobs, bytes, live leases). */
+  async size(): Promise<RemoteSize> {
+    this.assertOpen();
+    return measureRemote(this.database);
+  }
+
+  /** Removes every entry, or those of `names`, and the blobs left without one (`cachet cache clean --remote`). */
+  async clean(names?: readonly string[]): Promise<RemoteRemoval> {
+    this.assertOpen();
+    if (!this.writable) throw new RemoteReadOnlyError("clean the shared cache");
+    for (const name of names ?? []) assertValidName(name);
+    this.seen.clear();
+    return cleanRemote(this.database, names);
+  }
+
+  /** Removes old or least-recently-used entries when asked, and always unreferenced blobs and expired leases. */
+  async prune(options: RemotePruneOptions = {}): Promise<RemoteRemoval> {
+    this.assertOpen();
+    if (!this.writable) throw new RemoteReadOnlyError("prune the shared cache");
+    this.seen.clear();
+    return pruneRemote(this.database, options);
+  }
+
+  /** Checks every value and blob against its sha256 and removes the entries whose content fails. */
+  async verify(): Promise<RemoteVerifyResult> {
+    this.assertOpen();
+    if (!this.writable) throw new RemoteReadOnlyError("verify the shared cache (it removes what fails)");
+    this.seen.clear();
+    return verifyRemote(this.database);
+  }
+
   /** Writes pending use times, gives up held leases and closes the connections. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return;
@@ -337,6 +369,12 @@ export class RemoteStore implements CacheStore {
          RETURNING ${ENTRY_COLUMNS}`,
         [name, key, storage, digest, size, inline, origin, options.costMs ?? 0, format ?? null, components === null ? null : JSON.stringify(components), signature, fence?.lease.token ?? null],
       );
+      if (storage !== "inline") {
+        // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
+        // table, so once this row is written no prune can): then nothing is committed.
+        const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR SHARE", [digest]);
+        if (present.rowCount !== 1) throw new RemoteError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
+      }
       return written.rows[0]!;
     });
     return this.remember(row);
