@@ -45,9 +45,9 @@ export class Database {
   }
 
   /** Runs one statement. */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      return await (typeof text === "string" ? this.pool.query<R>(text, values) : this.pool.query<R>(text));
     } catch (error) {
       throw this.wrap(error);
     }

@@ -7,6 +7,8 @@ import { RemoteError, RemoteIntegrityError } from "./errors.js";
 export const CHUNK_SIZE = 1 << 20;
 /** Chunk rows fetched per query while reading a blob. */
 const CHUNKS_PER_FETCH = 4;
+/** Chunk rows written per statement while uploading. */
+const CHUNKS_PER_INSERT = 4;
 
 /** What an upload stored (or found already stored). */
 export interface RemoteBlob {
@@ -44,11 +46,21 @@ export async function uploadBlob(database: Database, source: Uint8Array | AsyncI
       const hash = createHash("sha256");
       let size = 0;
       let seq = 0;
+      // A few chunks per statement: fewer round trips, at most CHUNKS_PER_INSERT MiB held.
+      let batch: Buffer[] = [];
+      const flush = async () => {
+        if (batch.length === 0) return;
+        const rows = batch.map((_, i) => `($1, $${2 + 2 * i}, $${3 + 2 * i})`).join(", ");
+        await client.query(`INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${rows}`, [id, ...batch.flatMap((chunk) => [seq++, chunk])]);
+        batch = [];
+      };
       for await (const chunk of rechunk(source)) {
         hash.update(chunk);
         size += chunk.byteLength;
-        await client.query("INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ($1, $2, $3)", [id, seq++, chunk]);
+        batch.push(chunk);
+        if (batch.length === CHUNKS_PER_INSERT) await flush();
       }
+      await flush();
       const digest = hash.digest("hex");
       if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
       const existing = await client.query<{ size: string }>("SELECT size FROM cachet_blobs WHERE digest = $1", [digest]);
@@ -86,6 +98,11 @@ async function* rechunk(source: Uint8Array | AsyncIterable<Uint8Array>): AsyncGe
   let pendingBytes = 0;
   for await (const piece of source) {
     let buffer = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+    // Whole chunks of the source go on as they are, uncopied (the copy of a pending part is the exception).
+    while (pendingBytes === 0 && buffer.byteLength >= CHUNK_SIZE) {
+      yield buffer.subarray(0, CHUNK_SIZE);
+      buffer = buffer.subarray(CHUNK_SIZE);
+    }
     while (pendingBytes + buffer.byteLength >= CHUNK_SIZE) {
       const take = CHUNK_SIZE - pendingBytes;
       pending.push(buffer.subarray(0, take));
@@ -117,18 +134,27 @@ export async function openBlobStream(database: Database, digest: string): Promis
 async function* readChunks(database: Database, id: string, size: number, digest: string): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let read = 0;
-  for (let seq = 0; ; seq += CHUNKS_PER_FETCH) {
-    const page = await database.query<{ seq: number; data: Buffer }>(
+  const fetch = (from: number) => {
+    const page = database.query<{ seq: number; data: Buffer }>(
       "SELECT seq, data FROM cachet_blob_chunks WHERE blob_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
-      [id, seq, seq + CHUNKS_PER_FETCH],
+      [id, from, from + CHUNKS_PER_FETCH],
     );
+    page.catch(() => {});
+    return page;
+  };
+  const chunks = Math.ceil(size / CHUNK_SIZE);
+  let next = fetch(0);
+  for (let seq = 0; ; seq += CHUNKS_PER_FETCH) {
+    const page = await next;
+    // The next page is asked for while this one is hashed and consumed (on a connection of its own).
+    if (seq + CHUNKS_PER_FETCH < chunks) next = fetch(seq + CHUNKS_PER_FETCH);
     for (const [offset, chunk] of page.rows.entries()) {
       if (chunk.seq !== seq + offset) throw new RemoteIntegrityError(`blob ${digest}`, digest, `a gap at chunk ${seq + offset}`);
       hash.update(chunk.data);
       read += chunk.data.byteLength;
       yield chunk.data;
     }
-    if (page.rows.length < CHUNKS_PER_FETCH) break;
+    if (page.rows.length < CHUNKS_PER_FETCH || seq + CHUNKS_PER_FETCH >= chunks) break;
   }
   const actual = hash.digest("hex");
   if (actual !== digest || read !== size) throw new RemoteIntegrityError(`blob ${digest}`, digest, `${actual} (${read} of ${size} bytes)`);

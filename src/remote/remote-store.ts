@@ -395,7 +395,7 @@ export class RemoteStore implements CacheStore {
 
   private async readRow(name: string, key: string): Promise<EntryRow | undefined> {
     this.assertUsable(name, key);
-    const found = await this.database.query<EntryRow>(`SELECT ${ENTRY_COLUMNS} FROM cachet_entries WHERE name = $1 AND key = $2`, [name, key]);
+    const found = await this.database.query<EntryRow>({ name: "cachet_read_entry", text: `SELECT ${ENTRY_COLUMNS} FROM cachet_entries WHERE name = $1 AND key = $2`, values: [name, key] });
     const row = found.rows[0];
     if (row === undefined || !this.trusted(row)) {
       this.seen.delete(rowKey(name, key));
