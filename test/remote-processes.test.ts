@@ -74,6 +74,25 @@ describe("the shared tier across processes", { skip: postgresSkipReason }, () =>
     }
   });
 
+  test("a result that is not serialized is uploaded in the background, and the queue drains before the process exits", async () => {
+    const log = join(dirs.path, "plain.log");
+    const first = start("plain", 0, log, { N: "4" });
+    try {
+      await first.waitForExit();
+      assert.match(first.stdout(), /miss 16 by \d+/, first.stderr());
+    } finally {
+      await first.kill9();
+    }
+    const second = start("plain", 0, log, { N: "4" });
+    try {
+      await second.waitForExit();
+      assert.match(second.stdout(), /hit 16 by /, second.stderr());
+    } finally {
+      await second.kill9();
+    }
+    assert.equal(runs(log).length, 1);
+  });
+
   for (const [label, env, rounds] of [
     ["PostgreSQL leases", {}, 20],
     ["Redis hand-off", { CACHET_LEASES: "redis://127.0.0.1:6379" }, 8],

@@ -2,6 +2,8 @@
 // (its own local cache from CACHET_CACHE_DIR, the shared tier on PostgreSQL). argv: logFile, sleepMs, mode.
 // mode "once": prints "ready", calls the task with N (env, default 12), prints "<event kind> <result>".
 // mode "hang": the same, but the function never returns (the test kills the process while it holds the lease).
+// mode "plain": like "once", with a task that is not serialized (its upload goes through the background queue,
+// which must drain before the process exits).
 // mode "rounds": reads "go <n>" lines from stdin and answers "done <n> <event kind> <result>" for each.
 // Appends "run <n> <pid>" to logFile whenever the function body runs.
 import { appendFileSync } from "node:fs";
@@ -20,6 +22,14 @@ const square = task(
   },
 );
 
+const plain = task(
+  { name: "remote-plain", cache: new Cache({ version: "1" }), onEvent: (event) => (kind = event.kind) },
+  async (n: number) => {
+    appendFileSync(logFile, `run ${n} ${process.pid}\n`);
+    return `${n * n} by ${process.pid}`;
+  },
+);
+
 if (mode === "rounds") {
   process.stdout.write("ready\n");
   for await (const line of createInterface({ input: process.stdin })) {
@@ -30,6 +40,6 @@ if (mode === "rounds") {
   }
 } else {
   process.stdout.write("ready\n");
-  const result = await square(Number(process.env.N ?? 12));
+  const result = await (mode === "plain" ? plain : square)(Number(process.env.N ?? 12));
   process.stdout.write(`${kind} ${result}\n`);
 }
