@@ -91,6 +91,14 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       for (let i = 0; i < 5; i++) await store.put("shared", `k${i}`, content);
       const digest = createHash("sha256").update(content).digest("hex");
       assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [digest])).length, 1);
+      // Streams of the same content at once (digest unknown until the end): both entries, one blob.
+      const same = () => Readable.from([Buffer.alloc(1 << 20, 8), Buffer.alloc(300_000, 9)]);
+      const [a, b] = await Promise.all([store.putStream("shared", "same-a", same()), store.putStream("shared", "same-b", same())]);
+      assert.equal(a.digest, b.digest);
+      assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [a.digest])).length, 1);
+      assert.equal((await store.getValue("shared", "same-b"))!.data.byteLength, (1 << 20) + 300_000);
+      const again = await store.putStream("shared", "same-c", same());
+      assert.equal(again.digest, a.digest);
       const pieces = Array.from({ length: 50 }, (_, i) => Buffer.alloc(50_000, i));
       const info = await store.putStream("shared", "streamed", Readable.from(pieces));
       const whole = Buffer.concat(pieces);

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import type { Database } from "./database.js";
-import { RemoteError, RemoteIntegrityError } from "./errors.js";
+import type { Database, DatabaseClient } from "./database.js";
+import { RemoteIntegrityError } from "./errors.js";
 
 /** Bytes per `bytea` chunk row: 1 MiB rows with EXTERNAL storage were measured fastest on loopback. */
 export const CHUNK_SIZE = 1 << 20;
@@ -29,9 +29,16 @@ export async function remoteBlobSize(database: Database, digest: string): Promis
  * the end, so a reader never sees a blob before all its chunks are there, and a writer that dies leaves nothing
  * (the transaction rolls back). Content-addressed: when `expectedDigest` is given and the blob is there already,
  * nothing is sent; when another writer commits the same digest first, this upload is dropped and theirs kept.
- * `expectedDigest` is also checked against what was read (a mismatch fails, nothing is kept).
+ * `expectedDigest` is also checked against what was read (a mismatch fails, nothing is kept). `commit` runs in
+ * the same transaction once the blob is named (its result is `committed`); it does not run when the blob was
+ * there already, and the caller commits on its own then.
  */
-export async function uploadBlob(database: Database, source: Uint8Array | AsyncIterable<Uint8Array>, expectedDigest?: string): Promise<RemoteBlob> {
+export async function uploadBlob<T = never>(
+  database: Database,
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  expectedDigest?: string,
+  commit?: (client: DatabaseClient, blob: RemoteBlob) => Promise<T>,
+): Promise<RemoteBlob & { committed?: T }> {
   if (expectedDigest !== undefined) {
     const size = await remoteBlobSize(database, expectedDigest);
     if (size !== undefined) return { digest: expectedDigest, size, uploaded: false };
@@ -63,23 +70,32 @@ export async function uploadBlob(database: Database, source: Uint8Array | AsyncI
       await flush();
       const digest = hash.digest("hex");
       if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
-      const existing = await client.query<{ size: string }>("SELECT size FROM cachet_blobs WHERE digest = $1", [digest]);
-      if (existing.rows[0] !== undefined) throw new AlreadyStored(digest, Number(existing.rows[0].size));
-      await client.query("UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3", [digest, size, id]);
-      return { digest, size, uploaded: true };
+      let named;
+      try {
+        named = await client.query(
+          "UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3 AND NOT EXISTS (SELECT 1 FROM cachet_blobs WHERE digest = $1)",
+          [digest, size, id],
+        );
+      } catch (error) {
+        // Another writer committed the same content while this one was uploading: theirs stands.
+        if ((error as { code?: string }).code === "23505") throw new AlreadyStored(digest, size);
+        throw error;
+      }
+      if (named.rowCount !== 1) throw new AlreadyStored(digest, size);
+      const blob = { digest, size, uploaded: true };
+      // The entry that refers to the blob is committed in the same transaction: one commit instead of two.
+      return commit === undefined ? blob : { ...blob, committed: await commit(client, blob) };
     });
   } catch (error) {
     if (error instanceof AlreadyStored) return { digest: error.digest, size: error.size, uploaded: false };
-    // Another writer committed the same digest while this one was uploading: theirs stands.
-    if (error instanceof RemoteError && (error.cause as { code?: string } | undefined)?.code === "23505" && expectedDigest !== undefined) {
-      return { digest: expectedDigest, size: (await remoteBlobSize(database, expectedDigest)) ?? 0, uploaded: false };
-    }
     throw error;
   }
 }
 
 /** Rolls the upload back: the same content is stored already. */
 class AlreadyStored extends Error {
+  /** A cachet code, so the database layer passes it through unwrapped. */
+  readonly code = "CACHET_ALREADY_STORED";
   constructor(readonly digest: string, readonly size: number) {
     super("already stored");
   }

@@ -9,7 +9,7 @@ import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, P
 import { EntryKindError, INLINE_LIMIT, LinkTargetError, LockTimeoutError, StoreClosedError } from "../store/index.js";
 import type { LinkTally, Origin, Storage, StoreWarning, WarningHandler } from "../store/index.js";
 import { assertValidKey, assertValidName } from "../store/entry-name.js";
-import { Database } from "./database.js";
+import { Database, type DatabaseClient } from "./database.js";
 import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
 import { FENCE_CHECK, PgLeases, type Lease } from "./leases.js";
 import { RedisLeases } from "./redis-leases.js";
@@ -147,15 +147,17 @@ export class RemoteStore implements CacheStore {
     const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     const digest = sha256Hex(bytes);
     if (bytes.byteLength <= INLINE_LIMIT) return this.commit(name, key, "inline", digest, bytes.byteLength, bytes, options);
-    const blob = await uploadBlob(this.database, bytes, digest);
-    return this.commit(name, key, "blob", blob.digest, blob.size, null, options);
+    return this.uploadAndCommit(name, key, "blob", bytes, digest, options);
   }
 
   async putStream(name: string, key: string, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array | Readable, options: RemotePutOptions = {}): Promise<EntryInfo> {
     this.assertWritable(name, key, "write an entry");
-    const blob = await uploadBlob(this.database, source instanceof Uint8Array ? source : toAsync(source), options.digest);
-    if (source instanceof Readable && !blob.uploaded) source.destroy();
-    return this.commit(name, key, "blob", blob.digest, blob.size, null, options);
+    try {
+      return await this.uploadAndCommit(name, key, "blob", source instanceof Uint8Array ? source : toAsync(source), options.digest, options);
+    } finally {
+      // Not read at all when the blob was there already.
+      if (source instanceof Readable) source.destroy();
+    }
   }
 
   async getValue(name: string, key: string): Promise<StoredValue | undefined> {
@@ -185,8 +187,7 @@ export class RemoteStore implements CacheStore {
 
   async putTree(name: string, key: string, dir: string, options: PutOptions = {}): Promise<EntryInfo> {
     this.assertWritable(name, key, "write an entry");
-    const blob = await uploadBlob(this.database, packTree(dir));
-    return this.commit(name, key, "tree", blob.digest, blob.size, null, options);
+    return this.uploadAndCommit(name, key, "tree", packTree(dir), undefined, options);
   }
 
   async linkTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<LinkTally | undefined> {
@@ -347,37 +348,56 @@ export class RemoteStore implements CacheStore {
 
   // ---- writing
 
+  /** Uploads a blob and commits its entry, in one transaction when the blob is new. */
+  private async uploadAndCommit(name: string, key: string, storage: Storage, source: Uint8Array | AsyncIterable<Uint8Array>, digest: string | undefined, options: PutOptions): Promise<EntryInfo> {
+    const blob = await uploadBlob(this.database, source, digest, (client, uploaded) => this.writeRow(client, name, key, storage, uploaded.digest, uploaded.size, null, options, false));
+    return blob.committed !== undefined ? this.remember(blob.committed) : this.commit(name, key, storage, blob.digest, blob.size, null, options);
+  }
+
   private async commit(name: string, key: string, storage: Storage, digest: string, size: number, inline: Buffer | null, options: PutOptions): Promise<EntryInfo> {
+    const row = await this.database.transaction((client) => this.writeRow(client, name, key, storage, digest, size, inline, options, storage !== "inline"));
+    return this.remember(row);
+  }
+
+  /** Writes an entry's row in the caller's transaction, behind the fence of a held lease. */
+  private async writeRow(
+    client: DatabaseClient,
+    name: string,
+    key: string,
+    storage: Storage,
+    digest: string,
+    size: number,
+    inline: Buffer | null,
+    options: PutOptions,
+    checkBlob: boolean,
+  ): Promise<EntryRow> {
     const origin = options.origin ?? "computed";
     const format = options.format;
     const components = options.components === undefined ? null : JSON.parse(JSON.stringify(options.components));
     const fields: SignedFields = { name, key, storage, digest, size, origin, format, components };
     const signature = this.options.signingKey ? signEntry(this.options.signingKey, fields) : null;
     const fence = this.fenceFor(name, key);
-    const row = await this.database.transaction(async (client) => {
-      if (fence !== undefined) {
-        const owned = await client.query(FENCE_CHECK, [fence.lease.name, fence.lease.key, fence.lease.owner, fence.lease.token]);
-        if (owned.rowCount !== 1) throw new LeaseLostError(fence.lease.name, fence.lease.key, fence.lease.token);
-      }
-      const written = await client.query<EntryRow>(
-        `INSERT INTO cachet_entries (name, key, storage, digest, size, inline, origin, cost_ms, format, components, signature, fence)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-         ON CONFLICT (name, key) DO UPDATE SET storage = EXCLUDED.storage, digest = EXCLUDED.digest, size = EXCLUDED.size,
-           inline = EXCLUDED.inline, origin = EXCLUDED.origin, cost_ms = EXCLUDED.cost_ms, format = EXCLUDED.format,
-           components = EXCLUDED.components, signature = EXCLUDED.signature, fence = EXCLUDED.fence,
-           created_at = now(), last_used_at = now()
-         RETURNING ${ENTRY_COLUMNS}`,
-        [name, key, storage, digest, size, inline, origin, options.costMs ?? 0, format ?? null, components === null ? null : JSON.stringify(components), signature, fence?.lease.token ?? null],
-      );
-      if (storage !== "inline") {
-        // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
-        // table, so once this row is written no prune can): then nothing is committed.
-        const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR SHARE", [digest]);
-        if (present.rowCount !== 1) throw new RemoteError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
-      }
-      return written.rows[0]!;
-    });
-    return this.remember(row);
+    if (fence !== undefined) {
+      const owned = await client.query(FENCE_CHECK, [fence.lease.name, fence.lease.key, fence.lease.owner, fence.lease.token]);
+      if (owned.rowCount !== 1) throw new LeaseLostError(fence.lease.name, fence.lease.key, fence.lease.token);
+    }
+    const written = await client.query<EntryRow>(
+      `INSERT INTO cachet_entries (name, key, storage, digest, size, inline, origin, cost_ms, format, components, signature, fence)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+       ON CONFLICT (name, key) DO UPDATE SET storage = EXCLUDED.storage, digest = EXCLUDED.digest, size = EXCLUDED.size,
+         inline = EXCLUDED.inline, origin = EXCLUDED.origin, cost_ms = EXCLUDED.cost_ms, format = EXCLUDED.format,
+         components = EXCLUDED.components, signature = EXCLUDED.signature, fence = EXCLUDED.fence,
+         created_at = now(), last_used_at = now()
+       RETURNING ${ENTRY_COLUMNS}`,
+      [name, key, storage, digest, size, inline, origin, options.costMs ?? 0, format ?? null, components === null ? null : JSON.stringify(components), signature, fence?.lease.token ?? null],
+    );
+    if (checkBlob) {
+      // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
+      // table, so once this row is written no prune can): then nothing is committed.
+      const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR SHARE", [digest]);
+      if (present.rowCount !== 1) throw new RemoteError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
+    }
+    return written.rows[0]!;
   }
 
   /** The held lease that fences a write of `(name, key)`: its own, or that of the key it is a content entry of. */
