@@ -3,8 +3,7 @@ export type { RemoteStoreOptions, RemotePutOptions, RemoteKeyLock } from "./remo
 export { TieredStore } from "./tiered-store.js";
 export type { TieredStoreOptions } from "./tiered-store.js";
 export type { Lease } from "./leases.js";
-export { MIGRATIONS, SCHEMA_VERSION } from "./schema.js";
-export { CHUNK_SIZE } from "./remote-blobs.js";
+export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { RemoteError, RemoteTimeoutError, LeaseLostError, SignatureError, RemoteIntegrityError, RemoteReadOnlyError } from "./errors.js";
 export { TreeArchiveError } from "./tree-archive.js";
-export type { RemoteSize, RemoteRemoval, RemotePruneOptions, RemoteVerifyResult } from "./remote-maintenance.js";
+export type { RemoteSize, RemoteRemoval, RemotePruneOptions, RemoteVerifyResult } from "./maintenance-results.js";

@@ -1,33 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Database } from "./database.js";
 import { openBlobStream } from "./remote-blobs.js";
-
-/** What the shared tier holds. */
-export interface RemoteSize {
-  entries: number;
-  blobs: number;
-  /** Bytes of blob content plus inline values. */
-  bytes: number;
-  /** Leases held right now (not expired). */
-  leases: number;
-}
-
-/** What a clean, prune or verify of the shared tier removed. */
-export interface RemoteRemoval {
-  entries: number;
-  blobs: number;
-  /** Bytes of the blobs removed (inline values count with their entries). */
-  bytes: number;
-  leases: number;
-}
-
-/** Options of {@link pruneRemote}. */
-export interface RemotePruneOptions {
-  /** Also remove entries not used (nor created) within this many ms, by the database clock. */
-  maxAgeMs?: number | undefined;
-  /** Also remove least-recently-used entries until entries and blobs fit this many bytes. */
-  maxSizeBytes?: number | undefined;
-}
+import type { RemotePruneOptions, RemoteRemoval, RemoteSize, RemoteVerifyResult } from "./maintenance-results.js";
 
 /** Counts what the shared tier holds. */
 export async function measureRemote(database: Database): Promise<RemoteSize> {
@@ -109,15 +83,6 @@ async function removeUnreferencedBlobs(database: Database): Promise<{ blobs: num
     );
     return { blobs: removed.rowCount ?? 0, bytes: removed.rows.reduce((total, row) => total + Number(row.size), 0) };
   });
-}
-
-/** What {@link verifyRemote} found. */
-export interface RemoteVerifyResult {
-  /** Entries and blobs checked. */
-  entries: number;
-  blobs: number;
-  /** Entries removed: their content is missing or does not match its digest. */
-  bad: { name: string; key: string; reason: string }[];
 }
 
 /** Reads every blob and inline value, checks each against its sha256, and removes what fails with the entries on it. */

@@ -11,11 +11,13 @@ import type { LinkTally, Origin, Storage, StoreWarning, WarningHandler } from ".
 import { assertValidKey, assertValidName } from "../store/entry-name.js";
 import { Database, type DatabaseClient } from "./database.js";
 import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
-import { FENCE_CHECK, PgLeases, type Lease } from "./leases.js";
+import type { Lease } from "./leases.js";
+import { FENCE_CHECK, PgLeases } from "./pg-leases.js";
 import { RedisLeases } from "./redis-leases.js";
 import { openBlobStream, readBlobBytes, uploadBlob } from "./remote-blobs.js";
 import { migrate } from "./schema.js";
-import { cleanRemote, measureRemote, pruneRemote, verifyRemote, type RemotePruneOptions, type RemoteRemoval, type RemoteSize, type RemoteVerifyResult } from "./remote-maintenance.js";
+import { cleanRemote, measureRemote, pruneRemote, verifyRemote } from "./remote-maintenance.js";
+import type { RemotePruneOptions, RemoteRemoval, RemoteSize, RemoteVerifyResult } from "./maintenance-results.js";
 import { signEntry, signatureProblem, type SignedFields } from "./signing.js";
 import { packTree, unpackTree } from "./tree-archive.js";
 
