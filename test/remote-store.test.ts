@@ -241,7 +241,7 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     }
   });
 
-  test("a read-only client reads but every write is refused", async () => {
+  test("a read-only client reads but every write is refused, and creates no schema", async () => {
     const writer = await open();
     const reader = await open({ write: false });
     try {
@@ -252,6 +252,14 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     } finally {
       await writer.close();
       await reader.close();
+    }
+    // A read-only client creates no schema: on a database without one it cannot open.
+    const empty = await createTestDatabase();
+    try {
+      await assert.rejects(openRemoteStore({ url: empty.url, write: false }), /schema version 0/);
+      assert.deepEqual(await sql(empty.url, "SELECT relname FROM pg_class WHERE relname LIKE 'cachet_%'"), []);
+    } finally {
+      await empty.drop();
     }
   });
 

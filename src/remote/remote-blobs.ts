@@ -58,11 +58,13 @@ export async function uploadBlob<T = never>(
       const flush = async () => {
         if (batch.length === 0) return;
         const rows = batch.map((_, i) => `($1, $${2 + 2 * i}, $${3 + 2 * i})`).join(", ");
-        await client.query(`INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${rows}`, [id, ...batch.flatMap((chunk) => [seq++, chunk])]);
+        const sending = client.query(`INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${rows}`, [id, ...batch.flatMap((chunk) => [seq++, chunk])]);
+        // Hashed while the server stores them.
+        for (const chunk of batch) hash.update(chunk);
         batch = [];
+        await sending;
       };
       for await (const chunk of rechunk(source)) {
-        hash.update(chunk);
         size += chunk.byteLength;
         batch.push(chunk);
         if (batch.length === CHUNKS_PER_INSERT) await flush();

@@ -15,7 +15,8 @@ import type { Lease } from "./leases.js";
 import { FENCE_CHECK, PgLeases } from "./pg-leases.js";
 import { RedisLeases } from "./redis-leases.js";
 import { openBlobStream, readBlobBytes, uploadBlob } from "./remote-blobs.js";
-import { migrate } from "./schema.js";
+import { migrate, schemaVersion } from "./schema.js";
+import { SCHEMA_VERSION } from "./migrations.js";
 import { cleanRemote, measureRemote, pruneRemote, verifyRemote } from "./remote-maintenance.js";
 import type { RemotePruneOptions, RemoteRemoval, RemoteSize, RemoteVerifyResult } from "./maintenance-results.js";
 import { signEntry, signatureProblem, type SignedFields } from "./signing.js";
@@ -27,7 +28,10 @@ export interface RemoteStoreOptions {
   url: string;
   /** A Redis URL for fast lease hand-off (`CACHET_LEASES`). */
   leasesUrl?: string | undefined;
-  /** False: read only, every write fails with `RemoteReadOnlyError` (`CACHET_REMOTE_WRITE=0`). Default true. */
+  /**
+   * False: read only (`CACHET_REMOTE_WRITE=0`): every write fails with `RemoteReadOnlyError`, no schema is created
+   * (opening fails when there is none), no use times are written. Default true.
+   */
   write?: boolean | undefined;
   /** Seconds a lease lasts without a heartbeat (`CACHET_LEASE_EXPIRY`, default 30). */
   leaseExpirySeconds?: number | undefined;
@@ -94,7 +98,13 @@ export function remoteOptionsFromSettings(settings: Settings = readSettings()): 
 export async function openRemoteStore(options: RemoteStoreOptions): Promise<RemoteStore> {
   const database = new Database({ url: options.url, timeoutMs: options.timeoutMs });
   try {
-    await migrate(database, options.schemaVersion);
+    // A read-only client may connect as a user that cannot create tables: it only checks the schema is there.
+    if (options.write === false) {
+      const found = await schemaVersion(database);
+      if (found < (options.schemaVersion ?? SCHEMA_VERSION)) {
+        throw new RemoteError(`the shared cache ${database.where} has schema version ${found}, not ${SCHEMA_VERSION}: a client that writes creates or migrates it`);
+      }
+    } else await migrate(database, options.schemaVersion);
   } catch (error) {
     await database.close();
     throw error;
@@ -286,7 +296,9 @@ export class RemoteStore implements CacheStore {
     this.assertUsable(name, key);
     const timeoutSeconds = options.timeoutSeconds ?? this.options.lockTimeoutSeconds ?? readSettings().lockTimeoutSeconds;
     const deadline = Date.now() + timeoutSeconds * 1000;
-    const since = await this.databaseNow();
+    // Taken at the first failed try, not before: an entry the holder wrote before that is found after the
+    // holder releases (the caller looks the key up again under the lease).
+    let since: Date | undefined;
     let waited = false;
     for (let attempt = 0; ; attempt++) {
       const lease = await this.tryLease(name, key);
@@ -295,11 +307,15 @@ export class RemoteStore implements CacheStore {
         waited = true;
         options.onWait?.({ path: `${this.root} lease ${name}/${key}`, mode: "exclusive" });
       }
-      if (await this.writtenSince(name, key, since)) return { lease: undefined, lost: false, release: () => {} };
+      if (since === undefined) since = await this.databaseNow();
+      else if (await this.writtenSince(name, key, since)) return { lease: undefined, lost: false, release: () => {} };
       if (Date.now() >= deadline) {
         throw new LockTimeoutError(`${this.root} lease ${name}/${key}`, timeoutSeconds, `another client is computing ${name}/${key}; raise CACHET_LOCK_TIMEOUT to wait longer`);
       }
-      const step = this.redis && Date.now() >= this.redisDownUntil ? 25 : Math.min(1000, 50 * 2 ** Math.min(attempt, 5));
+      // Back-off up to a second, or an eighth of the expiry when that is shorter, so a takeover after a holder's
+      // death comes soon after the expiry.
+      const cap = Math.min(1000, ((this.options.leaseExpirySeconds ?? 30) * 1000) / 8);
+      const step = this.redis && Date.now() >= this.redisDownUntil ? 25 : Math.min(cap, 50 * 2 ** Math.min(attempt, 5));
       await sleep(Math.min(step * (0.5 + Math.random()), Math.max(0, deadline - Date.now())));
     }
   }

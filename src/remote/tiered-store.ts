@@ -159,7 +159,8 @@ export class TieredStore implements CacheStore {
     let remote: RemoteKeyLock | undefined;
     try {
       const store = this.breaker.available ? await this.openedRemote() : undefined;
-      if (store !== undefined) {
+      // A read-only client writes no lease either; it computes once per machine only.
+      if (store !== undefined && store.writable) {
         remote = await store.lockKey(name, key, options);
         this.breaker.succeeded();
       }
