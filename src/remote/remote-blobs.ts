@@ -143,13 +143,20 @@ async function* rechunk(source: Uint8Array | AsyncIterable<Uint8Array>): AsyncGe
  * one), so a reader that waits for the end never keeps wrong data. Undefined when the blob is not stored.
  */
 export async function openBlobStream(database: Database, digest: string): Promise<Readable | undefined> {
-  const found = await database.query<{ id: string; size: string }>("SELECT id, size FROM cachet_blobs WHERE digest = $1", [digest]);
+  // The blob's row and its first page of chunks in one round trip (a blob of no bytes has no chunk rows).
+  const found = await database.query<{ id: string; size: string; seq: number | null; data: Buffer | null }>(
+    `SELECT b.id, b.size, c.seq, c.data FROM cachet_blobs b
+     LEFT JOIN cachet_blob_chunks c ON c.blob_id = b.id AND c.seq < $2
+     WHERE b.digest = $1 ORDER BY c.seq`,
+    [digest, CHUNKS_PER_FETCH],
+  );
   const row = found.rows[0];
   if (row === undefined) return undefined;
-  return Readable.from(readChunks(database, row.id, Number(row.size), digest), { objectMode: false });
+  const first = found.rows.filter((chunk) => chunk.seq !== null) as { seq: number; data: Buffer }[];
+  return Readable.from(readChunks(database, row.id, Number(row.size), digest, first), { objectMode: false });
 }
 
-async function* readChunks(database: Database, id: string, size: number, digest: string): AsyncGenerator<Buffer> {
+async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: Buffer }[]): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let read = 0;
   const fetch = (from: number) => {
@@ -161,7 +168,7 @@ async function* readChunks(database: Database, id: string, size: number, digest:
     return page;
   };
   const chunks = Math.ceil(size / CHUNK_SIZE);
-  let next = fetch(0);
+  let next: Promise<{ rows: { seq: number; data: Buffer }[] }> = Promise.resolve({ rows: first });
   for (let seq = 0; ; seq += CHUNKS_PER_FETCH) {
     const page = await next;
     // The next page is asked for while this one is hashed and consumed (on a connection of its own).
