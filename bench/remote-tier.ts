@@ -261,7 +261,7 @@ async function leases(context: BenchContext, url: string): Promise<Figure[]> {
 
 async function outage(context: BenchContext, dir: string): Promise<Figure[]> {
   context.log(`${SUITE}: a task-heavy run with PostgreSQL down`);
-  const calls = context.quick ? 500 : 3000;
+  const calls = context.quick ? 1000 : 10_000;
   const runWith = async (label: string, remote: boolean): Promise<number> => {
     const local = await openStore({ cacheDir: join(dir, `outage-${label}`) });
     const store = remote

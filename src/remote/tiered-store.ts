@@ -73,6 +73,8 @@ export class TieredStore implements CacheStore {
 
   async put(name: string, key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.put(name, key, data, options);
+    if (!this.remoteWanted(name, key)) return info;
+    // A copy: the caller may reuse its buffer before the upload runs.
     const copy = typeof data === "string" ? data : Buffer.from(data);
     await this.upload(name, key, `uploading ${name}/${key}`, (remote) => remote.put(name, key, copy, { ...options, digest: info.digest }), info.size);
     return info;
@@ -248,6 +250,11 @@ export class TieredStore implements CacheStore {
         if (store.writable) await work(store);
       }, undefined, timeoutMs);
     });
+  }
+
+  /** Whether a write would go to the remote at all (not while it is skipped, unless under a shared lease). */
+  private remoteWanted(name: string, key: string): boolean {
+    return !this.closed && (this.breaker.available || this.underLease(name, key));
   }
 
   private underLease(name: string, key: string): boolean {
