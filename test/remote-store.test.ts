@@ -193,6 +193,28 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     }
   });
 
+  test("a held lease is kept alive by its heartbeat past its expiry, and a taken-over one is marked lost", async () => {
+    const holder = await open({ leaseExpirySeconds: 1 });
+    const other = await open({ leaseExpirySeconds: 1 });
+    try {
+      const held = await holder.lockKey("heartbeat", "k");
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await assert.rejects(other.lockKey("heartbeat", "k", { timeoutSeconds: 0.2 }), LockTimeoutError);
+      assert.equal(held.lost, false);
+      const [row] = await sql<{ left: number }>(db.url, "SELECT extract(epoch FROM expires_at - now()) AS left FROM cachet_leases WHERE name = 'heartbeat'");
+      assert.ok(Number(row!.left) > 0, "the lease was extended");
+      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
+      const taken = await other.lockKey("heartbeat", "k", { timeoutSeconds: 5 });
+      for (let i = 0; i < 40 && !held.lost; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(held.lost, true);
+      taken.release();
+      held.release();
+    } finally {
+      await holder.close();
+      await other.close();
+    }
+  });
+
   test("a waiter is let go without the lease when the key's entry is written while it waits", async () => {
     const first = await open();
     const second = await open();
