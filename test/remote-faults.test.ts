@@ -8,10 +8,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cache, TieredStore, openRemoteStore, openStore, task, type StoreWarning } from "../src/index.js";
 import { freePort } from "./registry-servers.js";
-import { ownPostgresSkipReason, postgresSkipReason, redisSkipReason, sql, startOwnPostgres, startOwnRedis, type OwnPostgres } from "./remote-servers.js";
+import { ownPostgresSkipReason, ownRedisSkipReason, sql, startOwnPostgres, startOwnRedis, type OwnPostgres } from "./remote-servers.js";
 import { tempDir } from "./helpers.js";
 
-const skip = ownPostgresSkipReason || postgresSkipReason;
+const skip = ownPostgresSkipReason;
 
 describe("the shared tier when its servers fail", { skip }, () => {
   let server: OwnPostgres;
@@ -189,7 +189,7 @@ describe("the shared tier when its servers fail", { skip }, () => {
     }
   });
 
-  test("Redis down: leases go through PostgreSQL alone, with one warning", { skip: redisSkipReason }, async () => {
+  test("Redis down: leases go through PostgreSQL alone, with one warning", { skip: ownRedisSkipReason }, async () => {
     const redis = await startOwnRedis();
     const warnings: StoreWarning[] = [];
     const store = await openRemoteStore({ url: server.url, leasesUrl: redis.url, timeoutMs: 1000, onWarning: (warning) => warnings.push(warning) });

@@ -74,6 +74,9 @@ async function redisAnswers(port: number): Promise<boolean> {
 /** Why the Redis tests cannot run here, or false. */
 export const redisSkipReason: string | false = (await redisAnswers(6379)) ? false : "Redis does not answer on 127.0.0.1:6379, so lease hand-off through Redis is not tested";
 
+/** Why the tests that start their own Redis cannot run here, or false. */
+export const ownRedisSkipReason: string | false = findOnPath("redis-server") === "" ? "redis-server is not on PATH, so Redis is not killed under the shared tier" : false;
+
 /** Why the tests that start their own PostgreSQL cannot run here, or false. */
 export const ownPostgresSkipReason: string | false = (() => {
   const missing = ["initdb", "pg_ctl"].filter((tool) => findOnPath(tool) === "");
