@@ -208,7 +208,8 @@ export class RemoteStore implements CacheStore {
     if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
     const staged = await mkdtemp(join(dirname(target), `.${basename(target)}.cachet-remote-`));
     try {
-      const tally = await this.unpackInto(row, staged);
+      // Always a copy: the files come from the database, so there is nothing to link to.
+      const tally = await this.unpackInto(row, staged, options.onFile);
       if (tally === undefined) return undefined;
       await swapIn(staged, target, options.replace === true);
       this.noteUse(row);
@@ -482,7 +483,7 @@ export class RemoteStore implements CacheStore {
   }
 
   /** Unpacks a tree entry's archive into `dest`, checked against its digest before it is used; undefined on a miss. */
-  private async unpackInto(row: EntryRow, dest: string) {
+  private async unpackInto(row: EntryRow, dest: string, onFile?: (relativePath: string, bytes: number) => void) {
     const stream = await openBlobStream(this.database, row.digest);
     if (stream === undefined) {
       this.warnMissing(row);
@@ -490,7 +491,7 @@ export class RemoteStore implements CacheStore {
     }
     try {
       // The archive is hashed while it is read; a mismatch errors the stream at its end, before `dest` is used.
-      return await unpackTree(stream, dest);
+      return await unpackTree(stream, dest, onFile);
     } catch (error) {
       stream.destroy();
       if (!(error instanceof RemoteIntegrityError) && (error as { code?: string }).code !== "CACHET_INTEGRITY") throw error;

@@ -72,8 +72,8 @@ function line(header: Header): Buffer {
   return Buffer.from(`${JSON.stringify(header)}\n`);
 }
 
-/** Unpacks an archive stream into the (new, empty) directory `dest`. */
-export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string): Promise<UnpackTally> {
+/** Unpacks an archive stream into the (new, empty) directory `dest`; `onFile` is called per file written. */
+export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string, onFile?: (relativePath: string, bytes: number) => void): Promise<UnpackTally> {
   const tally: UnpackTally = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const reader = new ByteReader(source[Symbol.asyncIterator]());
   const magic = await reader.line();
@@ -107,6 +107,7 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
       await once(out, "close");
       tally.files++;
       tally.bytes += size;
+      onFile?.(header.p, size);
     } else throw new TreeArchiveError(`unknown entry type ${JSON.stringify(header.t)}`);
   }
   return tally;
