@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import { redactIn, redactUrl } from "../config/index.js";
 import { RemoteError, RemoteTimeoutError } from "./errors.js";
 
@@ -18,6 +18,15 @@ export interface DatabaseOptions {
 export type DatabaseClient = pg.PoolClient;
 
 /**
+ * A pool on the shared tier's PostgreSQL. The driver is loaded here, on first use, so a program that never
+ * configures a remote does not pay for loading it.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const { default: driver } = await import("pg");
+  return new Database(driver, options);
+}
+
+/**
  * The shared tier's PostgreSQL pool. Every query has a time limit (client side, so a server that stops answering
  * cannot hang a caller), idle connections never keep the process alive, and every error becomes a
  * {@link RemoteError} whose message names the server with its password redacted.
@@ -28,10 +37,11 @@ export class Database {
   /** The URL with its password replaced, for messages. */
   readonly where: string;
 
-  constructor(readonly options: DatabaseOptions) {
+  /** @internal use {@link openDatabase}. */
+  constructor(driver: typeof pg, readonly options: DatabaseOptions) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.where = redactUrl(options.url);
-    this.pool = new pg.Pool({
+    this.pool = new driver.Pool({
       connectionString: options.url,
       max: options.maxConnections ?? 4,
       connectionTimeoutMillis: this.timeoutMs,

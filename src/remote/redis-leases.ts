@@ -1,4 +1,4 @@
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { redactIn, redactUrl } from "../config/index.js";
 import { RemoteError } from "./errors.js";
 
@@ -14,13 +14,20 @@ export class RedisLeases {
   private readonly client: Redis;
   readonly where: string;
 
-  constructor(
+  /** A client for `url`, the driver loaded on first use (connecting waits for the first command). */
+  static async open(url: string, expiryMs: number, timeoutMs: number): Promise<RedisLeases> {
+    const { Redis: Driver } = await import("ioredis");
+    return new RedisLeases(Driver, url, expiryMs, timeoutMs);
+  }
+
+  private constructor(
+    Driver: typeof Redis,
     private readonly url: string,
     private readonly expiryMs: number,
     timeoutMs: number,
   ) {
     this.where = redactUrl(url);
-    this.client = new Redis(url, {
+    this.client = new Driver(url, {
       lazyConnect: true,
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,

@@ -9,7 +9,7 @@ import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, P
 import { EntryKindError, INLINE_LIMIT, LinkTargetError, LockTimeoutError, StoreClosedError } from "../store/index.js";
 import type { LinkTally, Origin, Storage, StoreWarning, WarningHandler } from "../store/index.js";
 import { assertValidKey, assertValidName } from "../store/entry-name.js";
-import { Database, type DatabaseClient } from "./database.js";
+import { openDatabase, type Database, type DatabaseClient } from "./database.js";
 import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
 import type { Lease } from "./leases.js";
 import { FENCE_CHECK, PgLeases } from "./pg-leases.js";
@@ -96,7 +96,7 @@ export function remoteOptionsFromSettings(settings: Settings = readSettings()): 
 
 /** Connects to the shared tier and creates or migrates its schema (under an advisory lock). */
 export async function openRemoteStore(options: RemoteStoreOptions): Promise<RemoteStore> {
-  const database = new Database({ url: options.url, timeoutMs: options.timeoutMs });
+  const database = await openDatabase({ url: options.url, timeoutMs: options.timeoutMs });
   try {
     // A read-only client may connect as a user that cannot create tables: it only checks the schema is there.
     if (options.write === false) {
@@ -109,7 +109,13 @@ export async function openRemoteStore(options: RemoteStoreOptions): Promise<Remo
     await database.close();
     throw error;
   }
-  return new RemoteStore(database, options);
+  try {
+    const redis = options.leasesUrl ? await RedisLeases.open(options.leasesUrl, (options.leaseExpirySeconds ?? 30) * 1000, options.timeoutMs ?? 10_000) : undefined;
+    return new RemoteStore(database, options, redis);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
 }
 
 /**
@@ -126,7 +132,6 @@ export class RemoteStore implements CacheStore {
   private closed = false;
   private readonly owner = `${hostname()}:${process.pid}:${randomUUID()}`;
   private readonly leases: PgLeases;
-  private readonly redis: RedisLeases | undefined;
   private readonly held = new Map<string, HeldLease>();
   private readonly seen = new Map<string, { info: EntryInfo; components: unknown }>();
   private readonly used = new Map<string, [string, string]>();
@@ -140,11 +145,10 @@ export class RemoteStore implements CacheStore {
   constructor(
     private readonly database: Database,
     private readonly options: RemoteStoreOptions,
+    private readonly redis?: RedisLeases,
   ) {
     this.root = database.where;
-    const expiry = options.leaseExpirySeconds ?? 30;
-    this.leases = new PgLeases(database, expiry);
-    this.redis = options.leasesUrl ? new RedisLeases(options.leasesUrl, expiry * 1000, options.timeoutMs ?? 10_000) : undefined;
+    this.leases = new PgLeases(database, options.leaseExpirySeconds ?? 30);
     this.useTimer = setInterval(() => this.track(this.flushUses()), 1000);
     this.useTimer.unref();
   }
