@@ -38,7 +38,7 @@ export class Breaker {
   }
 
   /** `work()`'s result, or `fallback` when the remote is skipped, fails or does not answer in time. */
-  async call<T, F>(what: string, work: () => Promise<T>, fallback: F, timeoutMs = this.timeoutMs): Promise<T | F> {
+  async call<T, F>(what: string, work: () => Promise<T>, fallback: F, timeoutMs: number = this.timeoutMs): Promise<T | F> {
     if (!this.available) return fallback;
     const probe = this.inARow >= (this.options.failures ?? 3);
     if (probe) this.probing = true;

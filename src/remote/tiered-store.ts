@@ -118,7 +118,7 @@ export class TieredStore implements CacheStore {
       if (stream === undefined) return false;
       await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
       return true;
-    });
+    }, true);
     return filled ? this.options.local.getStream(name, key) : undefined;
   }
 
@@ -219,9 +219,14 @@ export class TieredStore implements CacheStore {
     return this.remote;
   }
 
-  private fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>): Promise<T | undefined> {
+  /**
+   * `work` on the remote behind the breaker. A transfer (a stream or a tree, of any size) gets ten times the call
+   * limit as a whole; each of its queries still has the call limit, so a server that stops answering is noticed
+   * as soon.
+   */
+  private fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>, transfer = false): Promise<T | undefined> {
     if (this.closed) return Promise.resolve(undefined);
-    return this.breaker.call(what, async () => work(await this.openedRemote()), undefined);
+    return this.breaker.call(what, async () => work(await this.openedRemote()), undefined, transfer ? this.breaker.timeoutMs * 10 : undefined);
   }
 
   /**
@@ -291,7 +296,7 @@ export class TieredStore implements CacheStore {
       } finally {
         await rm(scratch, { recursive: true, force: true }).catch(() => {});
       }
-    });
+    }, true);
     return filled === true;
   }
 }
