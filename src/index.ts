@@ -9,6 +9,8 @@
  * - Local sources: `localSource()` and `computeCacheKey()` key files and directories by their cache keys.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
  * - Sources: `gitSource()` checks a git repository out at a commit, cached by the commit.
+ * - The shared tier: `RemoteStore` on PostgreSQL (fenced leases, Redis for hand-off), `TieredStore` (the local
+ *   cache in front of it), and `openConfiguredStore()`, which picks by the settings.
  */
 export { CachetError, isCachetError } from "./errors.js";
 export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
@@ -33,3 +35,6 @@ export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, T
 export * from "./store/index.js";
 export * from "./task/index.js";
 export * from "./sources/index.js";
+// The shared tier (src/remote/) and the store the settings ask for.
+export * from "./remote/index.js";
+export { openConfiguredStore } from "./open-store.js";

@@ -133,13 +133,13 @@ describe("the cache root: option > CACHET_CACHE_DIR > package.json > XDG > home"
     writePackage({ cachet: { cachedir: "x" } });
     assert.throws(() => readSettings({ env, cwd }).cacheRoot, (error: unknown) => {
       assert.ok(error instanceof SettingError);
-      assert.equal(error.message, `${join(project, "package.json")} "cachet.cachedir"="x" is not a cachet setting: expected one of the fields cacheDir, cacheKeys, alwaysRun`);
+      assert.equal(error.message, `${join(project, "package.json")} "cachet.cachedir"="x" is not a cachet setting: expected one of the fields cacheDir, cacheKeys, alwaysRun, remote`);
       return true;
     });
     writePackage({ cachet: { cacheDir: 5 } });
     assert.throws(() => readSettings({ env, cwd }).cacheRoot, /"cachet\.cacheDir"=5 is not valid: expected a non-empty path string/);
     writePackage({ cachet: "cache" });
-    assert.throws(() => readSettings({ env, cwd }).cacheRoot, /"cachet"="cache" is not valid: expected an object of settings \(cacheDir, cacheKeys, alwaysRun\)/);
+    assert.throws(() => readSettings({ env, cwd }).cacheRoot, /"cachet"="cache" is not valid: expected an object of settings \(cacheDir, cacheKeys, alwaysRun, remote\)/);
     writeFileSync(join(project, "package.json"), "{ broken");
     assert.throws(() => readSettings({ env, cwd }).cacheRoot, PackageJsonError);
     writePackage({ name: "p" });

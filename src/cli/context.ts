@@ -11,6 +11,9 @@ export interface GlobalFlags {
   /** commander turns `--no-cache` into `cache: false`. */
   cache?: boolean | undefined;
   force?: boolean | undefined;
+  /** `--remote` (true) or `--remote URL`. */
+  remote?: string | boolean | undefined;
+  remoteReadOnly?: boolean | undefined;
 }
 
 /** What every command gets: settings, output streams, and the handlers that turn library events into text. */
@@ -19,6 +22,8 @@ export interface CommandContext {
   settings: Settings;
   /** `--force`: do not wait for other processes using the cache. */
   force: boolean;
+  /** `--remote` was given: the cache commands act on the shared tier. */
+  remote: boolean;
   /** Draw progress bars: stderr is a terminal, and neither `CACHET_NO_PROGRESS`, `CI` nor `TERM=dumb` says no. */
   progress: boolean;
   /** The cache root, resolved once per invocation (so `--no-cache` means one temporary root throughout). */
@@ -34,13 +39,23 @@ export interface CommandContext {
  * values), resolves the cache root and refuses one that is a file.
  */
 export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
-  const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false } });
+  const settings = readSettings({
+    env,
+    cwd,
+    flags: {
+      cacheDir: flags.cacheDir,
+      noCache: flags.cache === false,
+      remote: typeof flags.remote === "string" ? flags.remote : undefined,
+      remoteReadOnly: flags.remoteReadOnly,
+    },
+  });
   checkSettings(settings);
   const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
   if (!root.temporary) refuseFileRoot(settings.cacheRoot);
   return {
     settings,
     force: flags.force ?? false,
+    remote: flags.remote !== undefined && flags.remote !== false,
     progress: output.stderr.isTTY === true && !settings.noProgress && !settings.ci && !settings.dumbTerminal,
     root,
     output,

@@ -7,10 +7,11 @@ import { cacheCleanCommand } from "./commands/cache-clean.js";
 import { cacheDirCommand } from "./commands/cache-dir.js";
 import { cacheExplainCommand } from "./commands/cache-explain.js";
 import { cacheLsCommand } from "./commands/cache-ls.js";
-import { cachePruneCommand, type PruneFlags } from "./commands/cache-prune.js";
+import { cachePruneCommand, pruneLimits, type PruneFlags } from "./commands/cache-prune.js";
 import { cacheSizeCommand } from "./commands/cache-size.js";
 import { cacheVerifyCommand } from "./commands/cache-verify.js";
 import { UsageError } from "./usage-error.js";
+import { remoteCleanCommand, remoteLsCommand, remotePruneCommand, remoteSizeCommand, remoteVerifyCommand } from "./commands/cache-remote.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -23,6 +24,8 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .addOption(new Option("--cache-dir <dir>", "cache root (env CACHET_CACHE_DIR)"))
     .addOption(new Option("--no-cache", "use a temporary cache for this process only, removed at exit"))
     .addOption(new Option("--force", "do not wait for other processes using the cache (clean, prune)"))
+    .addOption(new Option("--remote [url]", "the shared cache on PostgreSQL (env CACHET_REMOTE); cache ls, size, clean, prune and verify act on it"))
+    .addOption(new Option("--remote-read-only", "read the shared cache but never write to it (env CACHET_REMOTE_WRITE=0)"))
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -49,7 +52,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .description("remove everything, or only the entries of the given names")
     .argument("[names...]", "entry names (task or source names)")
     .option("--json", "also print what was removed as JSON on stdout")
-    .action(action((context, names: string[], flags: { json?: boolean }) => cacheCleanCommand(context, names, flags)));
+    .action(action((context, names: string[], flags: { json?: boolean }) => (context.remote ? remoteCleanCommand(context, names, flags) : cacheCleanCommand(context, names, flags))));
   cache
     .command("prune")
     .description("remove unused content; with flags, also downloaded, old or least-recently-used entries")
@@ -58,25 +61,25 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
     .option("--dry-run", "list what would be removed, and remove nothing")
     .option("--json", "also print what was removed as JSON on stdout")
-    .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
+    .action(action((context, flags: PruneFlags) => (context.remote ? remotePruneCommand(context, pruneLimits(flags), flags) : cachePruneCommand(context, flags))));
   cache
     .command("size")
     .description("print the cache's size in bytes")
     .option("-H, --human", "human-readable units (default on a terminal)")
     .option("--json", "machine-readable output (bytes, files, directories)")
-    .action(action((context, flags: { human?: boolean; json?: boolean }) => cacheSizeCommand(context, flags)));
+    .action(action((context, flags: { human?: boolean; json?: boolean }) => (context.remote ? remoteSizeCommand(context, flags) : cacheSizeCommand(context, flags))));
   cache
     .command("ls")
     .description("list entries with name, key, size, origin, age and last use (a task result's files under it)")
     .argument("[name]", "only entries of this name")
     .option("--json", "machine-readable output")
-    .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
+    .action(action((context, name: string | undefined, flags: { json?: boolean }) => (context.remote ? remoteLsCommand(context, name, flags) : cacheLsCommand(context, name, flags))));
   cache
     .command("verify")
     .description("check the index and every entry against its digest, and drop the bad ones")
     .option("--repair", "replace a damaged index and put back the entries of damaged index copies that verify")
     .option("--json", "machine-readable output")
-    .action(action((context, flags: { json?: boolean; repair?: boolean }) => cacheVerifyCommand(context, flags)));
+    .action(action((context, flags: { json?: boolean; repair?: boolean }) => (context.remote ? remoteVerifyCommand(context, flags) : cacheVerifyCommand(context, flags))));
 
   cache
     .command("explain")

@@ -1,4 +1,6 @@
 export { readSettings, checkSettings, refreshes, SETTING_KEYS, LINK_MODES, DEFAULT_LOCK_TIMEOUT_SECONDS, ACCEPTED } from "./settings.js";
+export { DEFAULT_LEASE_EXPIRY_SECONDS } from "./settings.js";
+export { redactUrl, redactIn } from "./connection-strings.js";
 export type { Settings, SettingFlags, SettingsSource, LinkMode, RefreshSetting } from "./settings.js";
 export { resolveCacheRoot } from "./cache-root.js";
 export type { CacheRoot, CacheRootRequest, CacheRootSource } from "./cache-root.js";

@@ -4,7 +4,7 @@ import { PackageJsonError, SettingError } from "./errors.js";
 import { validateAlwaysRun, validateCacheKeys, type CacheKeySpec } from "./cache-key-fields.js";
 
 /** The fields a package.json `"cachet"` object may hold. */
-export const PACKAGE_FIELDS = ["cacheDir", "cacheKeys", "alwaysRun"] as const;
+export const PACKAGE_FIELDS = ["cacheDir", "cacheKeys", "alwaysRun", "remote"] as const;
 
 /** The `"cachet"` field of a package.json, validated. */
 export interface PackageSettings {
@@ -16,6 +16,8 @@ export interface PackageSettings {
   readonly cacheKeys?: readonly CacheKeySpec[] | undefined;
   /** `"alwaysRun"`: names of entries (local sources, `cachet run` commands) rebuilt on every run. */
   readonly alwaysRun?: readonly string[] | undefined;
+  /** `"remote"`: the shared tier's PostgreSQL URL, as written (checked by the settings that read it). */
+  readonly remote?: string | undefined;
 }
 
 /**
@@ -70,15 +72,19 @@ function parsePackageSettings(file: string, text: string, lookedFor?: string): P
       throw new SettingError(`${file} "cachet.${field}"`, value, `one of the fields ${PACKAGE_FIELDS.join(", ")}`, "is not a cachet setting");
     }
   }
-  const fields = settings as { cacheDir?: unknown; cacheKeys?: unknown; alwaysRun?: unknown };
-  const { cacheDir } = fields;
+  const fields = settings as { cacheDir?: unknown; cacheKeys?: unknown; alwaysRun?: unknown; remote?: unknown };
+  const { cacheDir, remote } = fields;
   if (cacheDir !== undefined && (typeof cacheDir !== "string" || cacheDir === "")) {
     throw new SettingError(`${file} "cachet.cacheDir"`, cacheDir, "a non-empty path string");
+  }
+  if (remote !== undefined && (typeof remote !== "string" || remote === "")) {
+    throw new SettingError(`${file} "cachet.remote"`, "(not shown)", "a postgres:// URL string");
   }
   return {
     file,
     ...(cacheDir === undefined ? {} : { cacheDir: resolve(dirname(file), cacheDir as string) }),
     ...(fields.cacheKeys === undefined ? {} : { cacheKeys: validateCacheKeys(fields.cacheKeys, { file, field: "cachet.cacheKeys" }) }),
     ...(fields.alwaysRun === undefined ? {} : { alwaysRun: validateAlwaysRun(fields.alwaysRun, { file, field: "cachet.alwaysRun" }) }),
+    ...(remote === undefined ? {} : { remote: remote as string }),
   };
 }

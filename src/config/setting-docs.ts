@@ -1,5 +1,5 @@
 import { BOOLEAN_ACCEPTED } from "./booleans.js";
-import { ACCEPTED, DEFAULT_LOCK_TIMEOUT_SECONDS, type Settings } from "./settings.js";
+import { ACCEPTED, DEFAULT_LEASE_EXPIRY_SECONDS, DEFAULT_LOCK_TIMEOUT_SECONDS, type Settings } from "./settings.js";
 
 /** How one setting is set and what it accepts: the source of `cachet --help`'s settings and the README's table. */
 export interface SettingDoc {
@@ -87,5 +87,39 @@ export const SETTING_DOCS: { readonly [K in keyof Settings]: SettingDoc } = {
     does: "set in containers built from an ImageSpec; isContainer() compares it with the spec's id",
     accepted: "an image name",
     default: "unset",
+  },
+  // The remote tier (src/remote/).
+  remote: {
+    env: "CACHET_REMOTE",
+    flag: "--remote URL",
+    packageJson: "remote",
+    does: "a shared cache on PostgreSQL behind the local one (the password is never printed)",
+    accepted: ACCEPTED.remote,
+    default: "none (local cache only)",
+  },
+  leases: {
+    env: "CACHET_LEASES",
+    does: "Redis for fast hand-off of serialized tasks' leases (PostgreSQL still fences every commit)",
+    accepted: ACCEPTED.leases,
+    default: "none (leases on PostgreSQL only)",
+  },
+  remoteWrite: {
+    env: "CACHET_REMOTE_WRITE",
+    flag: "--remote-read-only",
+    does: "0 (or the flag): read the shared cache but never write to it",
+    accepted: BOOLEAN_ACCEPTED,
+    default: "on",
+  },
+  leaseExpirySeconds: {
+    env: "CACHET_LEASE_EXPIRY",
+    does: "seconds a serialized task's shared lease lasts without a heartbeat (heartbeats every third of it)",
+    accepted: ACCEPTED.leaseExpiry,
+    default: String(DEFAULT_LEASE_EXPIRY_SECONDS),
+  },
+  signingKey: {
+    env: "CACHET_SIGNING_KEY",
+    does: "signs shared entries (HMAC-SHA256 over name, key, digest and metadata); unsigned or wrongly signed ones are misses",
+    accepted: "any secret string",
+    default: "none (entries unsigned)",
   },
 };

@@ -1,6 +1,8 @@
 import { isFalseWord, isTrueWord, parseBoolean } from "./booleans.js";
 import { resolveCacheRoot, type CacheRoot } from "./cache-root.js";
 import { SettingError } from "./errors.js";
+import { readRemoteUrl } from "./connection-strings.js";
+import { readPackageSettings } from "./package-settings.js";
 
 /** How files are materialized out of the cache: reflink clone, hard link, or a plain copy. */
 export const LINK_MODES = ["clone", "hardlink", "copy"] as const;
@@ -43,6 +45,17 @@ export interface Settings {
   readonly debug: boolean;
   /** `CACHET_IMAGE_ID`: set inside a container built from an `ImageSpec` (its id). */
   readonly imageId: string | undefined;
+  // The remote tier (src/remote/).
+  /** `--remote URL` · `CACHET_REMOTE` · package.json `"cachet.remote"`: the shared tier's PostgreSQL URL. */
+  readonly remote: string | undefined;
+  /** `CACHET_LEASES`: a Redis URL for fast lease hand-off (correctness still comes from PostgreSQL). */
+  readonly leases: string | undefined;
+  /** `--remote-read-only` · `CACHET_REMOTE_WRITE=0`: read the shared tier, never write to it. */
+  readonly remoteWrite: boolean;
+  /** `CACHET_LEASE_EXPIRY`: seconds a remote lease lasts without a heartbeat. */
+  readonly leaseExpirySeconds: number;
+  /** `CACHET_SIGNING_KEY`: the HMAC key remote entries are signed and checked with. */
+  readonly signingKey: string | undefined;
 }
 
 /** Values given on the command line or as options, which win over the environment. */
@@ -55,6 +68,10 @@ export interface SettingFlags {
   offline?: boolean | undefined;
   /** `--refresh` (everything) or `--refresh-package NAME`… (those names); wins over `CACHET_REFRESH`. */
   refresh?: RefreshSetting | undefined;
+  /** `--remote URL`. */
+  remote?: string | undefined;
+  /** `--remote-read-only`. */
+  remoteReadOnly?: boolean | undefined;
 }
 
 /** Where settings are read from. */
@@ -71,7 +88,13 @@ export const ACCEPTED = {
   lockTimeout: "a number of seconds ≥ 0",
   linkMode: `${LINK_MODES.slice(0, -1).join(", ")} or ${LINK_MODES[LINK_MODES.length - 1]}`,
   refresh: "1, true, yes, on or * (everything); 0, false, no or off (none); or task and source names separated by commas",
+  remote: "a postgres:// or postgresql:// URL",
+  leases: "a redis:// or rediss:// URL",
+  leaseExpiry: "a number of seconds > 0",
 } as const;
+
+/** The seconds a remote lease lasts without a heartbeat when `CACHET_LEASE_EXPIRY` is not set. */
+export const DEFAULT_LEASE_EXPIRY_SECONDS = 30;
 
 /** Reads settings from `source` (flag > environment > package.json > default). */
 export function readSettings(source: SettingsSource = {}): Settings {
@@ -96,6 +119,11 @@ export const SETTING_KEYS: readonly (keyof Settings)[] = [
   "dumbTerminal",
   "debug",
   "imageId",
+  "remote",
+  "leases",
+  "remoteWrite",
+  "leaseExpirySeconds",
+  "signingKey",
 ];
 
 /** Whether the task or source `name` refreshes under `refresh`. */
@@ -162,7 +190,42 @@ class SettingsReader implements Settings {
   get imageId(): string | undefined {
     return this.env.CACHET_IMAGE_ID || undefined;
   }
+
+  get remote(): string | undefined {
+    if (this.flags.remote !== undefined && this.flags.remote !== "") return readRemoteUrl("--remote", this.flags.remote, ["postgres:", "postgresql:"], ACCEPTED.remote);
+    const fromEnv = this.env.CACHET_REMOTE;
+    if (fromEnv !== undefined && fromEnv.trim() !== "") return readRemoteUrl("CACHET_REMOTE", fromEnv, ["postgres:", "postgresql:"], ACCEPTED.remote);
+    const fromPackage = readPackageSettings(this.cwd ?? process.cwd());
+    if (fromPackage?.remote === undefined) return undefined;
+    return readRemoteUrl(`${fromPackage.file} "cachet.remote"`, fromPackage.remote, ["postgres:", "postgresql:"], ACCEPTED.remote);
+  }
+
+  get leases(): string | undefined {
+    const raw = this.env.CACHET_LEASES;
+    if (raw === undefined || raw.trim() === "") return undefined;
+    return readRemoteUrl("CACHET_LEASES", raw, ["redis:", "rediss:"], ACCEPTED.leases);
+  }
+
+  get remoteWrite(): boolean {
+    if (this.flags.remoteReadOnly === true) return false;
+    return parseBoolean("CACHET_REMOTE_WRITE", this.env.CACHET_REMOTE_WRITE) ?? true;
+  }
+
+  get leaseExpirySeconds(): number {
+    const raw = this.env.CACHET_LEASE_EXPIRY;
+    if (raw === undefined || raw.trim() === "") return DEFAULT_LEASE_EXPIRY_SECONDS;
+    const seconds = Number(raw);
+    if (!/^\s*\d*\.?\d+\s*$/.test(raw) || !Number.isFinite(seconds) || seconds <= 0) {
+      throw new SettingError("CACHET_LEASE_EXPIRY", raw, ACCEPTED.leaseExpiry);
+    }
+    return seconds;
+  }
+
+  get signingKey(): string | undefined {
+    return this.env.CACHET_SIGNING_KEY || undefined;
+  }
 }
+
 
 function parseLockTimeout(raw: string | undefined): number {
   if (raw === undefined || raw.trim() === "") return DEFAULT_LOCK_TIMEOUT_SECONDS;

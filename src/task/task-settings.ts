@@ -1,12 +1,13 @@
 import { readSettings, refreshes } from "../config/index.js";
-import { openStore, resolveCacheDir, type CacheStore, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
+import { resolveCacheDir, type CacheStore, type StoreOptions, type WarningHandler, type StoreWarning } from "../store/index.js";
 import { isCacheStore, missingCacheStoreMembers } from "../store/cache-store.js";
+import { openConfiguredStore } from "../open-store.js";
 import { TaskDefinitionError } from "./errors.js";
 import type { TaskEventHandler } from "./task-events.js";
 
 /** Process-wide defaults for tasks that do not set their own. */
 export interface TaskDefaults {
-  /** The store tasks use (any {@link CacheStore}), or the options of `openStore()`; default: `openStore()` on first use. */
+  /** The store tasks use (any {@link CacheStore}), or the options of `openStore()`; default: `openConfiguredStore()` on first use (the local cache, in front of the shared tier when one is configured). */
   store?: CacheStore | StoreOptions | undefined;
   onEvent?: TaskEventHandler | undefined;
   onWarning?: WarningHandler | undefined;
@@ -55,7 +56,7 @@ export function defaultTaskStore(): Promise<CacheStore> {
   try {
     opening = isCacheStore(configured)
       ? Promise.resolve(configured)
-      : openStore({ onWarning: defaults.onWarning, ...(configured as StoreOptions | undefined) });
+      : openConfiguredStore({ onWarning: defaults.onWarning, ...(configured as StoreOptions | undefined) });
   } catch (error) {
     opening = Promise.reject(error);
   }

@@ -16,11 +16,8 @@ export interface PruneFlags {
   json?: boolean;
 }
 
-/**
- * `cachet cache prune`: removes unused content, and downloaded / old / least-recently-used entries when asked.
- * With `--dry-run` it lists what would go (a table on stdout, or the `items` of `--json`) and removes nothing.
- */
-export async function cachePruneCommand(context: CommandContext, flags: PruneFlags): Promise<number> {
+/** `--max-age` and `--max-size` read (a value that is not a duration or size is a usage error). */
+export function pruneLimits(flags: PruneFlags): { maxAgeMs: number | undefined; maxSizeBytes: number | undefined } {
   const maxAgeMs = flags.maxAge === undefined ? undefined : parseDuration(flags.maxAge);
   if (flags.maxAge !== undefined && maxAgeMs === undefined) {
     throw new UsageError(`--max-age ${JSON.stringify(flags.maxAge)} is not a duration (try 30d, 12h, 90m)`);
@@ -29,6 +26,15 @@ export async function cachePruneCommand(context: CommandContext, flags: PruneFla
   if (flags.maxSize !== undefined && maxSizeBytes === undefined) {
     throw new UsageError(`--max-size ${JSON.stringify(flags.maxSize)} is not a size (try 500MiB, 2GiB, 1000000)`);
   }
+  return { maxAgeMs, maxSizeBytes };
+}
+
+/**
+ * `cachet cache prune`: removes unused content, and downloaded / old / least-recently-used entries when asked.
+ * With `--dry-run` it lists what would go (a table on stdout, or the `items` of `--json`) and removes nothing.
+ */
+export async function cachePruneCommand(context: CommandContext, flags: PruneFlags): Promise<number> {
+  const { maxAgeMs, maxSizeBytes } = pruneLimits(flags);
   const root = commandRoot(context);
   const reporter = progressReporter(context.progress, flags.dryRun ? "Checking" : "Pruning", context.output.stderr);
   const terminal = context.output.stdout.isTTY === true;

@@ -1,0 +1,102 @@
+import { openRemoteStore, remoteOptionsFromSettings, type RemoteRemoval, type RemoteStore } from "../../remote/index.js";
+import { assertValidName } from "../../store/index.js";
+import type { CommandContext } from "../context.js";
+import { formatAge, formatBytes, plural, shortEntryKey } from "../format.js";
+import { printData, printNote } from "../output.js";
+import { TableWriter } from "../table.js";
+import { UsageError } from "../usage-error.js";
+
+/** `cachet cache … --remote`: the same commands on the shared tier (`--remote URL`, `CACHET_REMOTE`, package.json). */
+async function withRemote(context: CommandContext, work: (store: RemoteStore) => Promise<number>): Promise<number> {
+  const options = remoteOptionsFromSettings(context.settings);
+  if (options === undefined) {
+    throw new UsageError('--remote needs a URL (--remote postgres://…), or CACHET_REMOTE or package.json "cachet.remote" set');
+  }
+  const store = await openRemoteStore({ ...options, onWarning: context.onWarning });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `cachet cache ls --remote [NAME]`. */
+export function remoteLsCommand(context: CommandContext, name: string | undefined, flags: { json?: boolean }): Promise<number> {
+  return withRemote(context, async (store) => {
+    const out = context.output.stdout;
+    const terminal = out.isTTY === true;
+    const table = flags.json ? undefined : new TableWriter(out, terminal, ["NAME", "KEY", "SIZE", "ORIGIN", "AGE", "LAST USE"], ["left", "left", "right"]);
+    const items: unknown[] = [];
+    const now = Date.now();
+    for await (const entry of store.list(name)) {
+      if (flags.json) {
+        items.push({ ...entry, format: entry.format ?? null, createdAt: entry.createdAt.toISOString(), lastUsedAt: entry.lastUsedAt.toISOString() });
+      } else {
+        table!.row([
+          entry.name,
+          terminal ? shortEntryKey(entry.key) : entry.key,
+          formatBytes(entry.size),
+          entry.origin,
+          formatAge(now - entry.createdAt.getTime()),
+          formatAge(now - entry.lastUsedAt.getTime(), " ago"),
+        ]);
+      }
+    }
+    if (flags.json) printData(context.output, JSON.stringify(items));
+    else {
+      table!.end();
+      if (table!.size === 0) printNote(context.output, name === undefined ? `No entries in ${store.root}` : `No entries for ${name} in ${store.root}`);
+    }
+    return 0;
+  });
+}
+
+/** `cachet cache size --remote`. */
+export function remoteSizeCommand(context: CommandContext, flags: { human?: boolean; json?: boolean }): Promise<number> {
+  return withRemote(context, async (store) => {
+    const size = await store.size();
+    if (flags.json) printData(context.output, JSON.stringify({ remote: store.root, ...size }));
+    else printData(context.output, (flags.human ?? context.output.stdout.isTTY === true) ? formatBytes(size.bytes) : String(size.bytes));
+    return 0;
+  });
+}
+
+/** `cachet cache clean --remote [NAME...]`. */
+export function remoteCleanCommand(context: CommandContext, names: string[], flags: { json?: boolean }): Promise<number> {
+  for (const name of names) assertValidName(name);
+  return withRemote(context, async (store) => {
+    printNote(context.output, `Clearing ${names.length === 0 ? "the shared cache" : `entries of ${names.join(", ")} in the shared cache`} at: ${store.root}`);
+    const removed = await store.clean(names);
+    report(context, removed, flags);
+    return 0;
+  });
+}
+
+/** `cachet cache prune --remote [--max-age D] [--max-size S]`. */
+export function remotePruneCommand(context: CommandContext, options: { maxAgeMs?: number | undefined; maxSizeBytes?: number | undefined }, flags: { json?: boolean }): Promise<number> {
+  return withRemote(context, async (store) => {
+    printNote(context.output, `Pruning the shared cache at: ${store.root}`);
+    report(context, await store.prune(options), flags);
+    return 0;
+  });
+}
+
+/** `cachet cache verify --remote`: exit code 1 when entries had to be removed. */
+export function remoteVerifyCommand(context: CommandContext, flags: { json?: boolean }): Promise<number> {
+  return withRemote(context, async (store) => {
+    const result = await store.verify();
+    if (flags.json) printData(context.output, JSON.stringify({ remote: store.root, ...result }));
+    for (const bad of result.bad) printNote(context.output, `removed ${bad.name}/${bad.key}: ${bad.reason}`);
+    printNote(context.output, `Checked ${plural(result.entries, "inline value", "inline values")} and ${plural(result.blobs, "blob", "blobs")} in ${store.root}: ${result.bad.length === 0 ? "all good" : `${plural(result.bad.length, "entry", "entries")} removed`}`);
+    return result.bad.length === 0 ? 0 : 1;
+  });
+}
+
+function report(context: CommandContext, removed: RemoteRemoval, flags: { json?: boolean }): void {
+  if (flags.json) printData(context.output, JSON.stringify({ removed }));
+  printNote(
+    context.output,
+    `Removed ${plural(removed.entries, "entry", "entries")}, ${plural(removed.blobs, "blob", "blobs")} (${formatBytes(removed.bytes)})` +
+      (removed.leases > 0 ? ` and ${plural(removed.leases, "expired lease", "expired leases")}` : ""),
+  );
+}

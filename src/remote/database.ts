@@ -1,0 +1,114 @@
+import type pg from "pg";
+import { redactIn, redactUrl } from "../config/index.js";
+import { RemoteError, RemoteTimeoutError } from "./errors.js";
+
+const listened = new WeakSet<pg.PoolClient>();
+
+/** How a connection to the shared tier is opened. */
+export interface DatabaseOptions {
+  /** The `postgres://` URL (its password is never shown). */
+  url: string;
+  /** Time limit of each query and of connecting, in ms (default 10 000). */
+  timeoutMs?: number | undefined;
+  /** Most connections held at once (default 4). */
+  maxConnections?: number | undefined;
+}
+
+/** A client checked out of the pool, for a transaction. */
+export type DatabaseClient = pg.PoolClient;
+
+/**
+ * A pool on the shared tier's PostgreSQL. The driver is loaded here, on first use, so a program that never
+ * configures a remote does not pay for loading it.
+ */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const { default: driver } = await import("pg");
+  return new Database(driver, options);
+}
+
+/**
+ * The shared tier's PostgreSQL pool. Every query has a time limit (client side, so a server that stops answering
+ * cannot hang a caller), idle connections never keep the process alive, and every error becomes a
+ * {@link RemoteError} whose message names the server with its password redacted.
+ */
+export class Database {
+  readonly pool: pg.Pool;
+  readonly timeoutMs: number;
+  /** The URL with its password replaced, for messages. */
+  readonly where: string;
+
+  /** @internal use {@link openDatabase}. */
+  constructor(driver: typeof pg, readonly options: DatabaseOptions) {
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.where = redactUrl(options.url);
+    this.pool = new driver.Pool({
+      connectionString: options.url,
+      max: options.maxConnections ?? 4,
+      connectionTimeoutMillis: this.timeoutMs,
+      query_timeout: this.timeoutMs,
+      idleTimeoutMillis: 10_000,
+      allowExitOnIdle: true,
+      keepAlive: true,
+    });
+    // A server that goes away under an idle connection: the next query reports it.
+    this.pool.on("error", () => {});
+  }
+
+  /** Runs one statement. */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await (typeof text === "string" ? this.pool.query<R>(text, values) : this.pool.query<R>(text));
+    } catch (error) {
+      throw this.wrap(error);
+    }
+  }
+
+  /** Runs `work` in one transaction on one connection; rolled back if it throws. */
+  async transaction<T>(work: (client: DatabaseClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      const result = await work(client);
+      await client.query("COMMIT");
+      return result;
+    } catch (error) {
+      broken = !(await client.query("ROLLBACK").then(() => true, () => false));
+      throw this.wrap(error);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** A connection of its own (release it with `release()`; pass true when it broke). */
+  async connect(): Promise<DatabaseClient> {
+    try {
+      const client = await this.pool.connect();
+      // A connection that breaks while checked out emits 'error' besides failing its query; the query reports it.
+      if (!listened.has(client)) {
+        listened.add(client);
+        client.on("error", () => {});
+      }
+      return client;
+    } catch (error) {
+      throw this.wrap(error);
+    }
+  }
+
+  /** Any failure of the server or the connection as a {@link RemoteError} (deliberate cachet errors pass through). */
+  wrap(error: unknown): Error {
+    if (error instanceof RemoteError) return error;
+    if (error instanceof Error && "code" in error && typeof error.code === "string" && error.code.startsWith("CACHET_")) return error;
+    const message = redactIn(error instanceof Error ? error.message : String(error), this.options.url);
+    if (/timeout|timed out/i.test(message)) {
+      return new RemoteTimeoutError(`the shared cache ${this.where} did not answer within ${this.timeoutMs} ms (${message})`);
+    }
+    const code = (error as { code?: unknown } | undefined)?.code;
+    // Only the server's error code is kept as the cause: a driver error may carry connection details.
+    return new RemoteError(`the shared cache ${this.where} failed: ${message}`, typeof code === "string" ? { cause: { code } } : undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end().catch(() => {});
+  }
+}

@@ -1,0 +1,94 @@
+// `cachet cache ls | size | clean | prune | verify --remote`, run as the real CLI against a throwaway database on
+// the machine's PostgreSQL; and connection strings with passwords, which are never printed.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { openRemoteStore } from "../src/index.js";
+import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+import { runCli } from "./helpers.js";
+import { freePort } from "./registry-servers.js";
+
+describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  let withPassword: string;
+  before(async () => {
+    db = await createTestDatabase();
+    // Trust authentication ignores the password, so this URL works and shows whether it is ever printed.
+    withPassword = db.url.replace("postgres://postgres@", "postgres://postgres:pa55w0rd-secret@");
+  });
+  after(async () => {
+    await db?.drop();
+  });
+
+  function assertNoPassword(run: { stdout: string; stderr: string }): void {
+    assert.doesNotMatch(run.stdout + run.stderr, /pa55w0rd/);
+  }
+
+  test("ls, size, clean by name, prune and verify act on the shared tier", async () => {
+    const store = await openRemoteStore({ url: db.url });
+    try {
+      await store.put("alpha", "k1", "one", { format: "f/1" });
+      await store.put("alpha", "k2", Buffer.alloc(100_000, 1));
+      await store.put("beta", "k1", Buffer.alloc(200_000, 2));
+      await store.put("gamma", "old", Buffer.alloc(50_000, 3));
+      await store.put("gamma", "bad", Buffer.alloc(30_000, 4));
+      const lease = await store.lockKey("gamma", "leased");
+      lease.release();
+    } finally {
+      await store.close();
+    }
+    const ls = await runCli(["cache", "ls", "--remote", withPassword]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assertNoPassword(ls);
+    const rows = ls.stdout.trim().split("\n").slice(1).map((line) => line.split("\t").slice(0, 2).join("/"));
+    assert.deepEqual(rows.sort(), ["alpha/k1", "alpha/k2", "beta/k1", "gamma/bad", "gamma/old"]);
+
+    const lsJson = await runCli(["cache", "ls", "alpha", "--json", "--remote"], { CACHET_REMOTE: withPassword });
+    assert.equal(lsJson.code, 0, lsJson.stderr);
+    assert.deepEqual(JSON.parse(lsJson.stdout).map((entry: { key: string }) => entry.key).sort(), ["k1", "k2"]);
+
+    const size = await runCli(["cache", "size", "--json", "--remote", db.url]);
+    assert.equal(size.code, 0, size.stderr);
+    const measured = JSON.parse(size.stdout);
+    assert.equal(measured.entries, 5);
+    assert.equal(measured.bytes, 3 + 100_000 + 200_000 + 50_000 + 30_000);
+
+    const clean = await runCli(["cache", "clean", "beta", "--remote", db.url]);
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.match(clean.stderr, /Removed 1 entry, 1 blob/);
+    assert.deepEqual(await sql(db.url, "SELECT name FROM cachet_entries WHERE name = 'beta'"), []);
+
+    await sql(db.url, "UPDATE cachet_entries SET last_used_at = now() - interval '3 days', created_at = now() - interval '3 days' WHERE key = 'old'");
+    await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 minute'");
+    await sql(db.url, "INSERT INTO cachet_leases (name, key, owner, token, expires_at) VALUES ('gamma', 'expired', 'gone', 1, now() - interval '1 hour')");
+    const prune = await runCli(["cache", "prune", "--max-age", "2d", "--remote", db.url]);
+    assert.equal(prune.code, 0, prune.stderr);
+    assert.match(prune.stderr, /Removed 1 entry, 1 blob .* and 1 expired lease/);
+    assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_leases"), []);
+
+    await sql(db.url, "UPDATE cachet_blob_chunks SET data = 'changed' WHERE blob_id = (SELECT b.id FROM cachet_blobs b JOIN cachet_entries e ON e.digest = b.digest WHERE e.key = 'bad')");
+    const verify = await runCli(["cache", "verify", "--remote", db.url]);
+    assert.equal(verify.code, 1, verify.stderr);
+    assert.match(verify.stderr, /removed gamma\/bad/);
+    const again = await runCli(["cache", "verify", "--remote", db.url]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /all good/);
+
+    const sizeAfter = await runCli(["cache", "size", "--remote", db.url]);
+    assert.equal(sizeAfter.stdout.trim(), String(3 + 100_000));
+  });
+
+  test("passwords in connection strings are never printed: a server that does not answer, a bad setting", async () => {
+    const port = await freePort();
+    const down = await runCli(["cache", "ls", "--remote", `postgres://postgres:pa55w0rd-secret@127.0.0.1:${port}/x`]);
+    assert.notEqual(down.code, 0);
+    assertNoPassword(down);
+    assert.match(down.stderr, /postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
+    const bad = await runCli(["cache", "ls"], { CACHET_REMOTE: "mysql://root:pa55w0rd-secret@db/x" });
+    assert.equal(bad.code, 2);
+    assertNoPassword(bad);
+    assert.match(bad.stderr, /CACHET_REMOTE=.*is not valid: expected a postgres:\/\/ or postgresql:\/\/ URL/);
+    const none = await runCli(["cache", "ls", "--remote"]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /--remote needs a URL/);
+  });
+});

@@ -1,0 +1,317 @@
+// The shared tier on a real PostgreSQL (a throwaway database per file on the machine's server): schema creation
+// and migration under the advisory lock, values, blobs and trees whole or absent and checked, fenced leases,
+// signing, read-only clients, and the tiered store filling the local cache.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync, symlinkSync, readlinkSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { createHash } from "node:crypto";
+import { LockTimeoutError, SCHEMA_VERSION, TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
+import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+import { tempDir } from "./helpers.js";
+
+describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  const dirs = tempDir("cachet-remote-store-");
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+
+  function collect(): { warnings: StoreWarning[]; onWarning: (warning: StoreWarning) => void } {
+    const warnings: StoreWarning[] = [];
+    return { warnings, onWarning: (warning) => warnings.push(warning) };
+  }
+
+  async function open(options: Partial<RemoteStoreOptions> = {}) {
+    return openRemoteStore({ url: db.url, ...options });
+  }
+
+  test("a schema from an older cachet is migrated in place and keeps its entries", async () => {
+    const old = await createTestDatabase();
+    try {
+      await (await openRemoteStore({ url: old.url, schemaVersion: 1 })).close();
+      assert.deepEqual(await sql(old.url, "SELECT version FROM cachet_schema"), [{ version: 1 }]);
+      const bytes = Buffer.from("written by version 1");
+      await sql(old.url, "INSERT INTO cachet_entries (name, key, storage, digest, size, inline, origin, cost_ms, format) VALUES ('t', 'k', 'inline', $1, $2, $3, 'computed', 1, 'f/1')", [
+        createHash("sha256").update(bytes).digest("hex"),
+        bytes.byteLength,
+        bytes,
+      ]);
+      const store = await openRemoteStore({ url: old.url });
+      try {
+        assert.deepEqual(await sql(old.url, "SELECT version FROM cachet_schema"), [{ version: SCHEMA_VERSION }]);
+        const got = await store.getValue("t", "k");
+        assert.equal(Buffer.from(got!.data).toString(), "written by version 1");
+        assert.equal(got!.format, "f/1");
+        await store.put("t", "k2", "after the migration");
+        assert.equal(Buffer.from((await store.getValue("t", "k2"))!.data).toString(), "after the migration");
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await old.drop();
+    }
+  });
+
+  test("values inline and as chunked blobs come back exactly, checked, with their metadata", async () => {
+    const store = await open();
+    try {
+      const small = await store.put("values", "small", "hello", { format: "text/1", components: { b: 1, a: [2] }, costMs: 5 });
+      assert.equal(small.storage, "inline");
+      const big = Buffer.alloc(3 * (1 << 20) + 123, 7);
+      big.write("start", 0);
+      big.write("end", big.byteLength - 3);
+      const blob = await store.put("values", "big", big, { format: "bin/1" });
+      assert.equal(blob.storage, "blob");
+      assert.equal(blob.digest, createHash("sha256").update(big).digest("hex"));
+      const got = await store.getValue("values", "big");
+      assert.ok(Buffer.from(got!.data).equals(big));
+      assert.equal(got!.format, "bin/1");
+      assert.equal(Buffer.from((await store.getValue("values", "small"))!.data).toString(), "hello");
+      assert.deepEqual(store.components("values", "small"), { a: [2], b: 1 });
+      const chunks = await sql<{ n: string }>(db.url, "SELECT count(*) AS n FROM cachet_blob_chunks c JOIN cachet_blobs b ON b.id = c.blob_id WHERE b.digest = $1", [blob.digest]);
+      assert.equal(Number(chunks[0]!.n), 4);
+      const storage = await sql<{ attstorage: string }>(db.url, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'cachet_blob_chunks'::regclass AND attname = 'data'");
+      assert.equal(storage[0]!.attstorage, "e");
+      assert.equal(await store.getValue("values", "absent"), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a blob shared by many entries is uploaded once; streams go in and out in chunks", async () => {
+    const store = await open();
+    try {
+      const content = Buffer.alloc(40_000, 3);
+      for (let i = 0; i < 5; i++) await store.put("shared", `k${i}`, content);
+      const digest = createHash("sha256").update(content).digest("hex");
+      assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [digest])).length, 1);
+      // Streams of the same content at once (digest unknown until the end): both entries, one blob.
+      const same = () => Readable.from([Buffer.alloc(1 << 20, 8), Buffer.alloc(300_000, 9)]);
+      const [a, b] = await Promise.all([store.putStream("shared", "same-a", same()), store.putStream("shared", "same-b", same())]);
+      assert.equal(a.digest, b.digest);
+      assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [a.digest])).length, 1);
+      assert.equal((await store.getValue("shared", "same-b"))!.data.byteLength, (1 << 20) + 300_000);
+      const again = await store.putStream("shared", "same-c", same());
+      assert.equal(again.digest, a.digest);
+      const pieces = Array.from({ length: 50 }, (_, i) => Buffer.alloc(50_000, i));
+      const info = await store.putStream("shared", "streamed", Readable.from(pieces));
+      const whole = Buffer.concat(pieces);
+      assert.equal(info.size, whole.byteLength);
+      const stream = await store.getStream("shared", "streamed");
+      const back: Buffer[] = [];
+      for await (const part of stream!) back.push(part as Buffer);
+      assert.ok(Buffer.concat(back).equals(whole));
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("changed content in the database is never returned: a miss with one warning", async () => {
+    const { warnings, onWarning } = collect();
+    const store = await open({ onWarning });
+    try {
+      const big = Buffer.alloc(2 << 20, 1);
+      const info = await store.put("damage", "blob", big);
+      await store.put("damage", "inline", "the right bytes");
+      await sql(db.url, "UPDATE cachet_blob_chunks SET data = $1 WHERE seq = 1 AND blob_id = (SELECT id FROM cachet_blobs WHERE digest = $2)", [Buffer.alloc(1 << 20, 2), info.digest]);
+      await sql(db.url, "UPDATE cachet_entries SET inline = $1 WHERE name = 'damage' AND key = 'inline'", [Buffer.from("the wrong bytes")]);
+      assert.equal(await store.getValue("damage", "blob"), undefined);
+      assert.equal(await store.getValue("damage", "inline"), undefined);
+      const stream = await store.getStream("damage", "blob");
+      await assert.rejects(async () => {
+        for await (const _ of stream!) void _;
+      }, /corrupt/);
+      assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_INTEGRITY"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("trees go in as one archive and come out whole, with modes and symlinks; a target in the way needs replace", async () => {
+    const store = await open();
+    try {
+      const source = join(dirs.path, "tree-src");
+      mkdirSync(join(source, "sub", "deeper"), { recursive: true });
+      writeFileSync(join(source, "a.txt"), "alpha");
+      writeFileSync(join(source, "sub", "run.sh"), "#!/bin/sh\necho hi\n", { mode: 0o755 });
+      writeFileSync(join(source, "sub", "deeper", "big.bin"), Buffer.alloc(3 << 20, 9));
+      writeFileSync(join(source, "empty"), "");
+      symlinkSync("a.txt", join(source, "link"));
+      const info = await store.putTree("trees", "t1", source);
+      assert.equal(info.storage, "tree");
+      const target = join(dirs.path, "tree-out");
+      const tally = await store.linkTree("trees", "t1", target);
+      assert.equal(tally!.files, 4);
+      assert.equal(readFileSync(join(target, "a.txt"), "utf8"), "alpha");
+      assert.equal(readFileSync(join(target, "empty"), "utf8"), "");
+      assert.equal(readlinkSync(join(target, "link")), "a.txt");
+      assert.ok(readFileSync(join(target, "sub", "deeper", "big.bin")).equals(Buffer.alloc(3 << 20, 9)));
+      await assert.rejects(store.linkTree("trees", "t1", target), { code: "CACHET_LINK_TARGET" });
+      writeFileSync(join(target, "a.txt"), "edited");
+      await store.linkTree("trees", "t1", target, { replace: true });
+      assert.equal(readFileSync(join(target, "a.txt"), "utf8"), "alpha");
+      const inPlace = await store.treePath("trees", "t1");
+      assert.equal(readFileSync(join(inPlace!, "sub", "run.sh"), "utf8"), "#!/bin/sh\necho hi\n");
+      await assert.rejects(store.getValue("trees", "t1"), { code: "CACHET_ENTRY_KIND" });
+      assert.equal(await store.linkTree("trees", "absent", join(dirs.path, "nothing")), undefined);
+      assert.equal(existsSync(join(dirs.path, "nothing")), false);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("leases are fenced: a holder whose lease was taken over cannot commit, and the newer result stands", async () => {
+    const first = await open({ leaseExpirySeconds: 30 });
+    const second = await open({ leaseExpirySeconds: 30 });
+    try {
+      const held = await first.lockKey("fenced", "k");
+      assert.ok(held.lease);
+      await assert.rejects(second.lockKey("fenced", "k", { timeoutSeconds: 0.3 }), LockTimeoutError);
+      // The first holder is paused past its expiry (as if stopped), and the second takes over.
+      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'fenced'");
+      const taken = await second.lockKey("fenced", "k");
+      assert.ok(BigInt(taken.lease!.token) > BigInt(held.lease!.token));
+      await second.put("fenced", "k", "newer");
+      await second.put("fenced", "k.0", "newer content entry");
+      await assert.rejects(first.put("fenced", "k", "stale"), { code: "CACHET_LEASE_LOST" });
+      await assert.rejects(first.put("fenced", "k.0", "stale content entry"), { code: "CACHET_LEASE_LOST" });
+      assert.equal(Buffer.from((await first.getValue("fenced", "k"))!.data).toString(), "newer");
+      taken.release();
+      held.release();
+      const again = await first.lockKey("fenced", "k", { timeoutSeconds: 5 });
+      assert.ok(again.lease);
+      again.release();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  test("a held lease is kept alive by its heartbeat past its expiry, and a taken-over one is marked lost", async () => {
+    const holder = await open({ leaseExpirySeconds: 1 });
+    const other = await open({ leaseExpirySeconds: 1 });
+    try {
+      const held = await holder.lockKey("heartbeat", "k");
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      await assert.rejects(other.lockKey("heartbeat", "k", { timeoutSeconds: 0.2 }), LockTimeoutError);
+      assert.equal(held.lost, false);
+      const [row] = await sql<{ left: number }>(db.url, "SELECT extract(epoch FROM expires_at - now()) AS left FROM cachet_leases WHERE name = 'heartbeat'");
+      assert.ok(Number(row!.left) > 0, "the lease was extended");
+      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
+      const taken = await other.lockKey("heartbeat", "k", { timeoutSeconds: 5 });
+      for (let i = 0; i < 40 && !held.lost; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(held.lost, true);
+      taken.release();
+      held.release();
+    } finally {
+      await holder.close();
+      await other.close();
+    }
+  });
+
+  test("a waiter is let go without the lease when the key's entry is written while it waits", async () => {
+    const first = await open();
+    const second = await open();
+    try {
+      const held = await first.lockKey("waiting", "k");
+      let waited = false;
+      const waiting = second.lockKey("waiting", "k", { onWait: () => (waited = true), timeoutSeconds: 20 });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await first.put("waiting", "k", "done");
+      const lock = await waiting;
+      assert.equal(waited, true);
+      assert.equal(lock.lease, undefined);
+      held.release();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  test("signing: tampered content, tampered metadata, an unsigned entry and a wrong key are never returned", async () => {
+    const { warnings, onWarning } = collect();
+    const signer = await open({ signingKey: "right key" });
+    const unsigned = await open();
+    const reader = await open({ signingKey: "right key", onWarning });
+    const wrongKey = await open({ signingKey: "wrong key", onWarning: () => {} });
+    try {
+      await signer.put("signed", "good", "trusted", { format: "v/1" });
+      await signer.put("signed", "content", "original", { format: "v/1" });
+      await signer.put("signed", "meta", "original", { format: "v/1" });
+      await unsigned.put("signed", "unsigned", "anyone wrote this", { format: "v/1" });
+      assert.equal(Buffer.from((await reader.getValue("signed", "good"))!.data).toString(), "trusted");
+      const evil = Buffer.from("poisoned");
+      await sql(db.url, "UPDATE cachet_entries SET inline = $1, digest = $2, size = $3 WHERE name = 'signed' AND key = 'content'", [
+        evil,
+        createHash("sha256").update(evil).digest("hex"),
+        evil.byteLength,
+      ]);
+      await sql(db.url, "UPDATE cachet_entries SET format = 'v/2' WHERE name = 'signed' AND key = 'meta'");
+      assert.equal(await reader.getValue("signed", "content"), undefined);
+      assert.equal(await reader.getValue("signed", "meta"), undefined);
+      assert.equal(await reader.getValue("signed", "unsigned"), undefined);
+      assert.equal(await wrongKey.getValue("signed", "good"), undefined);
+      assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_BAD_SIGNATURE"]);
+    } finally {
+      await Promise.all([signer.close(), unsigned.close(), reader.close(), wrongKey.close()]);
+    }
+  });
+
+  test("a read-only client reads but every write is refused, and creates no schema", async () => {
+    const writer = await open();
+    const reader = await open({ write: false });
+    try {
+      await writer.put("ro", "k", "shared");
+      assert.equal(Buffer.from((await reader.getValue("ro", "k"))!.data).toString(), "shared");
+      await assert.rejects(reader.put("ro", "k", "mine"), { code: "CACHET_REMOTE_READ_ONLY" });
+      await assert.rejects(reader.delete("ro", "k"), { code: "CACHET_REMOTE_READ_ONLY" });
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+    // A read-only client creates no schema: on a database without one it cannot open.
+    const empty = await createTestDatabase();
+    try {
+      await assert.rejects(openRemoteStore({ url: empty.url, write: false }), /schema version 0/);
+      assert.deepEqual(await sql(empty.url, "SELECT relname FROM pg_class WHERE relname LIKE 'cachet_%'"), []);
+    } finally {
+      await empty.drop();
+    }
+  });
+
+  test("the tiered store: a value written on one machine is a remote hit on another and fills its local cache", async () => {
+    const makeTiered = async (label: string, write = true) =>
+      new TieredStore({
+        local: await openStore({ cacheDir: join(dirs.path, label) }),
+        openRemote: () => open({ write }),
+        remoteName: "test",
+        onWarning: (warning) => assert.fail(`unexpected warning ${warning.code}: ${warning.message}`),
+      });
+    const one = await makeTiered("machine-one");
+    const two = await makeTiered("machine-two");
+    try {
+      await one.put("tiered", "k", "from machine one", { format: "x/1", components: { input: 1 } });
+      const tree = join(dirs.path, "tiered-tree");
+      mkdirSync(tree, { recursive: true });
+      writeFileSync(join(tree, "f"), "file in a tree");
+      await one.putTree("tiered", "tree", tree);
+      await one.close(); // flushes the upload queue
+      assert.equal(two.info("tiered", "k"), undefined);
+      const got = await two.getValue("tiered", "k");
+      assert.equal(Buffer.from(got!.data).toString(), "from machine one");
+      assert.equal(two.local.info("tiered", "k")?.format, "x/1");
+      assert.deepEqual(two.local.components("tiered", "k"), { input: 1 });
+      const path = await two.treePath("tiered", "tree");
+      assert.ok(path!.startsWith(two.root));
+      assert.equal(readFileSync(join(path!, "f"), "utf8"), "file in a tree");
+    } finally {
+      await two.close();
+    }
+  });
+});
