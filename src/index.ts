@@ -30,3 +30,5 @@ export {
 export type { HashOptions, Hashable, SerializeOptions, FileDigest, TreeDigest, TreeEntry, HashTreeOptions, TreeSkip } from "./hash/index.js";
 export * from "./store/index.js";
 export * from "./task/index.js";
+// sources: cachedFetch (HTTP cache) and fetchArtifact (downloads)
+export * from "./sources/index.js";

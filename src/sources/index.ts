@@ -1,0 +1,4 @@
+export { cachedFetch, createCachedFetch } from "./http-cache.js";
+export type { CachedFetchOptions, FetchFunction, CachedRequestInit, CacheMode } from "./http-cache.js";
+export { OfflineMissError, Sha256MismatchError, DownloadStatusError, SourceUrlError, SourceOptionError } from "./errors.js";
+export { canonicalArtifactUrl } from "./source-urls.js";
