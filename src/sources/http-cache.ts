@@ -5,7 +5,8 @@ import { readSettings, refreshes } from "../config/index.js";
 import { sha256Hex } from "../hash/index.js";
 import { INLINE_LIMIT, type CacheStore, type WarningHandler } from "../store/index.js";
 import { captureBody, drain } from "./body-capture.js";
-import { HOP_BY_HOP, parseCacheControl, policyView } from "./cache-headers.js";
+import { HOP_BY_HOP, parseCacheControl } from "./cache-headers.js";
+import { answersStored, conditionalHeaders, endToEnd, keptPolicy, policyOf, policyRequestOf, storedPolicy, type PolicyRequest } from "./response-policy.js";
 import { CACHE_STATUS, forwardStatus, hitStatus, type ForwardReason } from "./cache-status.js";
 import { OfflineMissError } from "./errors.js";
 import {
@@ -16,7 +17,6 @@ import {
   encodeHead,
   headKey,
   isKeyOfUrl,
-  keptHeaderValue,
   variantOf,
   varyKey,
   varyNames,
@@ -55,12 +55,8 @@ const NULL_BODY = new Set([101, 204, 205, 304]);
 const MAX_REDIRECTS = 20;
 /** A 304 never replaces these in a stored response: the stored body depends on them (RFC 9111 §3.2). */
 const KEPT_ON_UPDATE = new Set(["content-length", "content-encoding", "transfer-encoding", "content-range"]);
-/** Policies are private (a per-user cache), with the library's heuristic for Last-Modified (10 %). */
-const POLICY_OPTIONS = { shared: false } as const;
 
 type HeaderInit = ConstructorParameters<typeof Headers>[0];
-type PolicyRequest = { url: string; method: string; headers: Record<string, string> };
-type PolicyObject = ReturnType<CachePolicy["toObject"]>;
 
 /** A stored response found for a request. */
 interface Found {
@@ -211,8 +207,10 @@ class HttpCache {
         reason = "request";
         conditional = true;
       } else {
-        const evaluation = found.policy.evaluateRequest(hop.policyRequest);
         const stale = found.policy.stale();
+        // RFC 8246: a fresh immutable response is used even when the request asks to revalidate (a reload).
+        if (!stale && isImmutable(found.policy) && /(?:no-cache|max-age=0)/i.test(hop.headers.get("cache-control") ?? "")) return this.serveFresh(store, hop, found);
+        const evaluation = found.policy.evaluateRequest(hop.policyRequest);
         // must-revalidate: a stale response is never used, not even under max-stale or stale-while-revalidate.
         const usable = evaluation.response !== undefined && !(stale && found.head.mustRevalidate);
         if (usable && !evaluation.revalidation) return this.serveFresh(store, hop, found);
@@ -259,7 +257,7 @@ class HttpCache {
       if (stored === undefined || stored.format !== HEAD_FORMAT) return { found: undefined, names, known: true };
       const decoded = decodeHead(stored.data);
       if (decoded === undefined) return { found: undefined, names, known: true };
-      const policy = CachePolicy.fromObject(decoded.head.policy as unknown as PolicyObject);
+      const policy = storedPolicy(decoded.head.policy);
       return { found: { ...decoded, policy }, names, known: true };
     } catch (error) {
       reportSourceFailure("read", error, store.root, this.onWarning);
@@ -325,14 +323,7 @@ class HttpCache {
     const found = conditional ? stored : undefined;
     let headers = hop.headers;
     if (found) {
-      // The policy sees secrets as digests, so only its validators are taken; the rest is the caller's request.
-      const validators = found.policy.revalidationHeaders(hop.policyRequest);
-      headers = new Headers(hop.headers as unknown as HeaderInit);
-      for (const name of ["if-none-match", "if-modified-since"]) {
-        const value = validators[name];
-        if (typeof value === "string") headers.set(name, value);
-        else headers.delete(name);
-      }
+      headers = conditionalHeaders(found.policy, hop.policyRequest, hop.headers);
     }
     let response: Response;
     try {
@@ -357,7 +348,7 @@ class HttpCache {
 
   /** After a 304 that matches the stored response: its headers merged into the stored ones, the head rewritten. */
   private async update(store: CacheStore, hop: Hop, found: Found, response: Response, names: string[], id: string): Promise<Found | undefined> {
-    if (!answersStored(found, response, hop.headers)) return undefined;
+    if (!answersStored(found.head.headers, response, hop.headers)) return undefined;
     // RFC 9111 §3.2: each field of the 304 replaces the stored one or is added, except those the body depends on.
     const replaced = new Set([...response.headers.keys()].filter((name) => !KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)));
     const headers: [string, string][] = found.head.headers.filter(([name]) => !replaced.has(name));
@@ -500,20 +491,7 @@ class HttpCache {
   }
 }
 
-/** The request as the policy keeps it: lower-cased headers (secrets as digests) and the host. */
-function policyRequestOf(keyUrl: string, host: string, headers: Headers): PolicyRequest {
-  const kept: Record<string, string> = { host };
-  for (const [name, value] of headers) kept[name] = keptHeaderValue(name, value);
-  return { url: keyUrl, method: "GET", headers: kept };
-}
 
-/** The policy as stored: request headers reduced to those Vary names (the only ones it reads back). */
-function keptPolicy(policy: CachePolicy, names: string[]): Record<string, unknown> {
-  const object = policy.toObject() as unknown as Record<string, unknown>;
-  const reqh = object.reqh as Record<string, string> | null;
-  if (reqh) object.reqh = Object.fromEntries(names.filter((name) => name in reqh).map((name) => [name, reqh[name]]));
-  return object;
-}
 
 function plainHeaders(headers: Headers): Record<string, string> {
   const record: Record<string, string> = {};
@@ -521,45 +499,6 @@ function plainHeaders(headers: Headers): Record<string, string> {
   return record;
 }
 
-/**
- * Whether a 304 answers for the stored response (RFC 9111 §4.3.4): its validator matches the stored one; with
- * none, it answers the conditional request the cache made for this one stored response (the library asks for a
- * validator in the 304, which servers often leave out), unless the caller sent validators of their own.
- */
-function answersStored(found: Found, response: Response, request: Headers): boolean {
-  const stored = Object.fromEntries(found.head.headers);
-  const etag = response.headers.get("etag");
-  const bare = (tag: string) => tag.trim().replace(/^W\//, "");
-  if (etag !== null) return stored.etag !== undefined && bare(stored.etag) === bare(etag);
-  const modified = response.headers.get("last-modified");
-  if (modified !== null && stored["last-modified"] !== undefined) return stored["last-modified"] === modified;
-  return !request.has("if-none-match") && !request.has("if-modified-since");
-}
-
-/** A response's end-to-end headers, in order, each Set-Cookie on its own line. */
-function endToEnd(headers: Headers): [string, string][] {
-  const named = new Set((headers.get("connection") ?? "").split(",").map((token) => token.trim().toLowerCase()));
-  const pairs: [string, string][] = [];
-  for (const [name, value] of headers) if (!HOP_BY_HOP.has(name) && !named.has(name) && name !== "set-cookie") pairs.push([name, value]);
-  for (const cookie of headers.getSetCookie()) pairs.push(["set-cookie", cookie]);
-  return pairs;
-}
-
-/** The freshness policy of a response with `headers`, as the policy library should see them (see cache-headers.ts). */
-function policyOf(request: PolicyRequest, status: number, headers: [string, string][]): { policy: CachePolicy; mustRevalidate: boolean } {
-  const record: Record<string, string> = {};
-  for (const [name, value] of headers) if (name !== "set-cookie") record[name] = name in record ? `${record[name]}, ${value}` : value;
-  const view = policyView(status, record);
-  // RFC 9111 §4.2.3: the initial age is at least the apparent age (response time − Date); the library ignores Date.
-  const date = view.headers.date === undefined ? Number.NaN : Date.parse(view.headers.date);
-  const apparent = Math.floor((Date.now() - date) / 1000);
-  const stated = view.headers.age === undefined ? 0 : Number.parseInt(view.headers.age, 10);
-  if (Number.isFinite(apparent) && apparent > stated) view.headers.age = String(apparent);
-  const directives = view.headers["cache-control"]?.split(", ") ?? [];
-  const mustRevalidate = directives.includes("must-revalidate") || directives.includes("proxy-revalidate");
-  if (mustRevalidate) view.headers["cache-control"] = directives.filter((directive) => directive !== "must-revalidate" && directive !== "proxy-revalidate").join(", ");
-  return { policy: new CachePolicy(request, { status: view.status, headers: view.headers }, POLICY_OPTIONS), mustRevalidate };
-}
 
 function parseNames(data: Uint8Array): string[] | undefined {
   try {
@@ -568,6 +507,10 @@ function parseNames(data: Uint8Array): string[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+function isImmutable(policy: CachePolicy): boolean {
+  return (policy.toObject() as unknown as { rescc: Record<string, unknown> }).rescc.immutable === true;
 }
 
 /** `stale-if-error` (RFC 5861) of the response or the request still covers the stored response's age. */

@@ -17,14 +17,6 @@ export const HEAD_FORMAT = "cachet-http-head/1";
 /** Format of a vary entry. */
 export const VARY_FORMAT = "cachet-http-vary/1";
 
-/** Request headers whose values never reach the disk: a Vary on them stores their digest. */
-const SECRET_HEADERS = new Set(["authorization", "cookie", "proxy-authorization"]);
-
-/** A request header's value as the cache keeps it: the value, or `sha256:<hex>` of it for a secret. */
-export function keptHeaderValue(name: string, value: string): string {
-  return SECRET_HEADERS.has(name) ? `sha256:${sha256Hex(value)}` : value;
-}
-
 export function varyKey(url: string): string {
   return `vary ${url}`;
 }
