@@ -47,11 +47,12 @@ const CODES: Readonly<Record<SourceCacheStep, string>> = {
 const reported = new Set<string>();
 
 /**
- * Reports a cache failure met by a source once per process (per step and root): the download went to the
- * network instead (invariant 3). A handler that throws never fails the call.
+ * Reports a cache failure met by a source once per process and cache root (the first failure says what is
+ * wrong; later ones, of any step, are the same cache failing again): the download went to the network instead
+ * (invariant 3). A handler that throws never fails the call.
  */
 export function reportSourceFailure(step: SourceCacheStep, error: unknown, root: string | undefined, onWarning: WarningHandler): void {
-  const id = `${step}\0${root ?? ""}`;
+  const id = root ?? "";
   if (reported.has(id)) return;
   reported.add(id);
   const where = root === undefined ? "the cache" : `the cache at ${root}`;
@@ -60,10 +61,10 @@ export function reportSourceFailure(step: SourceCacheStep, error: unknown, root:
   const what = {
     open: `cannot use ${where}, so downloads go to the network uncached`,
     read: `reading from ${where} failed, so downloads go to the network`,
-    write: `a download was returned but not stored in ${where} (later failures are not reported)`,
+    write: `a download was returned but not stored in ${where}`,
     lock: `a download ran without waiting for another process fetching the same URL`,
   }[step];
-  const warning = { code: CODES[step], message: `cachet: ${what}: ${reason}${typeof code === "string" && !reason.includes(code) ? ` (${code})` : ""}` };
+  const warning = { code: CODES[step], message: `cachet: ${what} (later failures of this cache are not reported): ${reason}${typeof code === "string" && !reason.includes(code) ? ` (${code})` : ""}` };
   try {
     onWarning(warning);
   } catch {
