@@ -60,9 +60,9 @@ async function main() {
       rows.push({ client, ...summary });
       all[client] = results;
     }
-    console.log("| client | tests | pass | fail | required failures |");
-    console.log("| --- | ---: | ---: | ---: | ---: |");
-    for (const row of rows) console.log(`| ${row.client} | ${row.tests} | ${row.pass} | ${row.fail} | ${row.requiredFailures.length} |`);
+    console.log("| client | tests | pass | fail | pass (required + optimal, dependencies met) | required failures |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (const row of rows) console.log(`| ${row.client} | ${row.tests} | ${row.pass} | ${row.fail} | ${row.judgedPass} | ${row.requiredFailures.length} |`);
     for (const row of rows) if (row.requiredFailures.length > 0) console.log(`\n${row.client} required failures: ${row.requiredFailures.join(", ")}`);
     if (option("--id")) for (const client of CLIENTS) console.log(client, JSON.stringify(all[client]));
     if (option("--json")) writeFileSync(option("--json"), JSON.stringify({ rows, results: all }, null, 2));
@@ -105,7 +105,9 @@ async function runClient(client, base) {
   const ids = Object.keys(results);
   const requiredFailures = ids.filter((id) => determineTestResult(tests, id, results) === resultTypes.fail);
   const pass = ids.filter((id) => results[id] === true).length;
-  writeFileSync(out, JSON.stringify({ summary: { tests: ids.length, pass, fail: ids.length - pass, requiredFailures }, results }));
+  // As cache-tests.fyi counts: passed required and optimal tests whose dependencies passed (checks not counted).
+  const judgedPass = ids.filter((id) => determineTestResult(tests, id, results) === resultTypes.pass).length;
+  writeFileSync(out, JSON.stringify({ summary: { tests: ids.length, pass, judgedPass, fail: ids.length - pass, requiredFailures }, results }));
   process.exit(0);
 }
 

@@ -80,7 +80,8 @@ export class BodyNotCompleteError extends Error {
  * Tees `body` into the stream returned for the caller and `sink`, which consumes the chunks (a store write).
  * `expectedSize`, when known (a Content-Length without a Content-Encoding), makes a body of another length fail
  * the sink. `settled` resolves with the sink's result, or `undefined` if the body did not complete or the
- * sink failed (`onSinkError` sees why, unless the body itself was cancelled or cut).
+ * sink failed (`onSinkError` sees why, unless the body itself was cancelled or cut). The caller's stream closes
+ * only after the sink settled.
  */
 export function captureBody<T>(
   body: ReadableStream<Uint8Array>,
@@ -120,6 +121,9 @@ export function captureBody<T>(
             return;
           }
           channel.end();
+          // The caller's stream ends once the store has the whole body (or gave up): a read to the end, then
+          // another request, finds it stored.
+          await settled;
           controller.close();
           return;
         }

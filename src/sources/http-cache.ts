@@ -110,36 +110,42 @@ class HttpCache {
     const requested: string = cache ?? (input instanceof Request ? (input as { cache?: string }).cache : undefined) ?? "default";
     const mode: CacheMode = CACHE_MODES.has(requested) ? (requested as CacheMode) : "default";
     const split = splitUrl(input instanceof Request ? input.url : input);
-    const request = new Request(input instanceof Request ? input : split.url, rest);
-    if (split.authorization !== undefined && !request.headers.has("authorization")) request.headers.set("authorization", split.authorization);
+    // A GET given as a URL needs no Request object (constructing one costs more than a whole hit).
+    const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET");
+    const request = plainGet ? undefined : new Request(input instanceof Request ? input : split.url, rest);
+    const headers0 = request ? request.headers : new Headers(rest.headers);
+    if (split.authorization !== undefined && !headers0.has("authorization")) headers0.set("authorization", split.authorization);
     // As fetch does (Fetch §4.5): reload and no-store ask caches on the way not to answer; no-cache revalidates.
-    if ((mode === "no-store" || mode === "reload") && !request.headers.has("cache-control")) {
-      if (!request.headers.has("pragma")) request.headers.set("pragma", "no-cache");
-      request.headers.set("cache-control", "no-cache");
+    if ((mode === "no-store" || mode === "reload") && !headers0.has("cache-control")) {
+      if (!headers0.has("pragma")) headers0.set("pragma", "no-cache");
+      headers0.set("cache-control", "no-cache");
     }
-    if (mode === "no-cache" && !request.headers.has("cache-control")) request.headers.set("cache-control", "max-age=0");
+    if (mode === "no-cache" && !headers0.has("cache-control")) headers0.set("cache-control", "max-age=0");
     const settings = readSettings({ env: this.options.env ?? process.env });
-    const method = request.method.toUpperCase();
+    const method = request ? request.method.toUpperCase() : "GET";
+    const redirectMode = request ? request.redirect : (rest.redirect ?? "follow");
 
-    if (method !== "GET") {
+    if (request && method !== "GET") {
       if (settings.offline) throw new OfflineMissError(split.url.href);
       const response = await this.network(request, rest.signal === undefined ? {} : { signal: rest.signal });
       if (!SAFE_METHODS.has(method) && response.status < 400) await this.invalidate(split.url, response);
       return withCacheStatus(response, forwardStatus("method", response.status, false));
     }
 
-    const forward: RequestInit = { ...rest, method: "GET", redirect: "manual", signal: request.signal };
+    const forward: RequestInit = { ...rest, method: "GET", redirect: "manual" };
+    if (request) forward.signal = request.signal;
     delete forward.body;
     let url = split.url;
-    let headers = request.headers;
+    let headers = headers0;
     for (let redirects = 0; ; redirects++) {
       const name = hostEntryName(url);
+      const keyUrl = requestKeyUrl(url);
       const hop: Hop = {
         url,
-        keyUrl: requestKeyUrl(url),
+        keyUrl,
         name,
         headers,
-        policyRequest: policyRequestOf(requestKeyUrl(url), url.host, headers),
+        policyRequest: policyRequestOf(keyUrl, url.host, headers),
         mode,
         init: forward,
         offline: settings.offline,
@@ -147,9 +153,9 @@ class HttpCache {
       };
       const response = await this.get(hop, true);
       const location = response.headers.get("location");
-      if (!REDIRECTS.has(response.status) || location === null || request.redirect === "manual") return finish(response, url, redirects > 0);
+      if (!REDIRECTS.has(response.status) || location === null || redirectMode === "manual") return finish(response, url, redirects > 0);
       await response.arrayBuffer(); // a redirect's body is read (so it is stored), not cancelled
-      if (request.redirect === "error") throw new TypeError(`fetch failed: ${url.href} redirects and redirect is "error"`);
+      if (redirectMode === "error") throw new TypeError(`fetch failed: ${url.href} redirects and redirect is "error"`);
       if (redirects + 1 > MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects from ${split.url.href}`);
       const next = splitUrl(new URL(location, url));
       if (next.url.origin !== url.origin) {
@@ -267,8 +273,9 @@ class HttpCache {
 
   /** A fresh stored response; a 304 when the caller's own validators match it. */
   private async serveFresh(store: CacheStore, hop: Hop, found: Found): Promise<Response> {
-    const headers = Object.fromEntries(found.head.headers);
-    if (found.head.status === 200 && notModified(hop.headers, headers)) {
+    const conditional = hop.headers.has("if-none-match") || hop.headers.has("if-modified-since");
+    const headers = conditional ? Object.fromEntries(found.head.headers) : {};
+    if (conditional && found.head.status === 200 && notModified(hop.headers, headers)) {
       const kept = new Headers();
       for (const name of ["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]) {
         if (headers[name] !== undefined) kept.set(name, headers[name]);
@@ -547,7 +554,7 @@ function notModified(request: Headers, stored: Record<string, string>): boolean 
 
 function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Array> | null, status: string): Response {
   const cacheControl = found.head.headers.find(([name]) => name === "cache-control")?.[1];
-  const omitted = new Set(cacheControl?.includes("=") ? parseCacheControl(cacheControl).noCacheFields : []);
+  const omitted = new Set(cacheControl !== undefined && /no-cache\s*=/i.test(cacheControl) ? parseCacheControl(cacheControl).noCacheFields : []);
   const out = new Headers();
   for (const [name, value] of found.head.headers) if (!omitted.has(name) && name !== "age") out.append(name, value);
   out.set("age", String(Math.floor(found.policy.age())));

@@ -30,6 +30,7 @@ export function splitUrl(input: string | URL): SplitUrl {
     const password = decodeURIComponent(url.password);
     authorization = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
   }
+  if (authorization === undefined && url.hash === "") return { url, authorization };
   const clean = withoutCredentials(url);
   clean.hash = "";
   return { url: clean, authorization };
@@ -37,6 +38,7 @@ export function splitUrl(input: string | URL): SplitUrl {
 
 /** The URL a cachedFetch entry is keyed by: no credentials, no fragment (a trailing slash is kept: it is another resource). */
 export function requestKeyUrl(url: URL): string {
+  if (url.username === "" && url.password === "" && url.hash === "") return url.href;
   const clean = withoutCredentials(url);
   clean.hash = "";
   return clean.href;
