@@ -362,6 +362,13 @@ class HttpCache {
     for (const [name, value] of endToEnd(response.headers)) if (replaced.has(name)) headers.push([name, value]);
     const { policy, mustRevalidate } = policyOf(hop.policyRequest, found.head.status, headers);
     const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
+    // A 304 that changes no header but Date, for a response stale at once (max-age=0, no-cache), would store a head
+    // the next request revalidates all the same: it is used for this answer and not written.
+    const withoutDate = (pairs: [string, string][]) => JSON.stringify(pairs.filter(([name]) => name !== "date"));
+    if (policy.timeToLive() === 0 && withoutDate(headers) === withoutDate(found.head.headers)) {
+      this.refreshed.add(id);
+      return { head, inlineBody: found.inlineBody, policy };
+    }
     try {
       await store.put(hop.name, headKey(hop.keyUrl, variantOf(names, hop.policyRequest.headers)), encodeHead(head, found.inlineBody), {
         origin: "downloaded",
