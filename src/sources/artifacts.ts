@@ -25,7 +25,7 @@ export interface DownloadProgress {
  * Fills `destination`, a fresh empty staging directory, with the unpacked tree of the archive at `archivePath`
  * (the shape of `unpackArchive`); it throws on a hostile or unsupported archive.
  */
-export type ArchiveUnpacker = (archivePath: string, destination: string, options: { archiveName: string }) => Promise<unknown>;
+export type ArchiveUnpacker = (archivePath: string, destination: string, options: { archiveName: string; maxUnpackedBytes?: number }) => Promise<unknown>;
 
 /** Options of {@link fetchArtifact}. */
 export interface FetchArtifactOptions {
@@ -33,6 +33,8 @@ export interface FetchArtifactOptions {
   sha256?: string | undefined;
   /** Unpack the archive (`.tar`, `.tar.gz`/`.tgz`, `.zip`) once into an immutable tree; `path` is then the tree. */
   unpack?: boolean | undefined;
+  /** With `unpack`: refuse archives that expand past this many bytes (default the unpacker's, 20 GiB). */
+  maxUnpackedBytes?: number | undefined;
   /** The entry name (`cachet cache ls NAME`); default the URL's last path segment. */
   name?: string | undefined;
   /** A directory to materialize the file (or the unpacked tree) in: clone, else hardlink, else copy, swapped whole. */
@@ -137,7 +139,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
     const result = await downloadInto(store, download, onWarning);
     if (result === undefined) return downloadUncached(download, options);
     let path = result.path;
-    if (options.unpack) path = await unpacked(store, download, result);
+    if (options.unpack) path = await unpacked(store, download, result, options.maxUnpackedBytes);
     if (options.linkTo !== undefined) await linkOut(store, name, options.unpack ? unpackedKey(canonical, result.sha256) : fileKey(canonical), options.linkTo);
     return { ...result, path };
   } finally {
@@ -262,13 +264,13 @@ async function writeHead(store: CacheStore, name: string, url: string, head: Art
 }
 
 /** The unpacked tree of a stored download: unpacked once (into staging, then stored as an immutable tree). */
-async function unpacked(store: CacheStore, download: Download, file: ArtifactResult): Promise<string> {
+async function unpacked(store: CacheStore, download: Download, file: ArtifactResult, maxUnpackedBytes: number | undefined): Promise<string> {
   const key = unpackedKey(download.url, file.sha256);
   const existing = await store.treePath(download.name, key);
   if (existing !== undefined) return existing;
   const staging = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
   try {
-    await archiveUnpacker!(file.path, staging, { archiveName: download.fileName });
+    await archiveUnpacker!(file.path, staging, { archiveName: download.fileName, ...(maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes }) });
     await store.putTree(download.name, key, staging, { origin: "downloaded" });
   } finally {
     await rm(staging, { recursive: true, force: true });
