@@ -125,6 +125,44 @@ describe("fetchArtifact", () => {
     assert.equal(origin.seen.at(-1)!.headers["if-none-match"], '"s"');
   });
 
+  test("a 304 without validators keeps a stale download; a cut download is an error and keeps nothing", async () => {
+    origin.route("/plain-304.bin", (request, response) => {
+      if (request.headers["if-modified-since"]) return void response.writeHead(304).end();
+      response.writeHead(200, { "cache-control": "no-cache", "last-modified": new Date(Date.now() - 60_000).toUTCString() }).end("v1");
+    });
+    const first = await fetchArtifact(origin.url("/plain-304.bin"), { store });
+    const second = await fetchArtifact(origin.url("/plain-304.bin"), { store });
+    assert.deepEqual(second, { ...first, fromCache: true });
+    assert.equal(origin.count("/plain-304.bin"), 2);
+
+    origin.route("/cut.bin", (_request, response) => {
+      response.writeHead(200, { "content-length": "100000" });
+      response.write(Buffer.alloc(1000));
+      setTimeout(() => response.destroy(), 20);
+    });
+    await assert.rejects(fetchArtifact(origin.url("/cut.bin"), { store }));
+    assert.ok(!(await namesInStore()).has("cut.bin"));
+  });
+
+  test("a cache that cannot be used: the download lands in a temporary directory, with one warning", async () => {
+    const broken = new Proxy(store, {
+      get(target, property) {
+        if (property === "root") return target.root;
+        if (property === "then") return undefined;
+        return () => {
+          throw Object.assign(new Error("index unreadable"), { code: "SQLITE_IOERR" });
+        };
+      },
+    });
+    serve("/uncached.bin", Buffer.from("still delivered"));
+    const warnings: string[] = [];
+    const result = await fetchArtifact(origin.url("/uncached.bin"), { store: broken, onWarning: (warning) => warnings.push(warning.code) });
+    assert.equal(readFileSync(result.path, "utf8"), "still delivered");
+    assert.equal(result.fromCache, false);
+    assert.ok(!result.path.startsWith(dir.path));
+    assert.equal(warnings.length, 1);
+  });
+
   test("unpack is refused with a clear error while no unpacker is part of the build", async () => {
     serve("/archive.tgz", Buffer.from("not really"));
     await assert.rejects(fetchArtifact(origin.url("/archive.tgz"), { store, unpack: true }), SourceOptionError);

@@ -114,6 +114,7 @@ describe("cachedFetch: safety", () => {
     assert.deepEqual([second.headers.get("cache-status"), await second.text()], ["cachet; hit", "secret body"]);
     const other = await cachedFetch(url.replace(password, "wrong"), { headers: { cookie } });
     assert.equal(other.status, 401, "another password is another variant");
+    await other.text();
     assert.equal(origin.count("/private"), 2);
 
     await store.close();

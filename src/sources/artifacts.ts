@@ -8,7 +8,7 @@ import { Readable, Transform } from "node:stream";
 import { readSettings, refreshes } from "../config/index.js";
 import { sha256Hex } from "../hash/index.js";
 import { assertValidName, type CacheStore, type KeyLock, type WarningHandler } from "../store/index.js";
-import { DownloadStatusError, OfflineMissError, Sha256MismatchError, SourceOptionError } from "./errors.js";
+import { DownloadIncompleteError, DownloadStatusError, OfflineMissError, Sha256MismatchError, SourceOptionError } from "./errors.js";
 import type { FetchFunction } from "./http-cache.js";
 import { answersStored, conditionalHeaders, endToEnd, keptPolicy, policyOf, policyRequestOf, storedPolicy } from "./response-policy.js";
 import { defaultSourceStore, emitSourceWarning, reportSourceFailure } from "./source-store.js";
@@ -189,7 +189,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
 
   const headers = stored && matches ? conditionalHeaders(storedPolicy(stored.head.policy), policyRequest, request) : request;
   const response = await download.network(url, { headers });
-  if (stored && matches && response.status === 304 && answersStored(stored.head.headers, response, headers)) {
+  if (stored && matches && response.status === 304 && answersStored(stored.head.headers, response, request)) {
     const replaced = new Set([...response.headers.keys()].filter((header) => header !== "content-length" && header !== "content-encoding"));
     const merged: [string, string][] = stored.head.headers.filter(([header]) => !replaced.has(header));
     for (const pair of endToEnd(response.headers)) if (replaced.has(pair[0])) merged.push(pair);
@@ -239,7 +239,7 @@ async function saveResponse(response: Response, file: string, download: Download
   });
   await pipeline(Readable.fromWeb(response.body! as import("node:stream/web").ReadableStream<Uint8Array>), count, createWriteStream(file, { mode: 0o444 }));
   const sha256 = hash.digest("hex");
-  if (total !== undefined && size !== total) throw new DownloadStatusError(download.url, response.status);
+  if (total !== undefined && size !== total) throw new DownloadIncompleteError(download.url, size, total);
   if (download.expected !== undefined && sha256 !== download.expected) throw new Sha256MismatchError(download.url, download.expected, sha256);
   return { sha256, size };
 }
@@ -281,9 +281,12 @@ async function unpacked(store: CacheStore, download: Download, file: ArtifactRes
 }
 
 /** Materializes a stored tree at `target`, under a lock on the target so two processes never interleave there. */
+const LINK_LOCKS = "cachet-link-targets";
+
 async function linkOut(store: CacheStore, name: string, key: string, target: string): Promise<void> {
   const absolute = resolve(target);
-  const lock = await store.lockKey(name, `link ${sha256Hex(absolute)}`);
+  // One lock per target whatever is linked there: two artifacts restored into one directory take turns too.
+  const lock = await store.lockKey(LINK_LOCKS, sha256Hex(absolute));
   try {
     await store.linkTree(name, key, absolute, { purpose: "source", replace: true });
   } finally {

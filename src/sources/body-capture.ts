@@ -137,7 +137,7 @@ export function captureBody<T>(
         await reader.cancel(reason);
       },
     },
-    { highWaterMark: 0 },
+    { highWaterMark: 4 }, // a few chunks read ahead, as Readable.fromWeb does
   );
   return { stream, settled };
 }

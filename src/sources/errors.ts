@@ -36,6 +36,18 @@ export class DownloadStatusError extends CachetError {
   }
 }
 
+/** A download ended before the length the server announced; nothing was kept. */
+export class DownloadIncompleteError extends CachetError {
+  readonly code = "CACHET_DOWNLOAD_INCOMPLETE";
+  constructor(
+    readonly url: string,
+    readonly received: number,
+    readonly expected: number,
+  ) {
+    super(`download of ${url} ended after ${received} of ${expected} bytes; nothing was kept`);
+  }
+}
+
 /** A URL that cannot be fetched: not parseable, or not http(s). */
 export class SourceUrlError extends CachetError {
   readonly code = "CACHET_BAD_URL";
