@@ -116,6 +116,19 @@ describe("cachedFetch: HTTP caching rules", () => {
     assert.equal(origin.count("/vary"), 2);
   });
 
+  test("a URL that starts to vary: the response stored before it varied is not served to other variants", async () => {
+    origin.route("/starts-to-vary", (request, response, n) => {
+      const headers: Record<string, string> = { "cache-control": n === 1 ? "max-age=0" : "max-age=3600" };
+      if (n > 1) headers.vary = "Accept";
+      response.writeHead(200, headers).end(`${n} ${request.headers.accept}`);
+    });
+    assert.equal((await get("/starts-to-vary", { headers: { accept: "text/a" } })).body, "1 text/a");
+    assert.equal((await get("/starts-to-vary", { headers: { accept: "text/a" } })).body, "2 text/a");
+    const other = await get("/starts-to-vary", { headers: { accept: "text/b" } });
+    assert.deepEqual([other.body, other.cacheStatus], ["3 text/b", "cachet; fwd=vary-miss; fwd-status=200; stored"]);
+    assert.equal((await get("/starts-to-vary", { headers: { accept: "text/a" } })).cacheStatus, "cachet; hit");
+  });
+
   test("immutable: a fresh immutable response is used even when the request asks to revalidate", async () => {
     origin.route("/immutable", answer("forever", { "cache-control": "max-age=3600, immutable" }));
     await get("/immutable");

@@ -255,6 +255,14 @@ class HttpCache {
   /** Reads the stored response for the request, if any, with the Vary names its URL keeps. */
   private async lookup(store: CacheStore, hop: Hop): Promise<{ found: Found | undefined; names: string[]; known: boolean }> {
     try {
+      // Most URLs do not vary: their one head is read first, without the vary entry.
+      const plain = await store.getValue(hop.name, headKey(hop.keyUrl, variantOf([], hop.policyRequest.headers)));
+      if (plain !== undefined && plain.format === HEAD_FORMAT) {
+        const decoded = decodeHead(plain.data);
+        if (decoded && !decoded.head.headers.some(([name]) => name === "vary")) {
+          return { found: { ...decoded, policy: storedPolicy(decoded.head.policy) }, names: [], known: true };
+        }
+      }
       const vary = await store.getValue(hop.name, varyKey(hop.keyUrl));
       if (vary === undefined || vary.format !== VARY_FORMAT) return { found: undefined, names: [], known: false };
       const names = parseNames(vary.data);
@@ -408,6 +416,8 @@ class HttpCache {
       const { body, inline } = await this.saveBody(store, hop, variant, chunks);
       if (knownNames === undefined || knownNames.join(",") !== names.join(",")) {
         await store.put(hop.name, varyKey(hop.keyUrl), JSON.stringify(names), { origin: "downloaded", format: VARY_FORMAT });
+        // A head stored before the URL started to vary would be read first and match any request: it goes.
+        if (names.length > 0) await store.delete(hop.name, headKey(hop.keyUrl, variantOf([], hop.policyRequest.headers)));
       }
       await store.put(hop.name, headKey(hop.keyUrl, variant), encodeHead({ ...head, body }, inline), { origin: "downloaded", format: HEAD_FORMAT });
       this.refreshed.add(`${hop.name}\0${headKey(hop.keyUrl, variant)}`);
