@@ -226,6 +226,22 @@ describe("cachedFetch: HTTP caching rules", () => {
     assert.equal(origin.count("/modes"), 4);
   });
 
+  test("a Request object is accepted like fetch accepts it (GET from the store, POST with its body)", async () => {
+    origin.route("/request-object", (request, response, n) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => response.writeHead(200, { "cache-control": "max-age=3600" }).end(`${request.method} ${n} ${body}`));
+    });
+    const first = await cachedFetch(new Request(origin.url("/request-object"), { headers: { accept: "text/plain" } }));
+    assert.equal(await first.text(), "GET 1 ");
+    const second = await cachedFetch(new Request(origin.url("/request-object")));
+    assert.deepEqual([await second.text(), second.headers.get("cache-status")], ["GET 1 ", "cachet; hit"]);
+    const post = await cachedFetch(new Request(origin.url("/request-object"), { method: "POST", body: "payload" }));
+    assert.equal(await post.text(), "POST 2 payload");
+    const after = await cachedFetch(new Request(origin.url("/request-object")));
+    assert.deepEqual([after.headers.get("cache-status"), await after.text()], ["cachet; fwd=uri-miss; fwd-status=200; stored", "GET 3 "]);
+  });
+
   test("redirects are followed hop by hop, each hop cached by its own headers", async () => {
     origin.route("/moved", (_request, response) => void response.writeHead(301, { location: "/target", "cache-control": "max-age=3600" }).end());
     origin.route("/target", answer("arrived", { "cache-control": "max-age=3600" }));
