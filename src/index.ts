@@ -7,6 +7,8 @@
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
+ * - Sources: `cachedFetch` (fetch with a private RFC 9111 HTTP cache on disk) and `fetchArtifact` (a download once
+ *   per canonical URL, sha256-checked, as a read-only file in the cache).
  */
 export { CachetError, isCachetError } from "./errors.js";
 export { readSettings, SettingError, PackageJsonError, parseSize, parseDuration } from "./config/index.js";
