@@ -53,6 +53,8 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const NULL_BODY = new Set([101, 204, 205, 304]);
 const MAX_REDIRECTS = 20;
+/** Decoded heads kept per cachedFetch. */
+const MAX_DECODED = 512;
 /** A 304 never replaces these in a stored response: the stored body depends on them (RFC 9111 §3.2). */
 const KEPT_ON_UPDATE = new Set(["content-length", "content-encoding", "transfer-encoding", "content-range"]);
 
@@ -98,6 +100,8 @@ class HttpCache {
   private readonly inflight = new Map<string, Promise<void>>();
   /** Heads this process stored or revalidated: under `CACHET_REFRESH` they count as fresh. */
   private readonly refreshed = new Set<string>();
+  /** Heads decoded lately, by entry, with their bytes: a read returning the same bytes skips decoding them. */
+  private readonly decoded = new Map<string, { bytes: Buffer; found: Found }>();
 
   constructor(private readonly options: CachedFetchOptions) {
     const network = options.fetch ?? globalThis.fetch;
@@ -214,6 +218,8 @@ class HttpCache {
         conditional = true;
       } else {
         const stale = found.policy.stale();
+        // Fresh, and the request has no directives of its own: what evaluateRequest would say, without its work.
+        if (!stale && !hop.headers.has("cache-control") && !hop.headers.has("pragma")) return this.serveFresh(store, hop, found);
         // RFC 8246: a fresh immutable response is used even when the request asks to revalidate (a reload).
         if (!stale && isImmutable(found.policy) && /(?:no-cache|max-age=0)/i.test(hop.headers.get("cache-control") ?? "")) return this.serveFresh(store, hop, found);
         const evaluation = found.policy.evaluateRequest(hop.policyRequest);
@@ -256,27 +262,38 @@ class HttpCache {
   private async lookup(store: CacheStore, hop: Hop): Promise<{ found: Found | undefined; names: string[]; known: boolean }> {
     try {
       // Most URLs do not vary: their one head is read first, without the vary entry.
-      const plain = await store.getValue(hop.name, headKey(hop.keyUrl, variantOf([], hop.policyRequest.headers)));
+      const plainKey = headKey(hop.keyUrl, variantOf([], hop.policyRequest.headers));
+      const plain = await store.getValue(hop.name, plainKey);
       if (plain !== undefined && plain.format === HEAD_FORMAT) {
-        const decoded = decodeHead(plain.data);
-        if (decoded && !decoded.head.headers.some(([name]) => name === "vary")) {
-          return { found: { ...decoded, policy: storedPolicy(decoded.head.policy) }, names: [], known: true };
-        }
+        const found = this.decode(hop.name, plainKey, plain.data);
+        if (found && !found.head.headers.some(([name]) => name === "vary")) return { found, names: [], known: true };
       }
       const vary = await store.getValue(hop.name, varyKey(hop.keyUrl));
       if (vary === undefined || vary.format !== VARY_FORMAT) return { found: undefined, names: [], known: false };
       const names = parseNames(vary.data);
       if (names === undefined || names[0] === "*") return { found: undefined, names: [], known: false };
-      const stored = await store.getValue(hop.name, headKey(hop.keyUrl, variantOf(names, hop.policyRequest.headers)));
+      const key = headKey(hop.keyUrl, variantOf(names, hop.policyRequest.headers));
+      const stored = await store.getValue(hop.name, key);
       if (stored === undefined || stored.format !== HEAD_FORMAT) return { found: undefined, names, known: true };
-      const decoded = decodeHead(stored.data);
-      if (decoded === undefined) return { found: undefined, names, known: true };
-      const policy = storedPolicy(decoded.head.policy);
-      return { found: { ...decoded, policy }, names, known: true };
+      return { found: this.decode(hop.name, key, stored.data), names, known: true };
     } catch (error) {
       reportSourceFailure("read", error, store.root, this.onWarning);
       return { found: undefined, names: [], known: false };
     }
+  }
+
+  /** A stored head decoded, or the one decoded before from the very same bytes. */
+  private decode(name: string, key: string, data: Uint8Array): Found | undefined {
+    const id = `${name}\0${key}`;
+    const known = this.decoded.get(id);
+    if (known && known.bytes.equals(data)) return known.found;
+    const decoded = decodeHead(data);
+    if (decoded === undefined) return undefined;
+    const bytes = Buffer.from(data); // a copy: the found entry's inline body points into it
+    const found: Found = { head: decoded.head, inlineBody: decoded.inlineBody && bytes.subarray(bytes.length - decoded.inlineBody.byteLength), policy: storedPolicy(decoded.head.policy) };
+    if (this.decoded.size >= MAX_DECODED) this.decoded.delete(this.decoded.keys().next().value!);
+    this.decoded.set(id, { bytes, found });
+    return found;
   }
 
   /** A fresh stored response; a 304 when the caller's own validators match it. */
