@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createCachedFetch, openStore, OfflineMissError, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { runCli, tempDir } from "./helpers.js";
 import { answer, startOrigin, type Origin } from "./http-origin.js";
 import { runToEnd } from "./workers/child.js";
 
@@ -137,6 +137,28 @@ describe("cachedFetch: safety", () => {
     for await (const entry of store.list(host)) if (entry.key.includes("/named")) rows.push(entry);
     assert.ok(rows.length >= 2);
     assert.ok(rows.every((row) => row.origin === "downloaded"));
+  });
+
+  test("the CLI lists them by host (`cachet cache ls HOST`)", async () => {
+    origin.route("/cli", answer("for the cli", { "cache-control": "max-age=3600" }));
+    await (await cachedFetch(origin.url("/cli"))).text();
+    const host = new URL(origin.url("/")).host;
+    const listed = await runCli(["cache", "ls", host, "--json", "--cache-dir", dir.path]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as { name: string; key: string; origin: string }[];
+    assert.ok(rows.some((row) => row.name === host && row.key.includes("/cli") && row.origin === "downloaded"), listed.stdout);
+  });
+
+  test("stale-while-revalidate: a background revalidation that fails never reaches the caller", async () => {
+    const flaky = await startOrigin({ "/swr-down": answer("kept", { "cache-control": "max-age=0, stale-while-revalidate=3600" }) });
+    const url = flaky.url("/swr-down");
+    await (await cachedFetch(url)).text();
+    await flaky.close();
+    const served = await cachedFetch(url);
+    assert.deepEqual([await served.text(), served.headers.get("cache-status")], ["kept", "cachet; hit; detail=stale-while-revalidate"]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const again = await cachedFetch(url);
+    assert.equal(await again.text(), "kept");
   });
 
   test("CACHET_OFFLINE: stored responses are served stale or not, a miss names the URL, nothing connects", async () => {
