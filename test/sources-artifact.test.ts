@@ -123,6 +123,20 @@ describe("fetchArtifact", () => {
     const revalidated = await fetchArtifact(origin.url("/stale.bin"), { store });
     assert.equal(revalidated.fromCache, true, "a stale download is revalidated (304), not downloaded again");
     assert.equal(origin.seen.at(-1)!.headers["if-none-match"], '"s"');
+
+    serve("/fresh-refresh.bin", Buffer.from("fresh"), { "cache-control": "max-age=3600", etag: '"f"' });
+    await fetchArtifact(origin.url("/fresh-refresh.bin"), { store });
+    await fetchArtifact(origin.url("/fresh-refresh.bin"), { store, env: { CACHET_REFRESH: "fresh-refresh.bin" } });
+    assert.equal(origin.count("/fresh-refresh.bin"), 1, "downloaded by this process: fresh under CACHET_REFRESH too");
+    const child = startNode(["--import", "tsx", workerPath("http-fetcher.ts"), dir.path, origin.url("/fresh-refresh.bin"), "artifact"], { CACHET_REFRESH: "1" }, { cwd: REPO });
+    try {
+      await child.waitFor(/\}\n/);
+      assert.equal((JSON.parse(child.stdout().trim()) as { fromCache: boolean }).fromCache, true);
+    } finally {
+      await child.kill9();
+    }
+    assert.equal(origin.count("/fresh-refresh.bin"), 2, "another process under CACHET_REFRESH revalidates");
+    assert.equal(origin.seen.at(-1)!.headers["if-none-match"], '"f"');
   });
 
   test("a 304 without validators keeps a stale download; a cut download is an error and keeps nothing", async () => {

@@ -76,6 +76,9 @@ interface ArtifactHead {
   fileName: string;
 }
 
+/** Downloads stored or revalidated by this process: under `CACHET_REFRESH` they count as fresh. */
+const refreshedHere = new Set<string>();
+
 const headKey = (url: string) => `head ${url}`;
 const fileKey = (url: string) => `file ${url}`;
 const unpackedKey = (url: string, sha256: string) => `unpacked ${url} ${sha256}`;
@@ -183,7 +186,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     if (download.offline) return result;
     const policy = storedPolicy(stored.head.policy);
     const fresh = !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
-    if (fresh && !download.refresh) return result;
+    if (fresh && !(download.refresh && !refreshedHere.has(`${name}\0${url}`))) return result;
   }
   if (download.offline) throw new OfflineMissError(url);
 
@@ -195,6 +198,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     for (const pair of endToEnd(response.headers)) if (replaced.has(pair[0])) merged.push(pair);
     const { policy, mustRevalidate } = policyOf(policyRequest, stored.head.status, merged);
     await writeHead(store, name, url, { ...stored.head, headers: merged, mustRevalidate, policy: keptPolicy(policy, []) }, onWarning);
+    refreshedHere.add(`${name}\0${url}`);
     return { path: stored.path, sha256: stored.head.sha256, size: stored.head.size, fromCache: true };
   }
   if (!response.ok || response.body === null) {
@@ -213,6 +217,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
       const head: ArtifactHead = { status: response.status, headers, mustRevalidate, policy: keptPolicy(policy, []), sha256, size, fileName: download.fileName };
       await writeHead(store, name, url, head, onWarning);
       const dir = await store.treePath(name, fileKey(url));
+      refreshedHere.add(`${name}\0${url}`);
       if (dir !== undefined) return { path: join(dir, download.fileName), sha256, size, fromCache: false };
     } catch (error) {
       reportSourceFailure("write", error, store.root, onWarning);
