@@ -53,6 +53,8 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE"]);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const NULL_BODY = new Set([101, 204, 205, 304]);
 const MAX_REDIRECTS = 20;
+/** Longest wait of a request for an identical one in flight before it goes to the network itself. */
+const COALESCE_WAIT_MS = 30_000;
 /** Decoded heads kept per cachedFetch. */
 const MAX_DECODED = 512;
 /** A 304 never replaces these in a stored response: the stored body depends on them (RFC 9111 §3.2). */
@@ -238,7 +240,12 @@ class HttpCache {
     if (coalesce && hop.mode !== "reload" && hop.mode !== "no-cache") {
       const pending = this.inflight.get(id);
       if (pending) {
-        await pending;
+        // The first request settles once its body is stored, which takes its caller reading the body: a caller
+        // that never reads it would hold the others forever, so they wait a bounded time, then fetch themselves.
+        let timer: NodeJS.Timeout | undefined;
+        const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, COALESCE_WAIT_MS).unref()));
+        await Promise.race([pending, bound]);
+        clearTimeout(timer);
         return this.get(hop, false);
       }
     }
