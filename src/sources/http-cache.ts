@@ -596,10 +596,9 @@ function notModified(request: Headers, stored: Record<string, string>): boolean 
 function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Array> | null, status: string): Response {
   const cacheControl = found.head.headers.find(([name]) => name === "cache-control")?.[1];
   const omitted = new Set(cacheControl !== undefined && /no-cache\s*=/i.test(cacheControl) ? parseCacheControl(cacheControl).noCacheFields : []);
-  const out = new Headers();
-  for (const [name, value] of found.head.headers) if (!omitted.has(name) && name !== "age") out.append(name, value);
-  out.set("age", String(Math.floor(found.policy.age())));
-  out.set(CACHE_STATUS, status);
+  const out: [string, string][] = [];
+  for (const pair of found.head.headers) if (pair[0] !== "age" && pair[0] !== CACHE_STATUS && !omitted.has(pair[0])) out.push(pair);
+  out.push(["age", String(Math.floor(found.policy.age()))], [CACHE_STATUS, status]);
   return new Response(NULL_BODY.has(found.head.status) ? null : body, { status: found.head.status, statusText: found.head.statusText, headers: out });
 }
 
