@@ -52,10 +52,12 @@ class ChunkChannel implements AsyncIterable<Uint8Array> {
     try {
       for (;;) {
         if (this.failure) throw this.failure.error;
-        const chunk = this.queue.shift();
-        if (chunk !== undefined) {
-          if (this.queue.length < HIGH_WATER) this.release();
-          yield chunk;
+        if (this.queue.length > 0) {
+          // Chunks that queued up while the store wrote go as one write (as a file stream's writev would).
+          const chunks = this.queue;
+          this.queue = [];
+          this.release();
+          yield chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
           continue;
         }
         if (this.ended) return;
