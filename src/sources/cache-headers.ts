@@ -4,8 +4,9 @@
  * always the origin's own; only the policy's view is normalized:
  *
  * - `Cache-Control` directive names are case-insensitive; a directive with spaces around `=` or a non-numeric
- *   `max-age`/`s-maxage` is invalid and ignored; of a directive given twice, the first counts; `no-cache="field"` (qualified) does not forbid reuse, it only
- *   removes those fields from a reused response (as does `private="field"` in a shared cache, moot here).
+ *   `max-age`/`s-maxage` is invalid and ignored; of a directive given twice, the first counts (§4.2.1);
+ *   `no-cache="field"` (qualified) does not forbid reuse, it only removes those fields from a reused response
+ *   (as does `private="field"` in a shared cache, moot here).
  * - `Expires` must be an HTTP-date (IMF-fixdate, obsolete RFC 850 or asctime); anything else means "already
  *   expired" (RFC 9111 §5.3), and a two-digit RFC 850 year more than 50 years ahead is in the past century.
  * - `Pragma` in a response means nothing (RFC 9111 §5.4 covers requests only).
