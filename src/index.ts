@@ -6,9 +6,10 @@
  * - Keys: the canonical value encoding and digests of values, files and trees.
  * - Tasks: `task()` runs a function once per key, configured by Flyte-style `Cache`, policies, `ImageSpec`
  *   and `PodTemplate`; `explain()` says why a call would miss.
- * - Local sources: `localSource()` and `computeCacheKey()` key files and directories by their cache keys.
  * - Settings: `readSettings()` reads every `CACHET_*` variable and package.json `"cachet"` field, validated.
- * - Sources: `gitSource()` checks a git repository out at a commit, cached by the commit.
+ * - Sources: `cachedFetch` (fetch with a private RFC 9111 HTTP cache on disk), `fetchArtifact` (a download once
+ *   per canonical URL, sha256-checked, unpacked on request), `gitSource()` (a git checkout cached by its commit) and
+ *   `localSource()` (files and directories keyed by their cache keys).
  * - The shared tier: `RemoteStore` on PostgreSQL (fenced leases, Redis for hand-off), `TieredStore` (the local
  *   cache in front of it), and `openConfiguredStore()`, which picks by the settings.
  */

@@ -1,3 +1,9 @@
+export { cachedFetch, createCachedFetch } from "./http-cache.js";
+export type { CachedFetchOptions, FetchFunction, CachedRequestInit, CacheMode } from "./http-cache.js";
+export { OfflineMissError, Sha256MismatchError, DownloadStatusError, DownloadIncompleteError, SourceUrlError, SourceOptionError } from "./errors.js";
+export { canonicalArtifactUrl } from "./source-urls.js";
+export { fetchArtifact } from "./artifacts.js";
+export type { FetchArtifactOptions, ArtifactResult, DownloadProgress } from "./artifacts.js";
 export { gitSource } from "./git-source.js";
 export type { GitSourceOptions, GitSourceResult, GitSourceComponents } from "./git-source.js";
 export { parseGitRemote, redactUrl } from "./git-url.js";
