@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { checkSettings, readSettings, type CacheRoot, type Settings } from "../config/index.js";
+import { checkSettings, readSettings, type CacheRoot, type RefreshSetting, type SettingFlags, type Settings } from "../config/index.js";
 import { openStore, resolveCacheDir, type LockWaitHandler, type ResolvedCacheDir, type Store, type StoreWarning } from "../store/index.js";
 import { printNote, type Output } from "./output.js";
 import { UsageError } from "./usage-error.js";
@@ -11,6 +11,12 @@ export interface GlobalFlags {
   /** commander turns `--no-cache` into `cache: false`. */
   cache?: boolean | undefined;
   force?: boolean | undefined;
+  /** `--offline`. */
+  offline?: boolean | undefined;
+  /** `--refresh`: every entry refreshes. */
+  refresh?: boolean | undefined;
+  /** `--refresh-package NAME`, repeatable: those entries refresh. */
+  refreshPackage?: string[] | undefined;
 }
 
 /** What every command gets: settings, output streams, and the handlers that turn library events into text. */
@@ -34,7 +40,7 @@ export interface CommandContext {
  * values), resolves the cache root and refuses one that is a file.
  */
 export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
-  const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false } });
+  const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false, ...refreshFlags(flags) } });
   checkSettings(settings);
   const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
   if (!root.temporary) refuseFileRoot(settings.cacheRoot);
@@ -53,6 +59,16 @@ export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.P
           `Pass --force to skip the wait (only safe if nothing else is using the cache).`,
       ),
   };
+}
+
+/** `--offline`, `--refresh` and `--refresh-package` as settings flags (unset ones leave the environment's value). */
+function refreshFlags(flags: GlobalFlags): Pick<SettingFlags, "offline" | "refresh"> {
+  const refresh: RefreshSetting | undefined = flags.refresh
+    ? { all: true }
+    : flags.refreshPackage !== undefined && flags.refreshPackage.length > 0
+      ? { all: false, names: new Set(flags.refreshPackage) }
+      : undefined;
+  return { offline: flags.offline === true ? true : undefined, refresh };
 }
 
 /** A cache root that is a file, or lies under one, cannot be made: say so in one line, naming where it came from. */

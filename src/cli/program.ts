@@ -10,12 +10,16 @@ import { cacheLsCommand } from "./commands/cache-ls.js";
 import { cachePruneCommand, type PruneFlags } from "./commands/cache-prune.js";
 import { cacheSizeCommand } from "./commands/cache-size.js";
 import { cacheVerifyCommand } from "./commands/cache-verify.js";
+import type { RunFlags } from "./commands/run.js";
 import { UsageError } from "./usage-error.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
-/** Builds the `cachet` command tree. `run` receives the exit code of the command that ran. */
-export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code: number) => void): Command {
+/**
+ * Builds the `cachet` command tree. `run` receives the exit code of the command that ran; `argv` is what will be
+ * parsed (`cachet run` checks its command came after `--`).
+ */
+export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code: number) => void, argv: readonly string[] = []): Command {
   const program = new Command("cachet")
     .description("Durable, versioned, concurrency-safe caching: task results and sources, on a local store.")
     .version(version, "-V, --version", "print the version")
@@ -23,6 +27,14 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .addOption(new Option("--cache-dir <dir>", "cache root (env CACHET_CACHE_DIR)"))
     .addOption(new Option("--no-cache", "use a temporary cache for this process only, removed at exit"))
     .addOption(new Option("--force", "do not wait for other processes using the cache (clean, prune)"))
+    .addOption(new Option("--offline", "sources serve what is stored and never open a connection (env CACHET_OFFLINE)"))
+    .addOption(new Option("--refresh", "rerun or revalidate every entry instead of using it (env CACHET_REFRESH)"))
+    .addOption(
+      new Option("--refresh-package <name>", "rerun or revalidate only the entries of NAME (repeatable)").argParser((value: string, previous: string[] | undefined) => [
+        ...(previous ?? []),
+        value,
+      ]),
+    )
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -86,7 +98,26 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--json", "machine-readable output")
     .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));
 
-  for (const command of [program, cache, ...cache.commands]) {
+  program
+    .command("run")
+    .description("run a command once per key: replay its output and restore its --out paths on a hit")
+    .usage("[options] -- <command> [args...]")
+    .argument("<command...>", "the command and its arguments, after --")
+    .option("--name <name>", "entry name (default: the package name and the command's first word, e.g. my-pkg:tsc)")
+    .addOption(new Option("--key <spec>", "also key on SPEC (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--env <name>", "also key on the variable NAME (set, empty and unset differ; repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--out <path>", "a file or directory the command makes, stored and restored (repeatable)").argParser(collect).default([]))
+    .option("--dry-run", "say whether it would hit or run, and why, without running it")
+    .option("--no-serialize", "do not wait for an identical run in another process")
+    .action(
+      action(async (context, command: string[], flags: RunFlags) => {
+        const { runRunCommand } = await import("./commands/run.js");
+        requireSeparator(argv, command);
+        return runRunCommand(context, command, flags);
+      }),
+    );
+
+  for (const command of [program, cache, ...program.commands.filter((command) => command !== cache), ...cache.commands]) {
     command.exitOverride().configureOutput(program.configureOutput());
     command.showSuggestionAfterError(true);
     command.configureHelp({ showGlobalOptions: true });
@@ -96,12 +127,29 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
   return program;
 }
 
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `cachet run` takes its command after `--`, so the command's own flags are never read as cachet's. */
+function requireSeparator(rawArgs: readonly string[], command: readonly string[]): void {
+  const at = rawArgs.indexOf("--");
+  if (at < 0 || rawArgs.length - at - 1 !== command.length) {
+    throw new UsageError(`cachet run takes its command after --, as in: cachet run --out dist -- ${command.join(" ") || "tsc -p ."}`);
+  }
+}
+
 /** Parses argv and runs the command; resolves to the process exit code. */
 export async function runCli(argv: string[], output: Output = processOutput, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let code = 0;
-  const program = buildProgram(output, env, (exitCode) => {
-    code = exitCode;
-  });
+  const program = buildProgram(
+    output,
+    env,
+    (exitCode) => {
+      code = exitCode;
+    },
+    argv,
+  );
   try {
     await program.parseAsync(argv, { from: "user" });
     return code;
