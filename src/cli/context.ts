@@ -35,15 +35,21 @@ export interface CommandContext {
   onLockWait: LockWaitHandler;
 }
 
+/** How a command uses the cache. */
+export interface ContextOptions {
+  /** The command does its work without a cache (`cachet run`): a root that cannot be made is its to report, as a warning. */
+  cacheOptional?: boolean | undefined;
+}
+
 /**
  * Reads and checks every setting (a value that is not understood is one line naming the setting and the accepted
- * values), resolves the cache root and refuses one that is a file.
+ * values), resolves the cache root and refuses one that is a file (unless the cache is optional to the command).
  */
-export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
+export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd(), options: ContextOptions = {}): CommandContext {
   const settings = readSettings({ env, cwd, flags: { cacheDir: flags.cacheDir, noCache: flags.cache === false, ...refreshFlags(flags) } });
   checkSettings(settings);
   const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
-  if (!root.temporary) refuseFileRoot(settings.cacheRoot);
+  if (!root.temporary && options.cacheOptional !== true) refuseFileRoot(settings.cacheRoot);
   return {
     settings,
     force: flags.force ?? false,

@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from "commander";
 import { createRequire } from "node:module";
-import { commandContext, type CommandContext, type GlobalFlags } from "./context.js";
+import { commandContext, type CommandContext, type ContextOptions, type GlobalFlags } from "./context.js";
 import { settingsHelp, subcommandsHelp } from "./help-text.js";
 import { processOutput, type Output } from "./output.js";
 import { cacheCleanCommand } from "./commands/cache-clean.js";
@@ -30,10 +30,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .addOption(new Option("--offline", "sources serve what is stored and never open a connection (env CACHET_OFFLINE)"))
     .addOption(new Option("--refresh", "rerun or revalidate every entry instead of using it (env CACHET_REFRESH)"))
     .addOption(
-      new Option("--refresh-package <name>", "rerun or revalidate only the entries of NAME (repeatable)").argParser((value: string, previous: string[] | undefined) => [
-        ...(previous ?? []),
-        value,
-      ]),
+      new Option("--refresh-package <name>", "rerun or revalidate only the entries of NAME (repeatable)").argParser(collect),
     )
     .showSuggestionAfterError(true)
     .exitOverride()
@@ -43,15 +40,15 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
       outputError: () => {},
     });
 
-  const contextOf = (command: Command): CommandContext => {
+  const contextOf = (command: Command, options?: ContextOptions): CommandContext => {
     const flags = command.optsWithGlobals() as GlobalFlags;
-    return commandContext(flags, output, env);
+    return commandContext(flags, output, env, process.cwd(), options);
   };
   const action =
-    <A extends unknown[]>(fn: (context: CommandContext, ...args: A) => Promise<number>) =>
+    <A extends unknown[]>(fn: (context: CommandContext, ...args: A) => Promise<number>, options?: ContextOptions) =>
     async (...args: unknown[]): Promise<void> => {
       const command = args[args.length - 1] as Command;
-      run(await fn(contextOf(command), ...(args.slice(0, -1) as A)));
+      run(await fn(contextOf(command, options), ...(args.slice(0, -1) as A)));
     };
 
   const cache = program.command("cache").description("inspect and manage the cache directory").exitOverride();
@@ -114,7 +111,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
         const { runRunCommand } = await import("./commands/run.js");
         requireSeparator(argv, command);
         return runRunCommand(context, command, flags);
-      }),
+      }, { cacheOptional: true }),
     );
 
   for (const command of [program, cache, ...program.commands.filter((command) => command !== cache), ...cache.commands]) {
