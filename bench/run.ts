@@ -1,5 +1,5 @@
 // The benchmarks: `npm run bench` (after a build) or `node --import tsx bench/run.ts [--quick] [suite…]`.
-// Suites: store-ops, parallel-ops, blob-stream, link-out, index-scale, task-calls. `--quick` or BENCH_QUICK=1 runs a small
+// Suites: store-ops, parallel-ops, blob-stream, link-out, index-scale, task-calls, run-restore. `--quick` or BENCH_QUICK=1 runs a small
 // smoke version of each. Every judged figure is a ratio against a baseline measured in the same run.
 // Scratch data goes under BENCH_DIR (default: the OS temp directory); keep it on a local disk.
 import { formatTable, type Figure } from "./report.js";
@@ -12,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ run: (context: BenchContext) => Pro
   "link-out": () => import("./link-out.js"),
   "index-scale": () => import("./index-scale.js"),
   "task-calls": () => import("./task-calls.js"),
+  "run-restore": () => import("./run-restore.js"),
 };
 
 const args = process.argv.slice(2);

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { checkSettings, readSettings, type CacheRoot, type RefreshSetting, type SettingFlags, type Settings } from "../config/index.js";
-import { openStore, resolveCacheDir, type LockWaitHandler, type ResolvedCacheDir, type Store, type StoreWarning } from "../store/index.js";
+import { resolveCacheDir, type ResolvedCacheDir } from "../store/cache-dir.js";
+import type { LockWaitHandler, Store, StoreWarning } from "../store/index.js";
 import { printNote, type Output } from "./output.js";
 import { UsageError } from "./usage-error.js";
 
@@ -126,5 +127,6 @@ export async function openExistingStore(context: CommandContext): Promise<Store 
     printNote(context.output, `No cache found at: ${root}`);
     return undefined;
   }
+  const { openStore } = await import("../store/store.js");
   return openStore(storeOptions(context));
 }

@@ -3,13 +3,7 @@ import { createRequire } from "node:module";
 import { commandContext, type CommandContext, type ContextOptions, type GlobalFlags } from "./context.js";
 import { settingsHelp, subcommandsHelp } from "./help-text.js";
 import { processOutput, type Output } from "./output.js";
-import { cacheCleanCommand } from "./commands/cache-clean.js";
-import { cacheDirCommand } from "./commands/cache-dir.js";
-import { cacheExplainCommand } from "./commands/cache-explain.js";
-import { cacheLsCommand } from "./commands/cache-ls.js";
-import { cachePruneCommand, type PruneFlags } from "./commands/cache-prune.js";
-import { cacheSizeCommand } from "./commands/cache-size.js";
-import { cacheVerifyCommand } from "./commands/cache-verify.js";
+import type { PruneFlags } from "./commands/cache-prune.js";
 import type { RunFlags } from "./commands/run.js";
 import { UsageError } from "./usage-error.js";
 
@@ -51,14 +45,15 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
       run(await fn(contextOf(command, options), ...(args.slice(0, -1) as A)));
     };
 
+  // Each command's module is loaded when it runs, so `cachet run` starts without loading what it does not use.
   const cache = program.command("cache").description("inspect and manage the cache directory").exitOverride();
-  cache.command("dir").description("print the cache root").action(action(cacheDirCommand));
+  cache.command("dir").description("print the cache root").action(action(async (context) => (await import("./commands/cache-dir.js")).cacheDirCommand(context)));
   cache
     .command("clean")
     .description("remove everything, or only the entries of the given names")
     .argument("[names...]", "entry names (task or source names)")
     .option("--json", "also print what was removed as JSON on stdout")
-    .action(action((context, names: string[], flags: { json?: boolean }) => cacheCleanCommand(context, names, flags)));
+    .action(action((context, names: string[], flags: { json?: boolean }) => import("./commands/cache-clean.js").then((m) => m.cacheCleanCommand(context, names, flags))));
   cache
     .command("prune")
     .description("remove unused content; with flags, also downloaded, old or least-recently-used entries")
@@ -67,25 +62,25 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .option("--max-size <size>", "also remove least-recently-used entries until the cache fits SIZE (e.g. 2GiB)")
     .option("--dry-run", "list what would be removed, and remove nothing")
     .option("--json", "also print what was removed as JSON on stdout")
-    .action(action((context, flags: PruneFlags) => cachePruneCommand(context, flags)));
+    .action(action((context, flags: PruneFlags) => import("./commands/cache-prune.js").then((m) => m.cachePruneCommand(context, flags))));
   cache
     .command("size")
     .description("print the cache's size in bytes")
     .option("-H, --human", "human-readable units (default on a terminal)")
     .option("--json", "machine-readable output (bytes, files, directories)")
-    .action(action((context, flags: { human?: boolean; json?: boolean }) => cacheSizeCommand(context, flags)));
+    .action(action((context, flags: { human?: boolean; json?: boolean }) => import("./commands/cache-size.js").then((m) => m.cacheSizeCommand(context, flags))));
   cache
     .command("ls")
     .description("list entries with name, key, size, origin, age and last use (a task result's files under it)")
     .argument("[name]", "only entries of this name")
     .option("--json", "machine-readable output")
-    .action(action((context, name: string | undefined, flags: { json?: boolean }) => cacheLsCommand(context, name, flags)));
+    .action(action((context, name: string | undefined, flags: { json?: boolean }) => import("./commands/cache-ls.js").then((m) => m.cacheLsCommand(context, name, flags))));
   cache
     .command("verify")
     .description("check the index and every entry against its digest, and drop the bad ones")
     .option("--repair", "replace a damaged index and put back the entries of damaged index copies that verify")
     .option("--json", "machine-readable output")
-    .action(action((context, flags: { json?: boolean; repair?: boolean }) => cacheVerifyCommand(context, flags)));
+    .action(action((context, flags: { json?: boolean; repair?: boolean }) => import("./commands/cache-verify.js").then((m) => m.cacheVerifyCommand(context, flags))));
 
   cache
     .command("explain")
@@ -93,7 +88,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .argument("<name>", "task name")
     .argument("[key]", "entry key, or a unique start of it as `cache ls` shows it (default: the most recently used entry)")
     .option("--json", "machine-readable output")
-    .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => cacheExplainCommand(context, name, key, flags)));
+    .action(action((context, name: string, key: string | undefined, flags: { json?: boolean }) => import("./commands/cache-explain.js").then((m) => m.cacheExplainCommand(context, name, key, flags))));
 
   program
     .command("run")

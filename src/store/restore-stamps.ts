@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, type BigIntStats } from "node:fs";
+import { lstatSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
@@ -10,7 +10,7 @@ import { stagingPath } from "./staging.js";
  * restore of the same tree into it can see, by a `stat` each, that the target still is that tree and leave it
  * alone. A stamp lives in `stamps-v1/<sha256 of the target's absolute path>.json`, written by rename.
  *
- * An entry counts as unchanged when its inode, mode, size, mtime and ctime (nanoseconds) are the same. Writing a
+ * An entry counts as unchanged when its inode, mode, size, mtime and ctime are the same. Writing a
  * file, replacing it, `chmod`, `touch` and renaming all move the ctime, which only the kernel sets; a directory's
  * mtime moves when an entry is added to it, removed or renamed, so files added anywhere in the tree are seen
  * without reading a directory.
@@ -18,8 +18,11 @@ import { stagingPath } from "./staging.js";
 
 const STAMP_FORMAT = "cachet-restore-stamp/1";
 
-/** One entry: relative POSIX path ("" for the target itself), then inode, mode, size, mtime and ctime in ns. */
-type StampEntry = [path: string, ino: string, mode: number, size: string, mtimeNs: string, ctimeNs: string];
+/**
+ * One entry: relative POSIX path ("" for the target itself), then inode, mode, size, and mtime and ctime in ms
+ * (with their sub-millisecond fraction: a double holds today's times to a fraction of a microsecond).
+ */
+type StampEntry = [path: string, ino: number, mode: number, size: number, mtimeMs: number, ctimeMs: number];
 
 interface Stamp {
   format: typeof STAMP_FORMAT;
@@ -34,23 +37,20 @@ export function stampPath(layout: CacheLayout, target: string): string {
   return join(layout.bucket("stamps"), `${id}.json`);
 }
 
-function entryOf(path: string, stats: BigIntStats): StampEntry {
-  return [path, String(stats.ino), Number(stats.mode), String(stats.size), String(stats.mtimeNs), String(stats.ctimeNs)];
+function entryOf(path: string, stats: Stats): StampEntry {
+  return [path, stats.ino, stats.mode, stats.size, stats.mtimeMs, stats.ctimeMs];
 }
 
-function lstatOrUndefined(path: string): BigIntStats | undefined {
-  try {
-    return lstatSync(path, { bigint: true });
-  } catch {
-    return undefined;
-  }
+function lstatOrUndefined(path: string): Stats | undefined {
+  return lstatSync(path, { throwIfNoEntry: false });
 }
 
 /** The stamp entries of `paths` (relative, "" first) under `target`, or undefined if one is missing. */
 export function statPaths(target: string, paths: readonly string[]): StampEntry[] | undefined {
   const entries: StampEntry[] = [];
+  const prefix = `${target}/`;
   for (const path of paths) {
-    const stats = lstatOrUndefined(path === "" ? target : join(target, path));
+    const stats = lstatOrUndefined(path === "" ? target : prefix + path);
     if (stats === undefined) return undefined;
     entries.push(entryOf(path, stats));
   }
@@ -65,7 +65,7 @@ export function statWalk(dir: string): StampEntry[] | undefined {
   const visit = (relative: string): void => {
     for (const name of readdirSync(relative === "" ? dir : join(dir, relative))) {
       const path = relative === "" ? name : `${relative}/${name}`;
-      const stats = lstatSync(join(dir, path), { bigint: true });
+      const stats = lstatSync(join(dir, path));
       entries.push(entryOf(path, stats));
       if (stats.isDirectory()) visit(path);
     }

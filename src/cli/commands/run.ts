@@ -1,6 +1,8 @@
 import { constants } from "node:os";
 import { refreshes } from "../../config/index.js";
-import { assertValidName, openStore, type CacheStore, type KeyLock } from "../../store/index.js";
+import { assertValidName } from "../../store/entry-name.js";
+import type { CacheStore, KeyLock } from "../../store/index.js";
+import { openStore } from "../../store/store.js";
 import { contentEntryKey } from "../../task/content-entries.js";
 import { storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, type Output } from "../output.js";

@@ -3,7 +3,7 @@ import { createReadStream } from "node:fs";
 import { lstat, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { CacheStore } from "../../store/index.js";
+import type { CacheStore } from "../../store/cache-store.js";
 import { restoreFileInto } from "../../store/restore-swap.js";
 import { contentEntryKey } from "../../task/content-entries.js";
 
