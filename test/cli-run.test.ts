@@ -285,6 +285,17 @@ describe("cachet run: keys, refresh, dry run", () => {
     assert.equal(p.runs(), 1);
   });
 
+  test("cachet cache explain shows a run entry's key and what changed against the name's previous entry", async () => {
+    const p = project();
+    assert.equal((await run(p, ["--env", "FOO", ...BUILD, "env"])).code, 0);
+    assert.equal((await run(p, ["--env", "FOO", ...BUILD, "env"], { FOO: "x" })).code, 0);
+    const explained = await runCli(["--cache-dir", p.cache, "cache", "explain", "demo-pkg:node"], {}, { cwd: p.dir });
+    assert.equal(explained.code, 0, explained.stderr);
+    assert.match(explained.stdout, /\(cachet run\)/);
+    assert.match(explained.stdout, /env FOO set/);
+    assert.match(explained.stdout, /--env FOO changed: unset → set/);
+  });
+
   test("--refresh reruns and replaces; --refresh-package reruns only that name; --offline is accepted", async () => {
     const p = project();
     const args = ["--name", "build", "--out", "out", ...BUILD, "ok"];
