@@ -126,14 +126,14 @@ function workspace(dir: string, tree: string): string {
   return dir;
 }
 
-/** Like link-out's tree: 10 top folders × 10 sub-folders × files of 100 B – 16 KiB. */
+/** Like link-out's tree, a little larger: 10 top folders × 10 sub-folders × files of 100 B – 23 KiB (~40 MiB for 10 000). */
 function writeTree(root: string, files: number): number {
   let bytes = 0;
   const perDir = Math.ceil(files / 100);
   for (let i = 0; i < files; i++) {
     const dir = join(root, `pkg-${Math.floor(i / (perDir * 10)) % 10}`, `mod-${Math.floor(i / perDir) % 10}`);
     if (i % perDir === 0) mkdirSync(dir, { recursive: true });
-    const size = Math.round(100 * Math.pow(160, Math.random()));
+    const size = Math.round(100 * Math.pow(230, Math.random()));
     writeFileSync(join(dir, `file-${i}.js`), randomBytes(size));
     bytes += size;
   }
