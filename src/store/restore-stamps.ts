@@ -17,6 +17,7 @@ import { stagingPath } from "./staging.js";
  */
 
 const STAMP_FORMAT = "cachet-restore-stamp/1";
+const PARENT_STEP = /(^|\/)\.\.(\/|$)/;
 
 /**
  * One entry: relative POSIX path ("" for the target itself), then inode, mode, size, and mtime and ctime in ms
@@ -78,16 +79,6 @@ export function statWalk(dir: string): StampEntry[] | undefined {
   return entries;
 }
 
-function sameEntries(a: readonly StampEntry[], b: readonly StampEntry[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    for (let j = 0; j < x.length; j++) if (x[j] !== y[j]) return false;
-  }
-  return true;
-}
-
 /** True when both lists name the same paths (in any order). */
 export function samePaths(entries: readonly StampEntry[], paths: readonly string[]): boolean {
   if (entries.length !== paths.length) return false;
@@ -127,8 +118,22 @@ export function targetHoldsTree(layout: CacheLayout, target: string, digest: str
   }
   if (stamp?.format !== STAMP_FORMAT || stamp.digest !== digest || stamp.target !== resolve(target)) return false;
   if (!Array.isArray(stamp.entries) || stamp.entries.length === 0 || stamp.entries[0]?.[0] !== "") return false;
-  const paths = stamp.entries.map((entry) => entry[0]);
-  if (paths.some((path) => typeof path !== "string" || path.startsWith("/") || path.split("/").includes(".."))) return false;
-  const now = statPaths(target, paths);
-  return now !== undefined && sameEntries(now, stamp.entries);
+  // One lstat per entry, compared as it goes: no copy of the listing is made, and the first difference ends it.
+  const prefix = `${target}/`;
+  for (const entry of stamp.entries) {
+    const path = entry[0];
+    if (typeof path !== "string" || path.startsWith("/") || PARENT_STEP.test(path)) return false;
+    const stats = lstatOrUndefined(path === "" ? target : prefix + path);
+    if (
+      stats === undefined ||
+      stats.ino !== entry[1] ||
+      stats.mode !== entry[2] ||
+      stats.size !== entry[3] ||
+      stats.mtimeMs !== entry[4] ||
+      stats.ctimeMs !== entry[5]
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
