@@ -96,10 +96,11 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .usage("[options] -- <command> [args...]")
     .argument("<command...>", "the command and its arguments, after --")
     .option("--name <name>", "entry name (default: the package name and the command's first word, e.g. my-pkg:tsc)")
-    .addOption(new Option("--key <spec>", "also key on SPEC (repeatable)").argParser(collect).default([]))
-    .addOption(new Option("--env <name>", "also key on the variable NAME (set, empty and unset differ; repeatable)").argParser(collect).default([]))
-    .addOption(new Option("--out <path>", "a file or directory the command makes, stored and restored (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--key <spec>", "also key on files, directories or git state (repeatable; not supported by this build yet)").argParser(collect))
+    .addOption(new Option("--env <name>", "also key on the variable NAME (set, empty and unset differ; repeatable)").argParser(collect))
+    .addOption(new Option("--out <path>", "a file or directory the command makes, stored and restored (repeatable)").argParser(collect))
     .option("--dry-run", "say whether it would hit or run, and why, without running it")
+    .option("--serialize", "wait for an identical run in another process and replay it (the default)")
     .option("--no-serialize", "do not wait for an identical run in another process")
     .action(
       action(async (context, command: string[], flags: RunFlags) => {

@@ -16,9 +16,9 @@ import { cwdInPackage, defaultRunName, findPackage, runKey, type RunKeyComponent
 /** Flags of `cachet run`. */
 export interface RunFlags {
   name?: string | undefined;
-  key: string[];
-  env: string[];
-  out: string[];
+  key?: string[] | undefined;
+  env?: string[] | undefined;
+  out?: string[] | undefined;
   dryRun?: boolean | undefined;
   /** commander turns `--no-serialize` into `serialize: false`. */
   serialize?: boolean | undefined;
@@ -51,9 +51,9 @@ export async function runRunCommand(context: CommandContext, command: string[], 
   const { key, components } = await runKey({
     command,
     cwdRelative: cwdInPackage(cwd, home),
-    outs: flags.out,
-    envNames: flags.env,
-    keySpecs: flags.key,
+    outs: flags.out ?? [],
+    envNames: flags.env ?? [],
+    keySpecs: flags.key ?? [],
     env: context.env,
   });
   const run = new CachedRun(context, name, key, components, cwd);
