@@ -229,6 +229,29 @@ describe("cachet run: outputs", () => {
     assert.equal(p.runs(), 1);
   });
 
+  test("an --out path the command did not make is recorded as absent: a warning on the miss, and a hit removes it", async () => {
+    const p = project();
+    const args = ["--out", "never-made", ...BUILD, "ok"];
+    const miss = await run(p, args);
+    assert.equal(miss.code, 0);
+    assert.match(miss.stderr, /--out never-made was not made by the command/);
+    mkdirSync(join(p.dir, "never-made"));
+    writeFileSync(join(p.dir, "never-made", "stale.txt"), "stale");
+    const hit = await run(p, args);
+    assert.equal(hit.code, 0);
+    assert.equal(hit.stderr, "");
+    assert.equal(existsSync(join(p.dir, "never-made")), false);
+    assert.equal(p.runs(), 1);
+  });
+
+  test("a scoped package's default name replaces the slash: @scope+pkg:node", async () => {
+    const p = project();
+    writeFileSync(join(p.dir, "package.json"), JSON.stringify({ name: "@scope/pkg", version: "1.0.0" }));
+    assert.equal((await run(p, [...BUILD, "ok"])).code, 0);
+    const listed = await runCli(["--cache-dir", p.cache, "cache", "ls", "@scope+pkg:node"]);
+    assert.match(listed.stdout, /@scope\+pkg:node/);
+  });
+
   test("with CACHET_LINK_MODE=hardlink a restore shares the cache's read-only files; an edit forced into one is caught", async () => {
     const p = project();
     const env = { CACHET_LINK_MODE: "hardlink" };
