@@ -380,6 +380,35 @@ describe("cachet run: processes and failures", () => {
     assert.match(dry.stdout, /^miss: .*no entry/);
   });
 
+  test("a reader that goes away (| head -1) ends the copy, not cachet; the incomplete output is not stored", async () => {
+    const p = project();
+    const lines = [process.execPath, "-e", "for (let i = 0; i < 300000; i++) console.log('line ' + i)"];
+    const child = startNode([CLI, "--cache-dir", p.cache, "run", "--name", "lines", "--", ...lines], {}, { cwd: p.dir });
+    try {
+      await child.waitFor("line 0");
+      child.process.stdout.destroy();
+      const exit = await child.waitForExit();
+      assert.equal(exit.signal, null);
+      assert.doesNotMatch(child.stderr(), /Unhandled|EPIPE/);
+    } finally {
+      await child.kill9();
+    }
+    const dry = await run(p, ["--dry-run", "--name", "lines", "--", ...lines]);
+    assert.match(dry.stdout, /^miss: lines would run: no entry/);
+    const full = await run(p, ["--name", "lines", "--", ...lines]);
+    assert.equal(full.code, 0);
+    const replayed = startNode([CLI, "--cache-dir", p.cache, "run", "--name", "lines", "--", ...lines], {}, { cwd: p.dir });
+    try {
+      await replayed.waitFor("line 0");
+      replayed.process.stdout.destroy();
+      const exit = await replayed.waitForExit();
+      assert.equal(exit.code, 0, replayed.stderr());
+      assert.doesNotMatch(replayed.stderr(), /Unhandled|EPIPE/);
+    } finally {
+      await replayed.kill9();
+    }
+  });
+
   test("a cache that cannot be used runs the command uncached, with one warning", async () => {
     const p = project();
     const fileRoot = join(p.dir, "not-a-directory");

@@ -99,8 +99,9 @@ class CachedRun {
       const outcome = await runCommand(this.components.command, this.output, !this.broken);
       const code = exitCodeOf(outcome);
       if (outcome.startError !== undefined) printNote(this.output, `error: ${outcome.startError}`);
-      if (code === 0 && outcome.interrupted === undefined && outcome.log !== undefined) await this.guard(() => this.save(outcome));
-      else if (code === 0 && outcome.log === undefined && !this.broken) printNote(this.output, `warning: ${this.name}: the output was too large to record; not cached`);
+      const log = outcome.log;
+      if (code === 0 && outcome.interrupted === undefined && log !== undefined && log.dropped === undefined) await this.guard(() => this.save(outcome));
+      else if (code === 0 && log?.dropped === "too large") printNote(this.output, `warning: ${this.name}: the output was too large to record; not cached`);
       return code;
     } finally {
       lock?.release();
@@ -224,10 +225,27 @@ function signalNumber(signal: NodeJS.Signals): number | undefined {
   return (constants.signals as Partial<Record<NodeJS.Signals, number>>)[signal];
 }
 
-/** Writes the recorded chunks in order, each to its stream, waiting when a stream is backed up. */
+/**
+ * Writes the recorded chunks in order, each to its stream, waiting when a stream is backed up. A stream whose reader
+ * went away (`| head -1`) gets nothing more; the others still get theirs.
+ */
 async function writeLog(output: Output, chunks: readonly LogChunk[]): Promise<void> {
-  for (const chunk of chunks) {
-    const target = chunk.stream === 1 ? output.stdout : output.stderr;
-    if (!target.write(chunk.data)) await new Promise<void>((resolve) => target.once("drain", resolve));
+  const closed = new Set<NodeJS.WritableStream>();
+  const listeners = [output.stdout, output.stderr].map((target) => {
+    const onError = (): void => {
+      closed.add(target);
+      target.emit("drain");
+    };
+    target.on("error", onError);
+    return () => target.removeListener("error", onError);
+  });
+  try {
+    for (const chunk of chunks) {
+      const target = chunk.stream === 1 ? output.stdout : output.stderr;
+      if (closed.has(target)) continue;
+      if (!target.write(chunk.data)) await new Promise<void>((resolve) => target.once("drain", resolve));
+    }
+  } finally {
+    for (const remove of listeners) remove();
   }
 }

@@ -13,23 +13,27 @@ export interface LogChunk {
   data: Uint8Array;
 }
 
+/** Why a log was dropped: it grew past its limit, or a reader of our output went away so it is incomplete. */
+export type DropReason = "too large" | "output closed";
+
 /** Collects chunks as they arrive, up to `limit` bytes; past it the log is dropped (the run is then not cached). */
 export class RunLog {
   readonly chunks: LogChunk[] = [];
   private bytes = 0;
-  overflowed = false;
+  dropped: DropReason | undefined;
 
   constructor(private readonly limit: number) {}
 
   add(stream: LogStream, data: Uint8Array): void {
-    if (this.overflowed) return;
+    if (this.dropped !== undefined) return;
     this.bytes += data.length + 5;
-    if (this.bytes > this.limit) {
-      this.overflowed = true;
-      this.chunks.length = 0;
-      return;
-    }
-    this.chunks.push({ stream, data });
+    if (this.bytes > this.limit) this.drop("too large");
+    else this.chunks.push({ stream, data });
+  }
+
+  drop(reason: DropReason): void {
+    this.dropped ??= reason;
+    this.chunks.length = 0;
   }
 
   encode(): Buffer {

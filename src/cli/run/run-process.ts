@@ -18,7 +18,7 @@ export interface CommandOutcome {
   signal: NodeJS.Signals | undefined;
   /** A signal this process received and passed on during the run (Ctrl-C): nothing is stored then. */
   interrupted: NodeJS.Signals | undefined;
-  /** Its output in order; undefined when not recorded (too large, or recording was not asked for). */
+  /** Its output in order (see {@link RunLog.dropped}); undefined when recording was not asked for. */
   log: RunLog | undefined;
   /** The command could not be started (not found, not executable): the message. */
   startError: string | undefined;
@@ -55,7 +55,7 @@ export async function runCommand(command: readonly string[], output: Output, rec
       code: ended.code ?? undefined,
       signal: ended.signal ?? undefined,
       interrupted,
-      log: log?.overflowed ? undefined : log,
+      log,
       startError: ended.error === undefined ? undefined : `cannot run ${command[0]}: ${ended.error.message}`,
       terminal,
     };
@@ -79,6 +79,14 @@ function tee(child: ChildProcess, output: Output, log: RunLog | undefined): void
     if (--waiting === 0) for (const [source] of sources) source?.resume();
   };
   for (const [source, stream, target] of sources) {
+    // A reader that went away (`cachet run … | head -1`): close the command's end too, so it meets the closed pipe
+    // as it would without cachet; its output is then incomplete and is not cached.
+    const readerGone = (): void => {
+      log?.drop("output closed");
+      source?.destroy();
+    };
+    target.on("error", readerGone);
+    child.once("close", () => target.removeListener("error", readerGone));
     source?.on("data", (chunk: Buffer) => {
       log?.add(stream, chunk);
       if (!target.write(chunk)) {
