@@ -96,7 +96,7 @@ class CachedRun {
         const code = await this.replay();
         if (code !== undefined) return code;
       }
-      const outcome = await runCommand(this.components.command, this.output, !this.broken);
+      const outcome = await runCommand(this.components.command, this.output, !this.broken, this.context.env);
       const code = exitCodeOf(outcome);
       if (outcome.startError !== undefined) printNote(this.output, `error: ${outcome.startError}`);
       const log = outcome.log;

@@ -27,16 +27,16 @@ export interface CommandOutcome {
 }
 
 /**
- * Runs `command` (no shell) with the caller's stdin, teeing its stdout and stderr to `output` and, with `record`,
+ * Runs `command` (no shell) in `env` (the environment its key read) with the caller's stdin, teeing its stdout and stderr to `output` and, with `record`,
  * into a log in the order the chunks arrive. When stdin and both of `output`'s streams are terminals (a person at
  * a terminal) and util-linux `script` is installed, the command runs on a pseudo-terminal made by `script`, so it sees a terminal (colours,
  * `isTTY`) as it would without cachet; a terminal has one output stream, so its output is recorded as stdout.
  * Signals this process receives are passed on to the command while it runs.
  */
-export async function runCommand(command: readonly string[], output: Output, record: boolean): Promise<CommandOutcome> {
+export async function runCommand(command: readonly string[], output: Output, record: boolean, env: NodeJS.ProcessEnv): Promise<CommandOutcome> {
   const terminal = process.stdin.isTTY === true && output.stdout.isTTY === true && output.stderr.isTTY === true && scriptProgram() !== undefined;
   const log = record ? new RunLog(LOG_LIMIT) : undefined;
-  const child = terminal ? spawnOnTerminal(command) : spawn(command[0]!, command.slice(1), { stdio: ["inherit", "pipe", "pipe"] });
+  const child = terminal ? spawnOnTerminal(command, env) : spawn(command[0]!, command.slice(1), { stdio: ["inherit", "pipe", "pipe"], env });
 
   let interrupted: NodeJS.Signals | undefined;
   const restoreSignals = forwardSignals((signal) => {
@@ -99,12 +99,12 @@ function tee(child: ChildProcess, output: Output, log: RunLog | undefined): void
 }
 
 /** `script -qefc '<command>' /dev/null`: the command on a pseudo-terminal, its exit status passed on. */
-function spawnOnTerminal(command: readonly string[]): ChildProcess {
+function spawnOnTerminal(command: readonly string[], env: NodeJS.ProcessEnv): ChildProcess {
   // `script` runs its command through $SHELL -c; a known shell, and the user's SHELL put back for the command.
-  const shell = process.env.SHELL;
+  const shell = env.SHELL;
   const restoreShell = shell === undefined ? "unset SHELL;" : `SHELL=${shellQuote(shell)}; export SHELL;`;
   const line = `${restoreShell} exec ${command.map(shellQuote).join(" ")}`;
-  return spawn(scriptProgram()!, ["-qefc", line, "/dev/null"], { stdio: ["inherit", "pipe", "pipe"], env: { ...process.env, SHELL: "/bin/sh" } });
+  return spawn(scriptProgram()!, ["-qefc", line, "/dev/null"], { stdio: ["inherit", "pipe", "pipe"], env: { ...env, SHELL: "/bin/sh" } });
 }
 
 function shellQuote(word: string): string {
