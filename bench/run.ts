@@ -1,7 +1,7 @@
 // The benchmarks: `npm run bench` (after a build) or `node --import tsx bench/run.ts [--quick] [suite…]`.
 // Suites: store-ops, parallel-ops, blob-stream, link-out, index-scale, task-calls, http-cache, git-source,
-// archive-unpack, cache-keys, remote-tier (skipped without PostgreSQL). `--quick` or BENCH_QUICK=1 runs a small smoke
-// version of each. Every judged figure is a ratio against a baseline measured in the same run.
+// archive-unpack, cache-keys, run-restore, remote-tier (skipped without PostgreSQL). `--quick` or BENCH_QUICK=1 runs a
+// small smoke version of each. Every judged figure is a ratio against a baseline measured in the same run.
 // Scratch data goes under BENCH_DIR (default: the OS temp directory); keep it on a local disk.
 import { formatTable, type Figure } from "./report.js";
 import type { BenchContext } from "./measure.js";
@@ -17,6 +17,7 @@ const SUITES: Record<string, () => Promise<{ run: (context: BenchContext) => Pro
   "git-source": () => import("./git-source.js"),
   "archive-unpack": () => import("./archive-unpack.js"),
   "cache-keys": () => import("./cache-keys.js"),
+  "run-restore": () => import("./run-restore.js"),
   "remote-tier": () => import("./remote-tier.js"),
 };
 

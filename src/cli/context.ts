@@ -1,7 +1,8 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { checkSettings, readSettings, type CacheRoot, type Settings } from "../config/index.js";
-import { openStore, resolveCacheDir, type LockWaitHandler, type ResolvedCacheDir, type Store, type StoreWarning } from "../store/index.js";
+import { checkSettings, readSettings, type CacheRoot, type RefreshSetting, type SettingFlags, type Settings } from "../config/index.js";
+import { resolveCacheDir, type ResolvedCacheDir } from "../store/cache-dir.js";
+import type { LockWaitHandler, Store, StoreWarning } from "../store/index.js";
 import { printNote, type Output } from "./output.js";
 import { UsageError } from "./usage-error.js";
 
@@ -14,6 +15,12 @@ export interface GlobalFlags {
   /** `--remote` (true) or `--remote URL`. */
   remote?: string | boolean | undefined;
   remoteReadOnly?: boolean | undefined;
+  /** `--offline`. */
+  offline?: boolean | undefined;
+  /** `--refresh`: every entry refreshes. */
+  refresh?: boolean | undefined;
+  /** `--refresh-package NAME`, repeatable: those entries refresh. */
+  refreshPackage?: string[] | undefined;
 }
 
 /** What every command gets: settings, output streams, and the handlers that turn library events into text. */
@@ -34,11 +41,17 @@ export interface CommandContext {
   onLockWait: LockWaitHandler;
 }
 
+/** How a command uses the cache. */
+export interface ContextOptions {
+  /** The command does its work without a cache (`cachet run`): a root that cannot be made is its to report, as a warning. */
+  cacheOptional?: boolean | undefined;
+}
+
 /**
  * Reads and checks every setting (a value that is not understood is one line naming the setting and the accepted
- * values), resolves the cache root and refuses one that is a file.
+ * values), resolves the cache root and refuses one that is a file (unless the cache is optional to the command).
  */
-export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd()): CommandContext {
+export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.ProcessEnv, cwd = process.cwd(), options: ContextOptions = {}): CommandContext {
   const settings = readSettings({
     env,
     cwd,
@@ -47,11 +60,12 @@ export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.P
       noCache: flags.cache === false,
       remote: typeof flags.remote === "string" ? flags.remote : undefined,
       remoteReadOnly: flags.remoteReadOnly,
+      ...refreshFlags(flags),
     },
   });
   checkSettings(settings);
   const root = settings.noCache ? resolveCacheDir({ noCache: true }) : { path: settings.cacheRoot.path, source: settings.cacheRoot.source, temporary: false };
-  if (!root.temporary) refuseFileRoot(settings.cacheRoot);
+  if (!root.temporary && options.cacheOptional !== true) refuseFileRoot(settings.cacheRoot);
   return {
     settings,
     force: flags.force ?? false,
@@ -68,6 +82,16 @@ export function commandContext(flags: GlobalFlags, output: Output, env: NodeJS.P
           `Pass --force to skip the wait (only safe if nothing else is using the cache).`,
       ),
   };
+}
+
+/** `--offline`, `--refresh` and `--refresh-package` as settings flags (unset ones leave the environment's value). */
+function refreshFlags(flags: GlobalFlags): Pick<SettingFlags, "offline" | "refresh"> {
+  const refresh: RefreshSetting | undefined = flags.refresh
+    ? { all: true }
+    : flags.refreshPackage !== undefined && flags.refreshPackage.length > 0
+      ? { all: false, names: new Set(flags.refreshPackage) }
+      : undefined;
+  return { offline: flags.offline === true ? true : undefined, refresh };
 }
 
 /** A cache root that is a file, or lies under one, cannot be made: say so in one line, naming where it came from. */
@@ -119,5 +143,6 @@ export async function openExistingStore(context: CommandContext): Promise<Store 
     printNote(context.output, `No cache found at: ${root}`);
     return undefined;
   }
+  const { openStore } = await import("../store/store.js");
   return openStore(storeOptions(context));
 }

@@ -1,5 +1,5 @@
 /** Formatting for people: sizes, durations, counts and keys as the CLI prints them. */
-import { contentEntryOwner } from "../task/index.js";
+import { contentEntryOwner } from "../task/content-entries.js";
 
 const BINARY_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"] as const;
 

@@ -48,12 +48,14 @@ export const SETTING_DOCS: { readonly [K in keyof Settings]: SettingDoc } = {
   },
   refresh: {
     env: "CACHET_REFRESH",
+    flag: "--refresh, --refresh-package NAME",
     does: "tasks that run and replace their entry instead of reading it, and sources revalidated instead of trusted as fresh",
     accepted: ACCEPTED.refresh,
     default: "none",
   },
   offline: {
     env: "CACHET_OFFLINE",
+    flag: "--offline",
     does: "sources serve what is stored, stale or not, and never open a connection; a miss is an error",
     accepted: BOOLEAN_ACCEPTED,
     default: "off",

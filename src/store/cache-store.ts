@@ -16,6 +16,16 @@ export interface PutOptions {
   components?: unknown;
 }
 
+/** Options of {@link CacheStore.putTree}. */
+export interface PutTreeOptions extends PutOptions {
+  /**
+   * `dir` stays where it is as the tree's restored copy (a command's output): remember what it looks like, so a
+   * later `linkTree` into it with `keepUnchanged` leaves it alone while it is unchanged. Implementations without
+   * this ability ignore it (the later restore then simply restores).
+   */
+  stampSource?: boolean | undefined;
+}
+
 /** Options of {@link CacheStore.linkTree}. */
 export interface LinkTreeOptions {
   /** Replace whatever is at the target (swapped by rename, never left mixed). */
@@ -24,6 +34,12 @@ export interface LinkTreeOptions {
   purpose?: RestorePurpose | undefined;
   /** Called per file restored, for progress. */
   onFile?: ((relativePath: string, bytes: number) => void) | undefined;
+  /**
+   * Leave the target alone when it still is this tree as the last restore (or a `putTree` with `stampSource`)
+   * left it, judged by an `lstat` of each entry (inode, mode, size, mtime, ctime); the tally then has `kept`.
+   * Implementations without this ability ignore it and restore.
+   */
+  keepUnchanged?: boolean | undefined;
 }
 
 /** Options of {@link CacheStore.lockKey}. */
@@ -103,10 +119,11 @@ export interface CacheStore {
   getStream(name: string, key: string): Promise<Readable | undefined>;
 
   /** Stores a copy of the directory `dir` as a tree entry; later edits to `dir` cannot reach the cache. */
-  putTree(name: string, key: string, dir: string, options?: PutOptions): Promise<EntryInfo>;
+  putTree(name: string, key: string, dir: string, options?: PutTreeOptions): Promise<EntryInfo>;
 
   /**
-   * Materializes a tree entry at `target` for its `purpose` (see {@link LinkTreeOptions}), or returns undefined
+   * Materializes a tree entry at `target` for its `purpose` (see {@link LinkTreeOptions}), holding a lock on the
+   * target so concurrent restores into it take turns, or returns undefined
    * on a miss (a tree changed in the cache since it was stored is a miss too). Fails with `EntryKindError` on a
    * value entry.
    */

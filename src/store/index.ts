@@ -1,6 +1,6 @@
 export { openStore, Store, StoreClosedError, EntryKindError, INLINE_LIMIT } from "./store.js";
 export type { StoreOptions, Entry } from "./store.js";
-export type { CacheStore, PutOptions, EntryInfo, StoredValue, KeyLock, LockKeyOptions, LinkTreeOptions } from "./cache-store.js";
+export type { CacheStore, PutOptions, EntryInfo, StoredValue, KeyLock, LockKeyOptions, LinkTreeOptions, PutTreeOptions } from "./cache-store.js";
 export type { Origin, Storage } from "./index-rows.js";
 export { resolveCacheDir, removeTemporaryRoot } from "./cache-dir.js";
 export type { ResolvedCacheDir, CacheDirRequest, CacheDirSource } from "./cache-dir.js";

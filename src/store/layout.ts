@@ -1,5 +1,6 @@
 import { existsSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { basename, join } from "node:path";
+import { createHash } from "node:crypto";
+import { basename, join, resolve } from "node:path";
 import { ensureDirectory } from "./directories.js";
 import { CacheRootError, asWriteError, describeRootFailure } from "./errors.js";
 import { stagingPath } from "./staging.js";
@@ -14,6 +15,8 @@ export const BUCKETS = {
   trees: "trees-v1",
   git: "git-v1",
   locks: "locks-v1",
+  /** What restored trees' targets looked like, so an unchanged target is left alone (`restore-stamps.ts`). */
+  stamps: "stamps-v1",
 } as const;
 
 /** Matches any versioned bucket directory name, known or not. */
@@ -60,6 +63,10 @@ export class CacheLayout {
   }
   keyLock(hash: string): string {
     return join(this.root, BUCKETS.locks, hash.slice(0, 2), `${hash}.lock`);
+  }
+  /** The lock a restore takes on its target, keyed by the target's absolute path. */
+  targetLock(target: string): string {
+    return this.keyLock(createHash("sha256").update("restore-target\0").update(resolve(target)).digest("hex"));
   }
 
   /** Creates the root's fixed files and buckets if missing. Safe to run from many processes at once. */

@@ -43,6 +43,8 @@ export interface LinkTally {
   bytes: number;
   /** The mode that was used for the files (the last one, if it changed on the way). */
   mode: LinkMode;
+  /** The target already held the tree unchanged and was left alone (see `LinkTreeOptions.keepUnchanged`). */
+  kept?: boolean;
 }
 
 export interface LinkOptions {

@@ -22,7 +22,8 @@ import {
   type WarningHandler,
 } from "./link-out.js";
 import { publishTree } from "./tree-publish.js";
-import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "./cache-store.js";
+import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, PutTreeOptions, StoredValue } from "./cache-store.js";
+import { removeStamp, samePaths, statPaths, statWalk, targetHoldsTree, writeStamp } from "./restore-stamps.js";
 import { loadTreeManifest } from "./tree-rebuild.js";
 import { checkTree } from "./tree-manifest.js";
 
@@ -219,10 +220,37 @@ export class Store implements CacheStore {
    * read-only files and a manifest (see {@link publishTree}). The user's directory is copied, never linked, so
    * later edits to it cannot reach the cache.
    */
-  async putTree(name: string, key: string, dir: string, options: PutOptions = {}): Promise<EntryInfo> {
+  async putTree(name: string, key: string, dir: string, options: PutTreeOptions = {}): Promise<EntryInfo> {
     this.assertUsable(name, key);
-    const tree = await publishTree(this.layout, dir);
-    return this.record(name, key, "tree", tree.digest, tree.bytes, null, options);
+    if (options.stampSource !== true) {
+      const tree = await publishTree(this.layout, dir);
+      return this.record(name, key, "tree", tree.digest, tree.bytes, null, options);
+    }
+    const lock = await this.lockTarget(dir);
+    try {
+      // Stamped only if nothing changed while it was copied: the stamp then describes exactly what was published.
+      const before = statWalk(dir);
+      const tree = await publishTree(this.layout, dir);
+      const info = await this.record(name, key, "tree", tree.digest, tree.bytes, null, options);
+      const loaded = await loadTreeManifest(this.layout, tree.digest);
+      const after = before && statPaths(dir, before.map((entry) => entry[0]));
+      if (before && after && "manifest" in loaded && samePaths(before, ["", ...loaded.manifest.entries.map((entry) => entry.path)])) {
+        if (JSON.stringify(before) === JSON.stringify(after)) writeStamp(this.layout, dir, tree.digest, after);
+      }
+      return info;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** The lock every restore into `target` holds, so two restores into one place take turns. */
+  private async lockTarget(target: string): Promise<FileLock> {
+    const lock = new FileLock(this.layout.targetLock(target));
+    await lock.acquire("exclusive", {
+      timeoutSeconds: this.settings.timeoutSeconds,
+      timeoutAdvice: `another process is restoring into ${target}; raise CACHET_LOCK_TIMEOUT to wait longer`,
+    });
+    return lock;
   }
 
   /**
@@ -235,27 +263,40 @@ export class Store implements CacheStore {
     const row = this.index.lookup(name, key);
     if (row === undefined) return undefined;
     if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "get()");
-    const source = this.layout.tree(row.digest);
-    const loaded = await loadTreeManifest(this.layout, row.digest);
-    if ("missing" in loaded) {
-      this.dropMissing(row);
-      return undefined;
+    const lock = await this.lockTarget(target);
+    try {
+      if (options.keepUnchanged === true && targetHoldsTree(this.layout, target, row.digest)) {
+        return { files: 0, directories: 0, symlinks: 0, bytes: 0, mode: this.settings.linkMode ?? "clone", kept: true };
+      }
+      const source = this.layout.tree(row.digest);
+      const loaded = await loadTreeManifest(this.layout, row.digest);
+      if ("missing" in loaded) {
+        this.dropMissing(row);
+        return undefined;
+      }
+      if (options.keepUnchanged === true) removeStamp(this.layout, target);
+      const outcome =
+        "mismatch" in loaded
+          ? { changed: loaded.mismatch }
+          : await linkTreeOut(source, loaded.manifest, target, {
+              mode: this.settings.linkMode,
+              purpose: options.purpose,
+              replace: options.replace,
+              onWarning: this.settings.onWarning,
+              onFile: options.onFile,
+            });
+      if ("changed" in outcome) {
+        this.dropChangedTree(row, source, outcome.changed);
+        return undefined;
+      }
+      if (options.keepUnchanged === true && "manifest" in loaded) {
+        const entries = statPaths(target, ["", ...loaded.manifest.entries.map((entry) => entry.path)]);
+        if (entries !== undefined) writeStamp(this.layout, target, row.digest, entries);
+      }
+      return outcome.tally;
+    } finally {
+      lock.release();
     }
-    const outcome =
-      "mismatch" in loaded
-        ? { changed: loaded.mismatch }
-        : await linkTreeOut(source, loaded.manifest, target, {
-            mode: this.settings.linkMode,
-            purpose: options.purpose,
-            replace: options.replace,
-            onWarning: this.settings.onWarning,
-            onFile: options.onFile,
-          });
-    if ("changed" in outcome) {
-      this.dropChangedTree(row, source, outcome.changed);
-      return undefined;
-    }
-    return outcome.tally;
   }
 
   /**

@@ -4,7 +4,7 @@ import { copyFilesInParallel } from "./parallel-copy.js";
 import { TimeSlices } from "./time-slices.js";
 import { cachedFileMode, describeChange, describeRootChange, type ManifestFile, type TreeManifest } from "./tree-manifest.js";
 
-/** Files up to this size are copied by read and write on this thread; larger ones by the kernel on the thread pool. */
+/** Files up to this size are copied by read and write on this thread (or by the pool); larger ones by the kernel on the thread pool. */
 const SMALL_FILE = 1 << 20;
 /** Shared by every copy: each small file is read and written within one synchronous step. */
 const copyBuffer = Buffer.allocUnsafe(SMALL_FILE);
@@ -87,22 +87,36 @@ export async function fillTree(job: FillJob, tally: FillTally): Promise<string |
   const firstChange = linkedOrCopied(files[0]!);
   if (firstChange !== undefined) return firstChange;
 
-  // Large files are copied by the kernel on the thread pool while this thread does the small ones.
+  // Copies share the work with the thread pool: it takes the large files first (the kernel copies them), then small
+  // ones from the end of the list while this thread copies from the start, until the two meet. Copying is mostly
+  // the kernel's work of creating files, so this keeps more than one core busy.
   let change: string | undefined;
   let failed = false;
-  const large = tally.mode === "copy" ? files.filter((file, index) => index > 0 && file.size > SMALL_FILE) : [];
-  const largeDone = copyFilesInParallel(
-    large.length,
-    (index) => [`${source}/${large[index]!.path}`, `${staged}/${large[index]!.path}`],
+  const large = tally.mode === "copy" ? files.flatMap((file, index) => (index > 0 && file.size > SMALL_FILE ? [index] : [])) : [];
+  let nextLarge = 0;
+  let end = files.length; // files from `end` on are the pool's
+  let front = 1; // the file this thread copies next (or is copying)
+  const poolTakes = (): number | undefined => {
+    if (nextLarge < large.length) return large[nextLarge++]!;
+    while (tally.mode === "copy" && end - 1 > front) {
+      const index = --end;
+      if (files[index]!.size <= SMALL_FILE) return index;
+    }
+    return undefined;
+  };
+  const poolDone = copyFilesInParallel(
+    poolTakes,
+    (index) => [`${source}/${files[index]!.path}`, `${staged}/${files[index]!.path}`],
     0,
     (index, error) => {
       if (failed) return "stopped";
-      return change ?? (error ? missingSource(large[index]!, error) : linkedOrCopied(large[index]!));
+      return change ?? (error ? missingSource(files[index]!, error) : linkedOrCopied(files[index]!));
     },
   );
-  largeDone.catch(() => {}); // observed below; this keeps an early failure from being "unhandled" meanwhile
+  poolDone.catch(() => {}); // observed below; this keeps an early failure from being "unhandled" meanwhile
   try {
-    for (let index = 1; index < files.length && change === undefined; index++) {
+    for (; front < end && change === undefined; front++) {
+      const index = front;
       if (slices.due()) await slices.yield();
       const file = files[index]!;
       const from = `${source}/${file.path}`;
@@ -122,10 +136,10 @@ export async function fillTree(job: FillJob, tally: FillTally): Promise<string |
     }
   } catch (error) {
     failed = true;
-    await largeDone.catch(() => {}); // nothing may still write into `staged` when this returns
+    await poolDone.catch(() => {}); // nothing may still write into `staged` when this returns
     throw error;
   }
-  change ??= await largeDone;
+  change ??= await poolDone;
   if (change !== undefined) return change;
   return restoreDirectoryModes(job, umask, slices);
 }

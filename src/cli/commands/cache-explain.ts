@@ -5,9 +5,10 @@ import { commandRoot, openExistingStore, type CommandContext } from "../context.
 import { formatDuration } from "../format.js";
 import { printData } from "../output.js";
 import { UsageError } from "../usage-error.js";
+import { describeRunKeyChanges, isRunKeyComponents, previousRunEntry } from "../run/run-explain.js";
 
 /**
- * `cachet cache explain NAME [KEY]`: what a task's entry (its most recently used, or KEY, which may be a unique
+ * `cachet cache explain NAME [KEY]`: what a task's (or a `cachet run`'s) entry (its most recently used, or KEY, which may be a unique
  * prefix as `cache ls` shows it) was keyed on, and which components differ from the task's most recently used
  * other entry. The library's {@link explainEntry} answers; this only finds the key and prints. An entry keyed by
  * cache keys (a local source, `cachet run`) is explained by {@link explainCacheKeyEntry} instead: what differs
@@ -18,6 +19,11 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
   if (!store) throw new UsageError(`no entries for "${name}": there is no cache at ${commandRoot(context)}`);
   try {
     const fullKey = key === undefined ? undefined : await resolveKey(store, name, key);
+    const runLines = await explainRunEntry(store, name, fullKey, flags);
+    if (runLines !== undefined) {
+      for (const line of runLines) printData(context.output, line);
+      return 0;
+    }
     const gitExplanation = await explainGitSource(store, name, fullKey);
     if (gitExplanation) {
       if (flags.json) printData(context.output, JSON.stringify(jsonGitExplanation(gitExplanation), null, 2));
@@ -40,6 +46,44 @@ export async function cacheExplainCommand(context: CommandContext, name: string,
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A `cachet run` entry (the most recent of `name`, or `key`): its key components and what differs from the name's
+ * most recently used other run entry; undefined when the entry is not a run's.
+ */
+async function explainRunEntry(store: Store, name: string, key: string | undefined, flags: { json?: boolean }): Promise<string[] | undefined> {
+  let entryKey = key;
+  if (entryKey === undefined) {
+    for await (const entry of store.list(name)) {
+      if (!isContentEntryKey(entry.key)) {
+        entryKey = entry.key;
+        break;
+      }
+    }
+  }
+  if (entryKey === undefined) return undefined;
+  const components = store.components(name, entryKey);
+  if (!isRunKeyComponents(components)) return undefined;
+  const info = store.info(name, entryKey)!;
+  const previous = await previousRunEntry(store, name, entryKey);
+  const changes = previous === undefined ? [] : describeRunKeyChanges(previous.components, components);
+  if (flags.json) {
+    const json = { name, key: entryKey, createdAt: info.createdAt.toISOString(), lastUsedAt: info.lastUsedAt.toISOString(), components, comparedWith: previous?.key ?? null, changes };
+    return [JSON.stringify(json, null, 2)];
+  }
+  const now = Date.now();
+  const lines = [
+    `${name}/${entryKey} (cachet run)`,
+    `  created ${formatDuration(now - info.createdAt.getTime())} ago, last used ${formatDuration(now - info.lastUsedAt.getTime())} ago`,
+    `  command ${JSON.stringify(components.command.join(" "))} in ${components.cwd}`,
+  ];
+  if (components.outs.length > 0) lines.push(`  outputs ${components.outs.join(" ")}`);
+  for (const [variable, state] of Object.entries(components.env)) lines.push(`  env ${variable} ${state === "unset" ? "unset" : "set"}`);
+  if (previous === undefined) lines.push(`This is the only entry of ${name}.`);
+  else if (changes.length === 0) lines.push(`Compared with ${name}/${previous.key}: the same key components`);
+  else lines.push(`Compared with ${name}/${previous.key}:`, ...changes.map((change) => `  ${change}`));
+  return lines;
 }
 
 /** `key` itself when it names an entry of the task, else the one task entry whose key starts with it. */

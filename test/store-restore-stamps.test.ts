@@ -1,0 +1,115 @@
+// Restores that leave an unchanged target alone: `putTree(…, { stampSource })` and `linkTree(…, { keepUnchanged })`
+// keep a stamp of what the target looked like; a target that still matches it (a stat each) is not touched, and
+// any change (an edit, a touch, a chmod, a file added or removed) makes the restore replace it with the tree.
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openStore, type Store } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+
+const scratch = tempDir("cachet-restore-stamps-");
+after(() => scratch.cleanup());
+
+let cases = 0;
+async function fresh(): Promise<{ store: Store; out: string }> {
+  const work = join(scratch.path, `case-${cases++}`);
+  const out = join(work, "out");
+  mkdirSync(join(out, "sub"), { recursive: true });
+  writeFileSync(join(out, "a.txt"), "alpha");
+  writeFileSync(join(out, "sub", "b.txt"), "beta");
+  const store = await openStore({ cacheDir: join(work, "cache"), env: {}, onWarning: () => {} });
+  return { store, out };
+}
+
+function listing(dir: string): Record<string, string> {
+  const found: Record<string, string> = {};
+  const visit = (relative: string): void => {
+    for (const entry of readdirSync(join(dir, relative), { withFileTypes: true })) {
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory()) visit(path);
+      else found[path] = readFileSync(join(dir, path), "utf8");
+    }
+  };
+  visit("");
+  return found;
+}
+
+const ORIGINAL = { "a.txt": "alpha", "sub/b.txt": "beta" };
+
+test("a published output left as it was is kept: no file is replaced", async () => {
+  const { store, out } = await fresh();
+  try {
+    await store.putTree("build", "k", out, { stampSource: true });
+    const inode = statSync(join(out, "a.txt")).ino;
+    const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+    assert.equal(tally?.kept, true);
+    assert.equal(statSync(join(out, "a.txt")).ino, inode);
+    assert.deepEqual(listing(out), ORIGINAL);
+  } finally {
+    await store.close();
+  }
+});
+
+test("without keepUnchanged, or without a stamp, the target is restored; that restore stamps it for the next one", async () => {
+  const { store, out } = await fresh();
+  try {
+    await store.putTree("build", "k", out);
+    const inode = statSync(join(out, "a.txt")).ino;
+    const first = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+    assert.equal(first?.kept, undefined);
+    assert.equal(first?.files, 2);
+    const restored = statSync(join(out, "a.txt")).ino;
+    assert.notEqual(restored, inode);
+    const second = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+    assert.equal(second?.kept, true);
+    assert.equal(statSync(join(out, "a.txt")).ino, restored);
+    const plain = await store.linkTree("build", "k", out, { replace: true });
+    assert.equal(plain?.kept, undefined);
+  } finally {
+    await store.close();
+  }
+});
+
+const changes: Record<string, (out: string) => void> = {
+  "an edit of the same size": (out) => writeFileSync(join(out, "a.txt"), "ALPHA"),
+  "a touch without an edit": (out) => utimesSync(join(out, "sub", "b.txt"), new Date(2001, 1, 1), new Date(2001, 1, 1)),
+  "a chmod": (out) => chmodSync(join(out, "a.txt"), 0o600),
+  "a file added in a subdirectory": (out) => writeFileSync(join(out, "sub", "extra.txt"), "x"),
+  "a file removed": (out) => rmSync(join(out, "sub", "b.txt")),
+  "the whole output removed": (out) => rmSync(out, { recursive: true }),
+};
+
+for (const [change, apply] of Object.entries(changes)) {
+  test(`after ${change}, the restore puts back exactly the tree`, async () => {
+    const { store, out } = await fresh();
+    try {
+      chmodSync(join(out, "a.txt"), 0o644);
+      await store.putTree("build", "k", out, { stampSource: true });
+      apply(out);
+      const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+      assert.equal(tally?.kept, undefined);
+      assert.deepEqual(listing(out), ORIGINAL);
+      assert.equal(statSync(join(out, "a.txt")).mode & 0o777, 0o644);
+      const again = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+      assert.equal(again?.kept, true);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+test("a stamp is for one tree: restoring another tree's entry into the same target replaces it", async () => {
+  const { store, out } = await fresh();
+  try {
+    await store.putTree("build", "k1", out, { stampSource: true });
+    writeFileSync(join(out, "a.txt"), "changed");
+    await store.putTree("build", "k2", out, { stampSource: true });
+    const tally = await store.linkTree("build", "k1", out, { replace: true, keepUnchanged: true });
+    assert.equal(tally?.kept, undefined);
+    assert.deepEqual(listing(out), ORIGINAL);
+    assert.ok(existsSync(join(out, "sub", "b.txt")));
+  } finally {
+    await store.close();
+  }
+});
