@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { runCli } from "./helpers.js";
 import { join } from "node:path";
 import { openStore, StoreWriteError, type Store } from "../src/store/index.js";
 
@@ -162,7 +163,44 @@ describe("store on a full disk (tmpfs)", { skip: mount.skip }, () => {
     assert.equal(readFileSync(join(fresh, ".gitignore"), "utf8"), "*\n");
   });
 
-  it("through the CLI", { skip: "no `cachet` command writes entries yet (the task layer's `cachet run` will)" }, () => {});
+  it("through the CLI: cachet run still runs the command and passes its output on, stores nothing, and stores once space is freed", async () => {
+    const cliRoot = join(mnt, "cli-cache");
+    const project = join(outside, "cli-project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "full-disk" }));
+    // 1 MiB of output file: more than the full disk has room for.
+    const make = `require("fs").writeFileSync("big.bin", Buffer.alloc(1 << 20, 7)); console.log("made")`;
+    const args = ["--cache-dir", cliRoot, "run", "--name", "make", "--out", "big.bin", "--", process.execPath, "-e", make];
+    (await openStore({ cacheDir: cliRoot })).close();
+    fill(filler, 64 * 1024);
+    try {
+      const full = await runCli(args, {}, { cwd: project });
+      assert.equal(full.code, 0, full.stderr);
+      assert.equal(full.stdout, "made\n", "the command's own output passes through");
+      assert.match(full.stderr, /no space left on device/);
+      assert.equal(full.stderr.trim().split("\n").length, 1, `one warning line, got: ${full.stderr}`);
+      const store = await openStore({ cacheDir: cliRoot });
+      try {
+        assert.deepEqual((await names(store)).filter((name) => name.startsWith("make/")), [], "no part of the run was stored");
+      } finally {
+        await store.close();
+      }
+      assert.deepEqual(readdirSync(join(cliRoot, "tmp")), [], "nothing left in tmp/");
+    } finally {
+      rmSync(filler, { force: true });
+    }
+    const roomy = await runCli(args, {}, { cwd: project });
+    assert.equal(roomy.code, 0, roomy.stderr);
+    assert.equal(roomy.stderr, "");
+    const hit = await runCli(args, {}, { cwd: project });
+    assert.equal(hit.stdout, "made\n");
+    const store = await openStore({ cacheDir: cliRoot });
+    try {
+      assert.ok((await names(store)).some((name) => name.startsWith("make/")), "stored once there was room");
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 async function* chunks(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
