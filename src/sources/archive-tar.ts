@@ -56,6 +56,10 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
     parser.on("meta", (text: string) => {
       if (/^\d+ GNU\.sparse\./m.test(text)) sparseHeader = true;
     });
+    // GNU tar and Python stop reading at a single zero block; node-tar reads on. What follows one is an archive
+    // that means different trees to different tools, so it is refused (a zero block at the end is fine).
+    let zeroBlock = false;
+    parser.on("nullBlock", () => (zeroBlock = true));
     parser.on("entry", (entry: ReadEntry) => {
       current = entry.path;
       entries++;
@@ -63,6 +67,7 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
       sparseHeader = false;
       if (failed) return entry.resume();
       step(() => {
+        refuseAmbiguousHeader(entry, archive, zeroBlock);
         if (sparse) {
           entry.resume();
           throw new UnsupportedArchiveEntryError(archive, entry.path, "is a GNU sparse file (PAX format), which cannot be unpacked");
@@ -74,7 +79,10 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
       current = entry.path;
       entries++;
       entry.resume();
-      step(() => refuseIgnored(entry, archive));
+      step(() => {
+        refuseAmbiguousHeader(entry, archive, zeroBlock);
+        refuseIgnored(entry, archive);
+      });
     });
     parser.on("eof", () => (sawEnd = true));
     parser.on("error", (error: Error & { tarCode?: string }) => {
@@ -125,6 +133,22 @@ function unpackEntry(entry: ReadEntry, tree: StagingTree, archive: string, step:
   } else {
     entry.resume();
     throw new UnsupportedArchiveEntryError(archive, path, `has the tar entry type ${type}, which cannot be unpacked`);
+  }
+}
+
+/**
+ * Headers other readers refuse where node-tar guesses: an entry after a lone zero block (see above), and a size
+ * field that is not a number or is negative (base-256), which node-tar reads as 0, so the entry's data would be
+ * read as the next headers.
+ */
+function refuseAmbiguousHeader(entry: ReadEntry, archive: string, afterZeroBlock: boolean): void {
+  if (afterZeroBlock) {
+    entry.resume();
+    throw new CorruptArchiveError(archive, entry.path, "it comes after a lone zero block, where other tar readers stop");
+  }
+  if (entry.header.size === undefined) {
+    entry.resume();
+    throw new CorruptArchiveError(archive, entry.path, "its header's size field is not a size");
   }
 }
 

@@ -63,12 +63,14 @@ function parseSchemeUrl(url: string, scheme: string): GitRemote {
     throw new GitUrlError(redactUrl(url), "it is not a valid URL");
   }
   // Over http(s) a user name alone is often a token (`https://<token>@host/…`); an ssh login is not a secret.
-  const secrets = (scheme === "ssh" ? [parsed.password] : [parsed.username, parsed.password])
+  // A query string on a repository URL is an access token (`?private_token=…`, a signed URL), never a repository.
+  const queryValues = [...parsed.searchParams.values()];
+  const secrets = [...(scheme === "ssh" ? [parsed.password] : [parsed.username, parsed.password]), ...queryValues]
     .filter((part) => part.length >= MIN_SECRET)
-    .flatMap((part) => [part, safeDecode(part)]);
+    .flatMap((part) => [part, safeDecode(part), encodeURIComponent(part)]);
   if (scheme === "file") return localRemote(decodeURIComponent(parsed.pathname), url);
   const port = parsed.port === "" ? "" : `:${parsed.port}`;
-  const canonical = `${scheme}://${parsed.hostname.toLowerCase()}${port}${trimPath(parsed.pathname)}${parsed.search}`;
+  const canonical = `${scheme}://${parsed.hostname.toLowerCase()}${port}${trimPath(parsed.pathname)}`;
   return remote(url, canonical, redactUrl(url), secrets);
 }
 
@@ -92,9 +94,9 @@ function safeDecode(text: string): string {
   }
 }
 
-/** A URL with any `user:password@` replaced by `***@` (wherever it appears in `text`). */
+/** A URL with any `user:password@` replaced by `***@`, and any query string by `?***` (wherever it appears in `text`). */
 export function redactUrl(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@");
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@").replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"]*)\?[^\s#'"]+/gi, "$1?***");
 }
 
 /** `text` (git's own output) with the remote's credentials removed. */

@@ -1,0 +1,164 @@
+// Hostile cases for git sources and archive unpacking, each one a defect found by trying to break them: a remote
+// that never answers, credentials in a query string, a cached checkout changed in place, tars that other tools
+// read differently.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createServer, type Server, type Socket } from "node:net";
+import { join } from "node:path";
+import { gitSource, openStore, parseGitRemote, readSettings, unpackArchive, type CacheStore } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+import { rawTar, tarHeader } from "./archive-builders.js";
+import { makeRepository } from "./git-servers.js";
+
+const online = readSettings({ env: {} });
+
+async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.equal((error as { code?: string }).code, code, (error as Error).message);
+    assert.doesNotMatch((error as Error).message, /\n/);
+    return error as Error;
+  }
+  assert.fail(`expected ${code}`);
+}
+
+/** Fails (instead of hanging the run) when `promise` has not settled after `ms`: a guard, not a timing assertion. */
+async function settlesWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} still had not returned after ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("hostile git sources", () => {
+  const dir = tempDir("cachet-git-hostile-");
+  let store: CacheStore;
+
+  before(async () => {
+    store = await openStore({ cacheDir: join(dir.path, "cache") });
+  });
+  after(async () => {
+    await store.close();
+    dir.cleanup();
+  });
+
+  test("a remote that accepts the connection and never answers is given up after timeoutMs, helper processes included", async () => {
+    // git runs the HTTP transport in helper processes that keep its output pipes open; killing git alone left
+    // gitSource waiting on them for as long as the server kept the connection.
+    const sockets = new Set<Socket>();
+    const server: Server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as { port: number };
+    try {
+      const call = gitSource(`http://127.0.0.1:${port}/silent.git`, { store, settings: online, timeoutMs: 1_000 });
+      const error = await settlesWithin(rejectsWithCode(call, "CACHET_GIT_FETCH_FAILED"), 30_000, "gitSource of a silent remote");
+      assert.match(error.message, /timed out/);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    }
+  });
+
+  test("a token in the URL's query string is never keyed, recorded or shown", async () => {
+    const remote = parseGitRemote("https://Host.example/org/lib.git?private_token=Tok3nQuery&x=1");
+    assert.equal(remote.canonical, "https://host.example/org/lib");
+    assert.doesNotMatch(remote.display, /Tok3nQuery/);
+    assert.ok(remote.secrets.includes("Tok3nQuery"), JSON.stringify(remote.secrets));
+
+    const error = await rejectsWithCode(
+      gitSource(`http://127.0.0.1:9/lib.git?private_token=Tok3nQuery`, { store, settings: online, timeoutMs: 20_000 }),
+      "CACHET_GIT_FETCH_FAILED",
+    );
+    assert.doesNotMatch(error.message, /Tok3nQuery/);
+    const grep = spawnSync("grep", ["-rla", "Tok3nQuery", store.root], { encoding: "utf8" });
+    assert.equal(grep.status, 1, `the token is on disk in ${grep.stdout}`);
+  });
+
+  test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
+    const repo = join(dir.path, "modes");
+    const commit = makeRepository(repo, { "plain.txt": "plain\n", "run.sh": "#!/bin/sh\n" });
+    execFileSync("git", ["-C", repo, "update-index", "--chmod=+x", "run.sh"]);
+    execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "x"]);
+    const executableCommit = execFileSync("git", ["-C", repo, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+    assert.notEqual(executableCommit, commit);
+
+    const first = await gitSource(repo, { store, ref: executableCommit, settings: online });
+    const plain = join(first.path, "plain.txt");
+    const script = join(first.path, "run.sh");
+    assert.equal(statSync(plain).mode & 0o100, 0);
+    assert.equal(statSync(script).mode & 0o100, 0o100);
+    chmodSync(plain, statSync(plain).mode | 0o111);
+
+    const again = await gitSource(repo, { store, ref: executableCommit, settings: online });
+    assert.equal(again.fromCache, false);
+    assert.equal(statSync(join(again.path, "plain.txt")).mode & 0o100, 0);
+
+    chmodSync(join(again.path, "run.sh"), statSync(join(again.path, "run.sh")).mode & ~0o111);
+    const third = await gitSource(repo, { store, ref: executableCommit, settings: online });
+    assert.equal(third.fromCache, false);
+    assert.equal(statSync(join(third.path, "run.sh")).mode & 0o100, 0o100);
+    assert.equal(readFileSync(join(third.path, "run.sh"), "utf8"), "#!/bin/sh\n");
+  });
+});
+
+describe("hostile tars", () => {
+  const dir = tempDir("cachet-tar-hostile-");
+  after(() => dir.cleanup());
+  let count = 0;
+
+  async function unpackBytes(bytes: Buffer): Promise<{ out: string; promise: Promise<unknown> }> {
+    const archive = join(dir.path, `case-${++count}.tar`);
+    writeFileSync(archive, bytes);
+    const out = join(dir.path, `out-${count}`);
+    return { out, promise: unpackArchive(archive, out, { archiveName: "hostile.tar" }) };
+  }
+
+  const withChecksum = (header: Buffer): Buffer => {
+    header.fill(" ", 148, 156);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "ascii");
+    return header;
+  };
+  const closing = Buffer.alloc(1024);
+
+  test("an entry after a lone zero block (where GNU tar and Python stop reading) is refused, not unpacked", async () => {
+    const first = rawTar([{ name: "seen.txt", data: "seen\n" }]).subarray(0, 1024);
+    const hidden = rawTar([{ name: "hidden.txt", data: "only some tools see this\n" }]);
+    const { out, promise } = await unpackBytes(Buffer.concat([first, Buffer.alloc(512), hidden]));
+    const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
+    assert.match(error.message, /hidden\.txt/);
+    assert.equal(existsSync(out), false);
+  });
+
+  test("a size field that is not a number, or a negative base-256 size, is refused rather than read as 0", async () => {
+    const next = rawTar([{ name: "next.txt", data: "smuggled\n" }]);
+    const garbage = tarHeader({ name: "garbage.txt", size: 0 });
+    garbage.write("zzzzzzzzzzz\0", 124, "ascii");
+    const negative = tarHeader({ name: "negative.txt", size: 0 });
+    negative.fill(0xff, 124, 136);
+    for (const [header, name] of [
+      [garbage, "garbage.txt"],
+      [negative, "negative.txt"],
+    ] as const) {
+      const { out, promise } = await unpackBytes(Buffer.concat([withChecksum(header), next]));
+      const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
+      assert.ok(error.message.includes(name), error.message);
+      assert.equal(existsSync(out), false);
+    }
+    // A well-formed tar after all (the helpers above are not what fails).
+    const { promise } = await unpackBytes(Buffer.concat([next.subarray(0, 1024), closing]));
+    assert.deepEqual(await promise, { files: 1, directories: 0, symlinks: 0, bytes: 9 });
+  });
+});
