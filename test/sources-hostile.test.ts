@@ -85,6 +85,18 @@ describe("hostile git sources", () => {
     assert.equal(grep.status, 1, `the token is on disk in ${grep.stdout}`);
   });
 
+  test("a ref no branch or tag can be named (a component starting with '.', ending in '.lock' or '.') is CACHET_GIT_REF_INVALID", async () => {
+    const repo = join(dir.path, "refs");
+    makeRepository(repo, { "a.txt": "a\n" });
+    for (const ref of [".hidden", "feature/.x", "x.lock/y", "v1.", "refs/heads/x."]) {
+      const error = await rejectsWithCode(gitSource(repo, { store, ref, settings: online }), "CACHET_GIT_REF_INVALID");
+      assert.ok(error.message.includes(ref), error.message);
+    }
+    // Names that look odd but are valid still resolve.
+    execFileSync("git", ["-C", repo, "branch", "fé✓/x.y"]);
+    assert.equal((await gitSource(repo, { store, ref: "fé✓/x.y", settings: online })).fetched, true);
+  });
+
   test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
     const repo = join(dir.path, "modes");
     const commit = makeRepository(repo, { "plain.txt": "plain\n", "run.sh": "#!/bin/sh\n" });

@@ -208,7 +208,10 @@ async function linkCheckout(store: CacheStore, result: GitSourceResult, target: 
   }
 }
 
-/** Refuses what git would read as an option or a refspec (`-x`, `a:b`, `*`), and what no ref name can hold. */
+/**
+ * Refuses what git would read as an option or a refspec (`-x`, `a:b`, `*`), and what no ref name can hold (git's
+ * `check-ref-format` rules: no component starting with `.` or ending with `.lock`, no trailing `.`).
+ */
 function assertValidRef(ref: unknown, remote: GitRemote): asserts ref is string {
   const reason =
     typeof ref !== "string"
@@ -217,7 +220,7 @@ function assertValidRef(ref: unknown, remote: GitRemote): asserts ref is string 
         ? "it is empty"
         : ref.startsWith("-")
           ? "it starts with '-'"
-          : /[\u0000-\u0020\u007f~^:?*[\\]|\.\.|@\{|\/\/|\.lock$|^\/|\/$/.test(ref)
+          : /[\u0000-\u0020\u007f~^:?*[\\]|\.\.|@\{|\/\/|\.lock(?:\/|$)|(?:^|\/)\.|\.$|^\/|\/$/.test(ref)
             ? "it is not a valid branch, tag or commit name"
             : undefined;
   if (reason !== undefined) throw new GitRefError(remote.display, String(ref), reason);
