@@ -4,7 +4,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { gitSource, openStore, parseGitRemote, readSettings, unpackArchive, type CacheStore } from "../src/index.js";
@@ -121,6 +123,62 @@ describe("hostile git sources", () => {
     assert.equal(third.fromCache, false);
     assert.equal(statSync(join(third.path, "run.sh")).mode & 0o100, 0o100);
     assert.equal(readFileSync(join(third.path, "run.sh"), "utf8"), "#!/bin/sh\n");
+  });
+});
+
+/** Mounts a small tmpfs (Linux, root); returns its path, or why it could not. */
+function mountTmpfs(size: string): { path?: string; skip?: string } {
+  if (process.platform !== "linux") return { skip: `a tmpfs mount needs Linux (this is ${process.platform})` };
+  const path = mkdtempSync(join(tmpdir(), "cachet-git-full-"));
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path], { stdio: "pipe", timeout: 30_000, killSignal: "SIGKILL" });
+    return { path };
+  } catch (error) {
+    rmSync(path, { recursive: true, force: true });
+    return { skip: `cannot mount a tmpfs here (${(error as { stderr?: Buffer }).stderr?.toString().trim() || (error as Error).message})` };
+  }
+}
+
+const fullDisk = mountTmpfs("2m");
+
+describe("git sources on a full cache disk (tmpfs)", { skip: fullDisk.skip }, () => {
+  const dir = tempDir("cachet-git-full-repos-");
+  const mount = fullDisk.path!;
+  after(() => {
+    execFileSync("umount", ["--lazy", mount], { timeout: 30_000 });
+    rmSync(mount, { recursive: true, force: true });
+    dir.cleanup();
+  });
+
+  test("a checkout the full cache cannot hold, or a database it cannot take, is still given, from a temporary cache, with one warning", async () => {
+    const store = await openStore({ cacheDir: join(mount, "cache") });
+    try {
+      // Its database fits in the 2 MiB cache; its checkout (the file itself) does not.
+      const big = randomBytes(1100 * 1024).toString("base64");
+      const bigCommit = makeRepository(join(dir.path, "big"), { "big.txt": big });
+      const warnings: string[] = [];
+      const onWarning = (warning: { code: string }) => warnings.push(warning.code);
+      const result = await gitSource(join(dir.path, "big"), { store, settings: online, onWarning });
+      assert.deepEqual([result.commit, result.fromCache], [bigCommit, false]);
+      assert.equal(readFileSync(join(result.path, "big.txt"), "utf8"), big);
+      assert.ok(!result.path.startsWith(mount), result.path);
+      assert.deepEqual(warnings, ["CACHET_CACHE_WRITE_FAILED"]);
+
+      // Nothing left: not even a new database fits. Still a checkout, and no second warning in this process.
+      writeFileSync(join(mount, "filler"), Buffer.alloc(0));
+      try {
+        writeFileSync(join(mount, "filler"), Buffer.alloc(4 * 1024 * 1024));
+      } catch {
+        // ENOSPC: the disk is full, as wanted.
+      }
+      const smallCommit = makeRepository(join(dir.path, "small"), { "a.txt": "small\n" });
+      const small = await gitSource(join(dir.path, "small"), { store, settings: online, onWarning });
+      assert.equal(small.commit, smallCommit);
+      assert.equal(readFileSync(join(small.path, "a.txt"), "utf8"), "small\n");
+      assert.deepEqual(warnings, ["CACHET_CACHE_WRITE_FAILED"]);
+    } finally {
+      await store.close();
+    }
   });
 });
 
