@@ -5,13 +5,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { gitSource, openStore, parseGitRemote, readSettings, unpackArchive, type CacheStore } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { rawTar, tarHeader } from "./archive-builders.js";
+import { paxRecord, rawTar, tarHeader } from "./archive-builders.js";
 import { makeRepository } from "./git-servers.js";
 
 const online = readSettings({ env: {} });
@@ -210,6 +210,40 @@ describe("hostile tars", () => {
     const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
     assert.match(error.message, /hidden\.txt/);
     assert.equal(existsSync(out), false);
+  });
+
+  test("extended headers that name an entry twice, or a global header naming it, are refused: tools disagree on which name wins", async () => {
+    const pad = (length: number) => Buffer.alloc((512 - (length % 512)) % 512);
+    const meta = (type: string, text: string) => {
+      const data = Buffer.from(text);
+      return Buffer.concat([tarHeader({ name: "././@Meta", type, data }), data, pad(data.length)]);
+    };
+    const pax = (type: string, key: string, value: string) => meta(type, paxRecord(key, value));
+    const file = rawTar([{ name: "header-name.txt", data: "data\n" }]);
+    const cases: Array<[string, Buffer[]]> = [
+      // GNU tar and Python take the pax path; node-tar the later GNU long name.
+      ["pax path, then a GNU long name", [pax("x", "path", "from-pax.txt"), meta("L", "from-gnu.txt\0")]],
+      ["a GNU long name, then a pax path", [meta("L", "from-gnu.txt\0"), pax("x", "path", "from-pax.txt")]],
+      // Python takes the first of two; GNU tar and node-tar the second.
+      ["two pax paths", [pax("x", "path", "first.txt"), pax("x", "path", "second.txt")]],
+      ["two GNU long names", [meta("L", "first.txt\0"), meta("L", "second.txt\0")]],
+      // GNU tar and Python name the entry by a global header's path; node-tar ignores it.
+      ["a global header's path", [pax("g", "path", "global.txt")]],
+    ];
+    for (const [label, headers] of cases) {
+      const { out, promise } = await unpackBytes(Buffer.concat([...headers, file]));
+      const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
+      assert.match(error.message, /extended headers also name it/, label);
+      assert.equal(existsSync(out), false, label);
+    }
+    // One long name and one long link target, as GNU tar writes a long symlink, are one name each: unpacked.
+    const longName = `${"d".repeat(120)}/link`;
+    const longTarget = `../${"t".repeat(120)}`.slice(3);
+    const linkHeaders = [meta("L", `${longName}\0`), meta("K", `${longTarget}\0`)];
+    const link = tarHeader({ name: "short", type: "2", linkname: "short-target" });
+    const { out, promise } = await unpackBytes(Buffer.concat([...linkHeaders, link, closing]));
+    await promise;
+    assert.equal(readlinkSync(join(out, longName)), longTarget);
   });
 
   test("a size field that is not a number, or a negative base-256 size, is refused rather than read as 0", async () => {
