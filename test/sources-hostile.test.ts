@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { gitSource, openStore, parseGitRemote, readSettings, unpackArchive, type CacheStore } from "../src/index.js";
 import { tempDir } from "./helpers.js";
-import { paxRecord, rawTar, tarHeader } from "./archive-builders.js";
+import { patchCentralRecord, paxRecord, rawTar, tarHeader, writeZip } from "./archive-builders.js";
 import { makeRepository } from "./git-servers.js";
 
 const online = readSettings({ env: {} });
@@ -266,3 +266,53 @@ describe("hostile tars", () => {
     assert.deepEqual(await promise, { files: 1, directories: 0, symlinks: 0, bytes: 9 });
   });
 });
+
+describe("hostile zips", () => {
+  const dir = tempDir("cachet-zip-hostile-");
+  after(() => dir.cleanup());
+  let count = 0;
+
+  async function zipBytes(entries: Parameters<typeof writeZip>[1]): Promise<Buffer> {
+    const path = join(dir.path, `built-${++count}.zip`);
+    await writeZip(path, entries);
+    return readFileSync(path);
+  }
+  async function unpackZip(bytes: Buffer): Promise<{ out: string; promise: Promise<unknown> }> {
+    const archive = join(dir.path, `case-${++count}.zip`);
+    writeFileSync(archive, bytes);
+    const out = join(dir.path, `out-${count}`);
+    return { out, promise: unpackArchive(archive, out, { archiveName: "hostile.zip" }) };
+  }
+
+  test("an entry whose local header names it otherwise than the central directory is refused (a streaming reader would see another tree)", async () => {
+    const bytes = await zipBytes([{ name: "central.txt", data: "x\n" }]);
+    const local = bytes.indexOf("central.txt"); // the local header comes first
+    bytes.write("streamed.tx", local);
+    assert.notEqual(bytes.indexOf("central.txt", local + 1), -1);
+    const { out, promise } = await unpackZip(bytes);
+    const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
+    assert.match(error.message, /central\.txt.*local header names it "streamed\.tx"/);
+    assert.equal(existsSync(out), false);
+  });
+
+  test("an entry whose bytes lie inside another entry's (overlapping entries, the shape of a better zip bomb) is refused", async () => {
+    // The stored bytes of b.txt on their own, local header first: they become the data of a.txt, and b.txt's
+    // central record is pointed at them, inside a.txt.
+    const alone = await zipBytes([{ name: "b.txt", data: "hello\n", compress: false }]);
+    const embedded = alone.subarray(0, 30 + "b.txt".length + alone.readUInt16LE(28) + 6);
+    const bytes = await zipBytes([
+      { name: "a.txt", data: embedded, compress: false },
+      { name: "b.txt", data: "hello\n", compress: false },
+    ]);
+    const aData = 30 + "a.txt".length + bytes.readUInt16LE(28);
+    const patched = patchCentralRecord(bytes, "b.txt", (record, at) => record.writeUInt32LE(aData, at + 42));
+    const { out, promise } = await unpackZip(patched);
+    const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_CORRUPT");
+    assert.match(error.message, /b\.txt.*overlaps entry "a\.txt"/);
+    assert.equal(existsSync(out), false);
+    // The same zip unpatched is fine.
+    const { promise: fine } = await unpackZip(bytes);
+    assert.equal(((await fine) as { files: number }).files, 2);
+  });
+});
+
