@@ -71,7 +71,7 @@ async function unpackEntry(zip: ZipFile, reader: FileReader, entry: Entry, name:
   // The central directory is what is read; a streaming reader reads the local headers instead. Both must name the
   // same entry (as Python's zipfile also insists), and no two entries may share bytes: overlapping entries are how
   // a small zip expands to far more than its size ("a better zip bomb").
-  const local = await zip.readLocalFileHeaderPromise(entry);
+  const local = readLocalHeader(reader, entry);
   if (!local.fileName.equals(entry.fileNameRaw)) {
     throw new CorruptArchiveError(archive, name, `its local header names it ${JSON.stringify(local.fileName.toString("utf8"))}`);
   }
@@ -154,6 +154,17 @@ async function readData(zip: ZipFile, entry: Entry, name: string, archive: strin
 }
 
 const isErrno = (error: unknown): boolean => typeof (error as NodeJS.ErrnoException | undefined)?.code === "string" && /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code!);
+
+/** An entry's local header: its name and where its data starts (read synchronously: one entry at a time anyway). */
+function readLocalHeader(reader: FileReader, entry: Entry): { fileName: Buffer; fileDataStart: number } {
+  const at = entry.relativeOffsetOfLocalHeader;
+  const fixed = Buffer.allocUnsafe(30);
+  reader.readExactly(fixed, 0, fixed.length, at);
+  if (fixed.readUInt32LE(0) !== 0x04034b50) throw new Error(`invalid local file header signature: 0x${fixed.readUInt32LE(0).toString(16)}`);
+  const fileName = Buffer.allocUnsafe(fixed.readUInt16LE(26));
+  reader.readExactly(fileName, 0, fileName.length, at + 30);
+  return { fileName, fileDataStart: at + 30 + fileName.length + fixed.readUInt16LE(28) };
+}
 
 /** The byte ranges of the entries read so far (local header to end of data), sorted, to find two that overlap. */
 class Extents {
