@@ -99,6 +99,22 @@ describe("hostile git sources", () => {
     assert.equal((await gitSource(repo, { store, ref: "fé✓/x.y", settings: online })).fetched, true);
   });
 
+  test("a password with an unencoded '@', or in an scp-like URL, is not shown in messages", async () => {
+    const atSign = parseGitRemote("https://user:p@ss-w0rd@Host.example/org/repo.git");
+    assert.equal(atSign.canonical, "https://host.example/org/repo");
+    assert.equal(atSign.display, "https://***@Host.example/org/repo.git");
+    const scp = parseGitRemote("tok:s3cretpw@host.example:org/repo.git");
+    assert.equal(scp.canonical, "ssh://host.example/org/repo");
+    assert.equal(scp.display, "***@host.example:org/repo.git");
+    assert.equal(parseGitRemote("git@host.example:org/repo.git").display, "git@host.example:org/repo.git");
+
+    const error = await rejectsWithCode(
+      gitSource("https://user:p@ss-w0rd@127.0.0.1:9/org/repo.git", { store, settings: online, timeoutMs: 20_000 }),
+      "CACHET_GIT_FETCH_FAILED",
+    );
+    assert.doesNotMatch(error.message, /ss-w0rd/);
+  });
+
   test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
     const repo = join(dir.path, "modes");
     const commit = makeRepository(repo, { "plain.txt": "plain\n", "run.sh": "#!/bin/sh\n" });

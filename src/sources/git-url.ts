@@ -38,10 +38,12 @@ export function parseGitRemote(url: string, cwd: string = process.cwd()): GitRem
   if (scheme) return parseSchemeUrl(url, scheme[1]!.toLowerCase());
   const scp = SCP_LIKE.exec(url);
   if (scp && !/^[a-z]$/i.test(scp[2]!)) {
-    // The user of an scp-like URL (`git@`) is an ssh login, not a secret; ssh authenticates with keys.
-    const [, , host, path] = scp;
+    // The user of an scp-like URL (`git@`) is an ssh login, not a secret; ssh authenticates with keys. A
+    // `user:password@` is redacted all the same.
+    const [, user, host, path] = scp;
     const canonical = `ssh://${host!.toLowerCase()}/${trimPath(path!.replace(/^\/+/, ""))}`;
-    return remote(url, canonical, url, []);
+    const password = user?.includes(":") ? user.slice(user.indexOf(":") + 1) : "";
+    return password === "" ? remote(url, canonical, url, []) : remote(url, canonical, `***@${url.slice(user!.length + 1)}`, [password]);
   }
   return localRemote(isAbsolute(url) ? resolve(url) : resolve(cwd, url), url);
 }
@@ -96,7 +98,8 @@ function safeDecode(text: string): string {
 
 /** A URL with any `user:password@` replaced by `***@`, and any query string by `?***` (wherever it appears in `text`). */
 export function redactUrl(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@").replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"]*)\?[^\s#'"]+/gi, "$1?***");
+  // Up to the last `@` of the authority: a password may hold an unencoded `@` (`user:p@ss@host`).
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, "$1***@").replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"]*)\?[^\s#'"]+/gi, "$1?***");
 }
 
 /** `text` (git's own output) with the remote's credentials removed. */
