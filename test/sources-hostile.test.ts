@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
@@ -113,6 +113,22 @@ describe("hostile git sources", () => {
       "CACHET_GIT_FETCH_FAILED",
     );
     assert.doesNotMatch(error.message, /ss-w0rd/);
+  });
+
+  test("linkTo at the cache root, inside it, or at a symlink to it is CACHET_LINK_TARGET, and the cache keeps everything", async () => {
+    const repo = join(dir.path, "linked");
+    const commit = makeRepository(repo, { "a.txt": "a\n" });
+    const first = await gitSource(repo, { store, ref: commit, settings: online });
+    const alias = join(dir.path, "alias-of-cache");
+    symlinkSync(store.root, alias);
+    for (const target of [store.root, join(store.root, "trees-v1"), first.path, join(store.root, "new-dir"), alias, dir.path]) {
+      await rejectsWithCode(gitSource(repo, { store, ref: commit, settings: online, linkTo: target }), "CACHET_LINK_TARGET");
+    }
+    const again = await gitSource(repo, { store, ref: commit, settings: online });
+    assert.deepEqual([again.path, again.fromCache], [first.path, true]);
+    assert.equal(readFileSync(join(again.path, "a.txt"), "utf8"), "a\n");
+    const elsewhere = join(dir.path, "vendor", "linked");
+    assert.equal((await gitSource(repo, { store, ref: commit, settings: online, linkTo: elsewhere })).linked?.files, 1);
   });
 
   test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
