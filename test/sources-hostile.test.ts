@@ -316,6 +316,15 @@ describe("hostile zips", () => {
     return { out, promise: unpackArchive(archive, out, { archiveName: "hostile.zip" }) };
   }
 
+  test("a name too long for the file system is CACHET_ARCHIVE_UNSUPPORTED_ENTRY naming it, not a collision or a bare ENAMETOOLONG", async () => {
+    for (const name of [`${"a".repeat(300)}.txt`, `${`${"d".repeat(200)}/`.repeat(25)}f.txt`]) {
+      const { out, promise } = await unpackZip(await zipBytes([{ name, data: "x" }]));
+      const error = await rejectsWithCode(promise, "CACHET_ARCHIVE_UNSUPPORTED_ENTRY");
+      assert.match(error.message, /too long for this file system/);
+      assert.equal(existsSync(out), false);
+    }
+  });
+
   test("an entry whose local header names it otherwise than the central directory is refused (a streaming reader would see another tree)", async () => {
     const bytes = await zipBytes([{ name: "central.txt", data: "x\n" }]);
     const local = bytes.indexOf("central.txt"); // the local header comes first

@@ -15,7 +15,7 @@ import {
   chmodSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ArchiveTooLargeError, CorruptArchiveError, UnsafeArchiveEntryError } from "./archive-errors.js";
+import { ArchiveTooLargeError, CorruptArchiveError, UnsafeArchiveEntryError, UnsupportedArchiveEntryError } from "./archive-errors.js";
 import { entryPath, symlinkTargetVerdict } from "./archive-paths.js";
 
 /** What an unpacked tree holds. */
@@ -42,6 +42,8 @@ const fileMode = (mode: number | undefined): number => ((mode ?? 0o644) & 0o777)
 const dirMode = (mode: number | undefined): number => ((mode ?? 0o755) & 0o777) | 0o700;
 
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+/** What creating a path the archive has not written yet fails with when another spelling of it exists. */
+const COLLISIONS = new Set(["EEXIST", "ELOOP", "ENOTDIR"]);
 /** Symlinks a resolution follows before it counts as a loop (Linux's own limit). */
 const MAX_SYMLINK_HOPS = 40;
 
@@ -205,7 +207,9 @@ export class StagingTree {
     } catch (error) {
       // Exists although no entry made it: another spelling of a path on a case-insensitive file system. Fine if
       // it is a real directory; anything else (a symlink under another case) is never gone through.
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(join(this.root, path)).isDirectory()) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (!COLLISIONS.has(code ?? "")) throw this.writeFailure(name, error);
+      if (code !== "EEXIST" || !lstatSync(join(this.root, path)).isDirectory()) {
         throw this.unsafe(name, `collides with ${JSON.stringify(path)}, which an earlier entry made under another spelling`);
       }
     }
@@ -220,8 +224,8 @@ export class StagingTree {
       made = make();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ELOOP") throw this.unsafe(name, `collides with an earlier entry under another spelling`);
-      throw error;
+      if (COLLISIONS.has(code ?? "")) throw this.unsafe(name, `collides with an earlier entry under another spelling`);
+      throw this.writeFailure(name, error);
     }
     this.kinds.set(path, "file");
     return made;
@@ -264,6 +268,12 @@ export class StagingTree {
       if (!follow(stack)) return true;
     }
     return false;
+  }
+
+  /** A write the file system refused: a name too long for it is the entry's; anything else (a full disk) is Node's own error. */
+  private writeFailure(name: string, error: unknown): unknown {
+    if ((error as NodeJS.ErrnoException).code !== "ENAMETOOLONG") return error;
+    return new UnsupportedArchiveEntryError(this.archive, name, "has a path too long for this file system");
   }
 
   private unsafe(name: string, reason: string): UnsafeArchiveEntryError {
