@@ -131,6 +131,28 @@ describe("hostile git sources", () => {
     assert.equal((await gitSource(repo, { store, ref: commit, settings: online, linkTo: elsewhere })).linked?.files, 1);
   });
 
+  test("git configuration from the environment (GIT_CONFIG_COUNT, GIT_CONFIG_PARAMETERS) does not change a checkout", async () => {
+    const repo = join(dir.path, "eol");
+    const commit = makeRepository(repo, { "lines.txt": "one\ntwo\n" });
+    const variables = {
+      GIT_CONFIG_COUNT: "1",
+      GIT_CONFIG_KEY_0: "core.autocrlf",
+      GIT_CONFIG_VALUE_0: "true",
+      GIT_CONFIG_PARAMETERS: "'core.autocrlf'='true'",
+    };
+    const saved = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+    Object.assign(process.env, variables);
+    try {
+      const result = await gitSource(repo, { store, ref: commit, settings: online });
+      assert.equal(readFileSync(join(result.path, "lines.txt"), "utf8"), "one\ntwo\n");
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
     const repo = join(dir.path, "modes");
     const commit = makeRepository(repo, { "plain.txt": "plain\n", "run.sh": "#!/bin/sh\n" });
