@@ -5,7 +5,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
@@ -131,10 +131,14 @@ describe("hostile git sources", () => {
     assert.equal((await gitSource(repo, { store, ref: commit, settings: online, linkTo: elsewhere })).linked?.files, 1);
   });
 
-  test("git configuration from the environment (GIT_CONFIG_COUNT, GIT_CONFIG_PARAMETERS) does not change a checkout", async () => {
+  test("git configuration from the environment (GIT_CONFIG_COUNT, GIT_CONFIG_PARAMETERS) or the user's attributes file does not change a checkout", async () => {
     const repo = join(dir.path, "eol");
     const commit = makeRepository(repo, { "lines.txt": "one\ntwo\n" });
+    const xdg = join(dir.path, "xdg");
+    mkdirSync(join(xdg, "git"), { recursive: true });
+    writeFileSync(join(xdg, "git", "attributes"), "* text eol=crlf\n");
     const variables = {
+      XDG_CONFIG_HOME: xdg,
       GIT_CONFIG_COUNT: "1",
       GIT_CONFIG_KEY_0: "core.autocrlf",
       GIT_CONFIG_VALUE_0: "true",

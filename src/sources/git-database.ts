@@ -20,7 +20,10 @@ const LOCAL_ENV: NodeJS.ProcessEnv = {
   GIT_CONFIG_COUNT: "0",
   GIT_CONFIG_PARAMETERS: undefined,
   GIT_ATTR_SOURCE: undefined,
+  GIT_ATTR_NOSYSTEM: "1",
 };
+/** The user's attributes file (`~/.config/git/attributes`) is read whatever the configuration says, unless set. */
+const LOCAL_CONFIG = ["-c", "core.attributesFile=/dev/null"];
 
 /** What git says when the remote lacks a ref (by name) or will not serve an object (by id). */
 const NOT_FOUND = /couldn't find remote ref|not our ref|no such remote ref|unadvertised object|is not a valid|bad object/i;
@@ -110,6 +113,6 @@ export class GitDatabase {
   }
 
   private local(args: string[], env: NodeJS.ProcessEnv = LOCAL_ENV): Promise<GitRun> {
-    return runGit(args, { gitDir: this.dir, timeoutMs: this.timeoutMs, env });
+    return runGit([...LOCAL_CONFIG, ...args], { gitDir: this.dir, timeoutMs: this.timeoutMs, env });
   }
 }
