@@ -157,6 +157,23 @@ describe("hostile git sources", () => {
     }
   });
 
+  test("a commit with a path git refuses to write (.git/config) is CACHET_GIT_FAILED naming it, online and offline, with no cache warning", async () => {
+    const repo = join(dir.path, "dot-git");
+    makeRepository(repo, { "a.txt": "a\n" });
+    const gitIn = (input: string, ...args: string[]) => execFileSync("git", ["-C", repo, ...args], { input, encoding: "utf8" }).trim();
+    const blob = gitIn("[core]\n\thooksPath = /tmp\n", "hash-object", "-w", "--stdin");
+    const inner = gitIn(`100644 blob ${blob}\tconfig\n`, "mktree");
+    const tree = gitIn(`040000 tree ${inner}\t.git\n`, "mktree");
+    const commit = gitIn("", "-c", "user.name=t", "-c", "user.email=t@t", "commit-tree", tree, "-m", "evil");
+    gitIn("", "branch", "evil", commit);
+    const warnings: string[] = [];
+    for (const settings of [online, readSettings({ env: { CACHET_OFFLINE: "1" } })]) {
+      const error = await rejectsWithCode(gitSource(repo, { store, ref: "evil", settings, onWarning: (warning) => warnings.push(warning.code) }), "CACHET_GIT_FAILED");
+      assert.match(error.message, /\.git\/config/);
+    }
+    assert.deepEqual(warnings, []);
+  });
+
   test("a file of a cached checkout made executable (or not) in the cache is a miss, and the checkout is made again", async () => {
     const repo = join(dir.path, "modes");
     const commit = makeRepository(repo, { "plain.txt": "plain\n", "run.sh": "#!/bin/sh\n" });

@@ -100,7 +100,9 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
       if (temporary === undefined || temporary === store) throw error;
       // The cache cannot hold the database or the export (a full disk, a read-only root): a temporary cache of
       // this process holds them instead, and the caller still gets its checkout.
-      result = await lockedCheckout(temporary, remote, request);
+      // When the temporary cache fails too (offline with nothing in it, a repository git refuses to write), the
+      // first failure says more.
+      result = await lockedCheckout(temporary, remote, request).catch((): Promise<GitSourceResult> => Promise.reject(error));
       holder = temporary;
       warn("CACHET_CACHE_WRITE_FAILED", `cachet: could not check out ${name}/${result.commit} in the cache (${messageOf(error)}); using a temporary cache for this process`);
     }
