@@ -72,6 +72,18 @@ describe("hostile git sources", () => {
     }
   });
 
+  test("timeoutMs: Infinity or a bound past setTimeout's range means no bound (not 1 ms); 0, negative and NaN are refused", async () => {
+    const repo = join(dir.path, "patient");
+    const commit = makeRepository(repo, { "a.txt": "a\n" });
+    for (const timeoutMs of [Number.POSITIVE_INFINITY, 30 * 24 * 3_600_000]) {
+      const result = await gitSource(repo, { store, ref: "main", settings: online, timeoutMs, name: `patient-${timeoutMs}`.replace(/\W/g, "") });
+      assert.equal(result.commit, commit);
+    }
+    for (const timeoutMs of [0, -1, Number.NaN]) {
+      await assert.rejects(gitSource(repo, { store, ref: "main", settings: online, timeoutMs }), RangeError);
+    }
+  });
+
   test("a token in the URL's query string is never keyed, recorded or shown", async () => {
     const remote = parseGitRemote("https://Host.example/org/lib.git?private_token=Tok3nQuery&x=1");
     assert.equal(remote.canonical, "https://host.example/org/lib");

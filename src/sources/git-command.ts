@@ -60,10 +60,14 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
       }
     };
     if (child.pid !== undefined) runningGroups.add(killGroup);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, options.timeoutMs);
+    // setTimeout reads a delay past 2^31-1 ms (Infinity included) as 1 ms: such a bound means no bound.
+    const bounded = options.timeoutMs <= MAX_TIMER_MS;
+    const timer = bounded
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup();
+        }, options.timeoutMs)
+      : undefined;
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.on("error", (error: NodeJS.ErrnoException) => {
@@ -85,6 +89,9 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
     });
   });
 }
+
+/** The longest delay setTimeout keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Kills of the git process groups still running; run when this process exits, so none outlives it. */
 const runningGroups = new Set<() => void>();

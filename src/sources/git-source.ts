@@ -22,7 +22,7 @@ export interface GitSourceOptions {
   onWarning?: WarningHandler | undefined;
   /** Settings (offline, refresh); default `readSettings()` at the call. */
   settings?: Settings | undefined;
-  /** Bound of each git command, in ms; default 10 minutes. */
+  /** Bound of each git command, in ms (above 0; `Infinity` for none); default 10 minutes. */
   timeoutMs?: number | undefined;
 }
 
@@ -81,6 +81,9 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
   assertValidName(name);
   const settings = options.settings ?? readSettings();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
+    throw new RangeError(`timeoutMs must be a number of milliseconds above 0, or Infinity (got ${String(timeoutMs)})`);
+  }
   const store = options.store ?? (await defaultSourceStore(options.onWarning));
   const full = ref !== undefined && FULL_COMMIT.test(ref) ? ref.toLowerCase() : undefined;
 
