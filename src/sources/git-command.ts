@@ -48,13 +48,15 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
     // A process group of its own: git runs transports in helper processes (`git remote-http`, `ssh`) that hold
     // its output pipes, so a timeout kills the whole group, not git alone, or the wait would last as long as the
     // helper hangs on the network.
-    const child = spawn("git", argv, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    // (POSIX only: Windows has no process groups to signal, and a detached child there gets a console of its own.)
+    const child = spawn("git", argv, { env, stdio: ["ignore", "pipe", "pipe"], detached: !WINDOWS });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
     const killGroup = () => {
       try {
-        process.kill(-child.pid!, "SIGKILL");
+        if (WINDOWS) child.kill("SIGKILL");
+        else process.kill(-child.pid!, "SIGKILL");
       } catch {
         // Already gone.
       }
@@ -90,6 +92,7 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
   });
 }
 
+const WINDOWS = process.platform === "win32";
 /** The longest delay setTimeout keeps (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
