@@ -53,16 +53,37 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
     // node-tar keeps only the pax keys it knows, so GNU sparse keys (which make the next entry's data a condensed
     // form of the file) are looked for in each extended header's raw text, which it emits just before the entry.
     let sparseHeader = false;
+    // Every name the extended headers before an entry give it (pax `path`/`linkpath`, GNU long names). Tools
+    // disagree on which wins when there are several (GNU tar takes the pax path over a later GNU long name, Python
+    // the first of two), and on a global header's `path` (node-tar ignores it): an entry whose extended headers
+    // name something it does not end up with means different trees to different tools, and is refused.
+    let names: string[] = [];
     parser.on("meta", (text: string) => {
       if (/^\d+ GNU\.sparse\./m.test(text)) sparseHeader = true;
+      if (/^\d+ [^=\n]+=/.test(text)) {
+        for (const record of text.matchAll(/^\d+ (?:path|linkpath)=(.*)$/gm)) names.push(record[1]!);
+      } else {
+        names.push(text.replace(/\0.*/s, ""));
+      }
     });
+    const takeNames = () => {
+      const given = names;
+      names = [];
+      return given;
+    };
+    // GNU tar and Python stop reading at a single zero block; node-tar reads on. What follows one is an archive
+    // that means different trees to different tools, so it is refused (a zero block at the end is fine).
+    let zeroBlock = false;
+    parser.on("nullBlock", () => (zeroBlock = true));
     parser.on("entry", (entry: ReadEntry) => {
       current = entry.path;
       entries++;
       const sparse = sparseHeader;
       sparseHeader = false;
       if (failed) return entry.resume();
+      const given = takeNames();
       step(() => {
+        refuseAmbiguousHeader(entry, archive, zeroBlock, given);
         if (sparse) {
           entry.resume();
           throw new UnsupportedArchiveEntryError(archive, entry.path, "is a GNU sparse file (PAX format), which cannot be unpacked");
@@ -74,7 +95,11 @@ export function readTar(archivePath: string, tree: StagingTree, archive: string)
       current = entry.path;
       entries++;
       entry.resume();
-      step(() => refuseIgnored(entry, archive));
+      const given = takeNames();
+      step(() => {
+        refuseAmbiguousHeader(entry, archive, zeroBlock, given);
+        refuseIgnored(entry, archive);
+      });
     });
     parser.on("eof", () => (sawEnd = true));
     parser.on("error", (error: Error & { tarCode?: string }) => {
@@ -125,6 +150,27 @@ function unpackEntry(entry: ReadEntry, tree: StagingTree, archive: string, step:
   } else {
     entry.resume();
     throw new UnsupportedArchiveEntryError(archive, path, `has the tar entry type ${type}, which cannot be unpacked`);
+  }
+}
+
+/**
+ * Headers other readers refuse or read otherwise: an entry after a lone zero block (see above); a size field that
+ * is not a number or is negative (base-256), which node-tar reads as 0, so the entry's data would be read as the
+ * next headers; extended headers naming the entry something it did not end up with (see above).
+ */
+function refuseAmbiguousHeader(entry: ReadEntry, archive: string, afterZeroBlock: boolean, names: readonly string[]): void {
+  const unused = names.find((name) => name !== entry.path && name !== entry.linkpath);
+  if (unused !== undefined) {
+    entry.resume();
+    throw new CorruptArchiveError(archive, entry.path, `its extended headers also name it ${JSON.stringify(unused)}, which other tar readers may use`);
+  }
+  if (afterZeroBlock) {
+    entry.resume();
+    throw new CorruptArchiveError(archive, entry.path, "it comes after a lone zero block, where other tar readers stop");
+  }
+  if (entry.header.size === undefined) {
+    entry.resume();
+    throw new CorruptArchiveError(archive, entry.path, "its header's size field is not a size");
   }
 }
 

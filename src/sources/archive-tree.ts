@@ -15,7 +15,7 @@ import {
   chmodSync,
 } from "node:fs";
 import { join } from "node:path";
-import { ArchiveTooLargeError, CorruptArchiveError, UnsafeArchiveEntryError } from "./archive-errors.js";
+import { ArchiveTooLargeError, CorruptArchiveError, UnsafeArchiveEntryError, UnsupportedArchiveEntryError } from "./archive-errors.js";
 import { entryPath, symlinkTargetVerdict } from "./archive-paths.js";
 
 /** What an unpacked tree holds. */
@@ -42,14 +42,18 @@ const fileMode = (mode: number | undefined): number => ((mode ?? 0o644) & 0o777)
 const dirMode = (mode: number | undefined): number => ((mode ?? 0o755) & 0o777) | 0o700;
 
 const CREATE_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
-/** Symlinks a resolution follows before it counts as a loop (Linux's own limit). */
-const MAX_SYMLINK_HOPS = 40;
+/** What creating a path the archive has not written yet fails with when another spelling of it exists. */
+const COLLISIONS = new Set(["EEXIST", "ELOOP", "ENOTDIR"]);
+/** Symlinks resolved one through another before the archive is refused (the kernel itself follows 40). */
+const MAX_LINK_CHAIN = 1000;
 
 export class StagingTree {
   /** Every path written, by kind; a path's parents are all `dir` (checked as it is written). */
   private readonly kinds = new Map<string, Kind>([["", "dir"]]);
   private readonly dirModes = new Map<string, number>();
   private readonly symlinks: string[] = [];
+  /** Where each symlink resolved to (see `resolveLink`), by its real path. */
+  private readonly resolved = new Map<string, string[] | "escapes" | "loop">();
   private readonly tally: UnpackedTally = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   private declared = 0;
   private openFd: number | undefined;
@@ -205,7 +209,9 @@ export class StagingTree {
     } catch (error) {
       // Exists although no entry made it: another spelling of a path on a case-insensitive file system. Fine if
       // it is a real directory; anything else (a symlink under another case) is never gone through.
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || !lstatSync(join(this.root, path)).isDirectory()) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (!COLLISIONS.has(code ?? "")) throw this.writeFailure(name, error);
+      if (code !== "EEXIST" || !lstatSync(join(this.root, path)).isDirectory()) {
         throw this.unsafe(name, `collides with ${JSON.stringify(path)}, which an earlier entry made under another spelling`);
       }
     }
@@ -220,8 +226,8 @@ export class StagingTree {
       made = make();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === "EEXIST" || code === "ELOOP") throw this.unsafe(name, `collides with an earlier entry under another spelling`);
-      throw error;
+      if (COLLISIONS.has(code ?? "")) throw this.unsafe(name, `collides with an earlier entry under another spelling`);
+      throw this.writeFailure(name, error);
     }
     this.kinds.set(path, "file");
     return made;
@@ -233,37 +239,68 @@ export class StagingTree {
    * anywhere, so it does not escape.
    */
   private escapes(path: string): boolean {
-    const stack = path.split("/");
-    const pending: string[] = [];
-    let hops = 0;
-    const follow = (linkAt: string[]) => {
-      const target = readlinkSync(join(this.root, ...linkAt));
-      if (target.startsWith("/")) return false;
-      linkAt.pop();
-      pending.unshift(...target.split("/"));
-      return true;
-    };
-    if (!follow(stack)) return true;
-    while (pending.length > 0) {
-      const segment = pending.shift()!;
-      if (segment === "" || segment === ".") continue;
-      if (segment === "..") {
-        if (stack.length === 0) return true;
-        stack.pop();
-        continue;
+    return this.resolveLink(path.split("/"), new Set(), 0) === "escapes";
+  }
+
+  /**
+   * Where the symlink at `at` leads (the real path it resolves to), `escapes`, or `loop`. Each symlink is
+   * resolved once (memoized by its real path), and a symlink met on the way is replaced by where it leads: the
+   * work grows with the archive's links and their targets' lengths, not with how often they are gone through (a
+   * few kilobytes of chained links otherwise cost minutes). A cycle is a loop; a chain of more than
+   * MAX_LINK_CHAIN links is refused.
+   */
+  private resolveLink(at: readonly string[], open: Set<string>, depth: number): string[] | "escapes" | "loop" {
+    const key = at.join("/");
+    const known = this.resolved.get(key);
+    if (known !== undefined) return known;
+    if (open.has(key)) return "loop";
+    // A chain this long leads nowhere (the kernel stops at 40 links); refused rather than remembered as a loop,
+    // which would only be true at this depth.
+    if (depth > MAX_LINK_CHAIN) return "escapes";
+    open.add(key);
+    const target = readlinkSync(join(this.root, ...at));
+    let outcome: string[] | "escapes" | "loop" = "escapes";
+    if (!target.startsWith("/")) {
+      const stack = at.slice(0, -1);
+      outcome = stack;
+      for (const segment of target.split("/")) {
+        if (segment === "" || segment === ".") continue;
+        if (segment === "..") {
+          if (stack.length === 0) {
+            outcome = "escapes";
+            break;
+          }
+          stack.pop();
+          continue;
+        }
+        stack.push(segment);
+        if (!this.isSymlink(stack)) continue;
+        const through = this.resolveLink(stack, open, depth + 1);
+        if (typeof through === "string") {
+          outcome = through;
+          break;
+        }
+        stack.splice(0, stack.length, ...through);
       }
-      stack.push(segment);
-      let isLink = false;
-      try {
-        isLink = lstatSync(join(this.root, ...stack)).isSymbolicLink();
-      } catch {
-        // Absent, or under a file: the kernel stops here; going on by the text is the stricter reading.
-      }
-      if (!isLink) continue;
-      if (++hops > MAX_SYMLINK_HOPS) return false;
-      if (!follow(stack)) return true;
     }
-    return false;
+    open.delete(key);
+    this.resolved.set(key, outcome);
+    return outcome;
+  }
+
+  private isSymlink(stack: readonly string[]): boolean {
+    try {
+      return lstatSync(join(this.root, ...stack)).isSymbolicLink();
+    } catch {
+      // Absent, or under a file: the kernel stops here; going on by the text is the stricter reading.
+      return false;
+    }
+  }
+
+  /** A write the file system refused: a name too long for it is the entry's; anything else (a full disk) is Node's own error. */
+  private writeFailure(name: string, error: unknown): unknown {
+    if ((error as NodeJS.ErrnoException).code !== "ENAMETOOLONG") return error;
+    return new UnsupportedArchiveEntryError(this.archive, name, "has a path too long for this file system");
   }
 
   private unsafe(name: string, reason: string): UnsafeArchiveEntryError {

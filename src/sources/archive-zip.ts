@@ -41,10 +41,11 @@ export async function readZip(archivePath: string, tree: StagingTree, archive: s
       throw new CorruptArchiveError(archive, undefined, (error as Error).message, { cause: error });
     }
     try {
+      const extents = new Extents();
       await new Promise<void>((resolve, reject) => {
         zip.on("entry", (entry: Entry) => {
           current = entryName(entry);
-          unpackEntry(zip, reader, entry, current, tree, archive).then(() => zip.readEntry(), reject);
+          unpackEntry(zip, reader, entry, current, tree, archive, extents).then(() => zip.readEntry(), reject);
         });
         zip.on("end", () => resolve());
         zip.on("error", (error: Error) => reject(error));
@@ -66,7 +67,16 @@ function entryName(entry: Entry): string {
   return yauzl.getFileNameLowLevel(entry.generalPurposeBitFlag, entry.fileNameRaw, entry.extraFields, true).replace(/\\/g, "/");
 }
 
-async function unpackEntry(zip: ZipFile, reader: FileReader, entry: Entry, name: string, tree: StagingTree, archive: string): Promise<void> {
+async function unpackEntry(zip: ZipFile, reader: FileReader, entry: Entry, name: string, tree: StagingTree, archive: string, extents: Extents): Promise<void> {
+  // The central directory is what is read; a streaming reader reads the local headers instead. Both must name the
+  // same entry (as Python's zipfile also insists), and no two entries may share bytes: overlapping entries are how
+  // a small zip expands to far more than its size ("a better zip bomb").
+  const local = readLocalHeader(reader, entry);
+  if (!local.fileName.equals(entry.fileNameRaw)) {
+    throw new CorruptArchiveError(archive, name, `its local header names it ${JSON.stringify(local.fileName.toString("utf8"))}`);
+  }
+  const overlapped = extents.add(entry.relativeOffsetOfLocalHeader, local.fileDataStart + entry.compressedSize, name);
+  if (overlapped !== undefined) throw new CorruptArchiveError(archive, name, `its data overlaps entry ${JSON.stringify(overlapped)}`);
   const unixMode = UNIX_HOSTS.has(entry.versionMadeBy >> 8) ? (entry.externalFileAttributes >>> 16) & 0xffff : 0;
   const type = unixMode & S_IFMT;
   const mode = unixMode === 0 ? undefined : unixMode & 0o7777;
@@ -99,7 +109,7 @@ async function unpackEntry(zip: ZipFile, reader: FileReader, entry: Entry, name:
   }
   const sink = tree.file(name, mode, entry.uncompressedSize);
   if (entry.compressedSize <= SMALL_COMPRESSED && entry.uncompressedSize <= SMALL_FILE) {
-    sink.write(await readSmall(zip, reader, entry, name, archive));
+    sink.write(readSmall(reader, entry, local.fileDataStart, name, archive));
   } else {
     await readData(zip, entry, name, archive, (chunk) => sink.write(chunk));
   }
@@ -111,8 +121,7 @@ async function unpackEntry(zip: ZipFile, reader: FileReader, entry: Entry, name:
  * several trips through the thread pool. Memory stays bounded: at most SMALL_COMPRESSED read, SMALL_FILE out (the
  * inflater stops past the declared size).
  */
-async function readSmall(zip: ZipFile, reader: FileReader, entry: Entry, name: string, archive: string): Promise<Buffer> {
-  const { fileDataStart } = await zip.readLocalFileHeaderPromise(entry, { minimal: true });
+function readSmall(reader: FileReader, entry: Entry, fileDataStart: number, name: string, archive: string): Buffer {
   const raw = Buffer.allocUnsafe(entry.compressedSize);
   reader.readExactly(raw, 0, raw.length, fileDataStart);
   let data = raw;
@@ -145,3 +154,38 @@ async function readData(zip: ZipFile, entry: Entry, name: string, archive: strin
 }
 
 const isErrno = (error: unknown): boolean => typeof (error as NodeJS.ErrnoException | undefined)?.code === "string" && /^E[A-Z]+$/.test((error as NodeJS.ErrnoException).code!);
+
+/** An entry's local header: its name and where its data starts (read synchronously: one entry at a time anyway). */
+function readLocalHeader(reader: FileReader, entry: Entry): { fileName: Buffer; fileDataStart: number } {
+  const at = entry.relativeOffsetOfLocalHeader;
+  const fixed = Buffer.allocUnsafe(30);
+  reader.readExactly(fixed, 0, fixed.length, at);
+  if (fixed.readUInt32LE(0) !== 0x04034b50) throw new Error(`invalid local file header signature: 0x${fixed.readUInt32LE(0).toString(16)}`);
+  const fileName = Buffer.allocUnsafe(fixed.readUInt16LE(26));
+  reader.readExactly(fileName, 0, fileName.length, at + 30);
+  return { fileName, fileDataStart: at + 30 + fileName.length + fixed.readUInt16LE(28) };
+}
+
+/** The byte ranges of the entries read so far (local header to end of data), sorted, to find two that overlap. */
+class Extents {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly names: string[] = [];
+
+  /** Adds `[start, end)`; returns the name of an entry it overlaps, if any. */
+  add(start: number, end: number, name: string): string | undefined {
+    let low = 0;
+    let high = this.starts.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (this.starts[middle]! < start) low = middle + 1;
+      else high = middle;
+    }
+    if (low > 0 && this.ends[low - 1]! > start) return this.names[low - 1];
+    if (low < this.starts.length && this.starts[low]! < end) return this.names[low];
+    this.starts.splice(low, 0, start);
+    this.ends.splice(low, 0, end);
+    this.names.splice(low, 0, name);
+    return undefined;
+  }
+}

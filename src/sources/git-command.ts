@@ -45,19 +45,45 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
   Object.assign(env, { GIT_TERMINAL_PROMPT: "0", LC_ALL: "C", LANGUAGE: "C" }, options.env);
   const argv = [...FIXED_CONFIG, ...(options.gitDir === undefined ? [] : [`--git-dir=${options.gitDir}`]), ...args];
   return new Promise((resolve, reject) => {
-    const child = spawn("git", argv, { env, stdio: ["ignore", "pipe", "pipe"] });
+    // A process group of its own: git runs transports in helper processes (`git remote-http`, `ssh`) that hold
+    // its output pipes, so a timeout kills the whole group, not git alone, or the wait would last as long as the
+    // helper hangs on the network.
+    // (POSIX only: Windows has no process groups to signal, and a detached child there gets a console of its own.)
+    const child = spawn("git", argv, { env, stdio: ["ignore", "pipe", "pipe"], detached: !WINDOWS });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, options.timeoutMs);
+    const killGroup = () => {
+      try {
+        if (WINDOWS) child.kill("SIGKILL");
+        else process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    };
+    if (child.pid !== undefined) runningGroups.add(killGroup);
+    // setTimeout reads a delay past 2^31-1 ms (Infinity included) as 1 ms: such a bound means no bound.
+    const bounded = options.timeoutMs <= MAX_TIMER_MS;
+    const timer = bounded
+      ? setTimeout(() => {
+          timedOut = true;
+          killGroup();
+        }, options.timeoutMs)
+      : undefined;
     child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
     child.on("error", (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      runningGroups.delete(killGroup);
       reject(error.code === "ENOENT" || error.code === "EACCES" ? new GitNotInstalledError(error) : error);
+    });
+    child.on("exit", () => {
+      runningGroups.delete(killGroup);
+      // A helper that left the group (its own session) may still hold the pipes: once killed, git's end is the end.
+      if (timedOut) {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }
     });
     child.on("close", (code) => {
       clearTimeout(timer);
@@ -65,6 +91,16 @@ export function runGit(args: readonly string[], options: GitRunOptions): Promise
     });
   });
 }
+
+const WINDOWS = process.platform === "win32";
+/** The longest delay setTimeout keeps (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Kills of the git process groups still running; run when this process exits, so none outlives it. */
+const runningGroups = new Set<() => void>();
+process.on("exit", () => {
+  for (const kill of runningGroups) kill();
+});
 
 /** The last line of git's output that says something (`fatal: …` without the prefix), for a one-line error. */
 export function lastLine(run: GitRun, timeoutMs: number): string {

@@ -9,8 +9,21 @@ import { redactSecrets, type GitRemote } from "./git-url.js";
 /** How a fetch of some refs ended: fetched, or the remote has no such ref (other failures throw). */
 export type FetchOutcome = "fetched" | "not-found";
 
-/** Local commands ignore the user's and the system's git configuration: a checkout is the same on every machine. */
-const LOCAL_ENV = { GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" };
+/**
+ * Local commands ignore the user's and the system's git configuration, also what the environment adds to it
+ * (`GIT_CONFIG_COUNT`/`_KEY_n`/`_VALUE_n`, and `GIT_CONFIG_PARAMETERS`, which `git -c` sets for what it runs) and
+ * where it reads attributes from: a checkout is the same on every machine (no `core.autocrlf` rewriting it).
+ */
+const LOCAL_ENV: NodeJS.ProcessEnv = {
+  GIT_CONFIG_NOSYSTEM: "1",
+  GIT_CONFIG_GLOBAL: "/dev/null",
+  GIT_CONFIG_COUNT: "0",
+  GIT_CONFIG_PARAMETERS: undefined,
+  GIT_ATTR_SOURCE: undefined,
+  GIT_ATTR_NOSYSTEM: "1",
+};
+/** The user's attributes file (`~/.config/git/attributes`) is read whatever the configuration says, unless set. */
+const LOCAL_CONFIG = ["-c", "core.attributesFile=/dev/null"];
 
 /** What git says when the remote lacks a ref (by name) or will not serve an object (by id). */
 const NOT_FOUND = /couldn't find remote ref|not our ref|no such remote ref|unadvertised object|is not a valid|bad object/i;
@@ -100,6 +113,6 @@ export class GitDatabase {
   }
 
   private local(args: string[], env: NodeJS.ProcessEnv = LOCAL_ENV): Promise<GitRun> {
-    return runGit(args, { gitDir: this.dir, timeoutMs: this.timeoutMs, env });
+    return runGit([...LOCAL_CONFIG, ...args], { gitDir: this.dir, timeoutMs: this.timeoutMs, env });
   }
 }

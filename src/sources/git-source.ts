@@ -5,7 +5,7 @@ import { sha256Hex } from "../hash/index.js";
 import { assertValidName, openStore, type CacheStore, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { GIT_DATABASE_COMPONENT, gitStagingPath } from "../store/git-databases.js";
 import { GitDatabase } from "./git-database.js";
-import { GitCheckoutError, GitOfflineError, GitRefError, GitRefNotFoundError } from "./git-errors.js";
+import { GitCheckoutError, GitCommandError, GitFetchError, GitOfflineError, GitRefError, GitRefNotFoundError } from "./git-errors.js";
 import { parseGitRemote, type GitRemote } from "./git-url.js";
 
 /** Options of {@link gitSource}. */
@@ -22,7 +22,7 @@ export interface GitSourceOptions {
   onWarning?: WarningHandler | undefined;
   /** Settings (offline, refresh); default `readSettings()` at the call. */
   settings?: Settings | undefined;
-  /** Bound of each git command, in ms; default 10 minutes. */
+  /** Bound of each git command, in ms (above 0; `Infinity` for none); default 10 minutes. */
   timeoutMs?: number | undefined;
 }
 
@@ -81,6 +81,9 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
   assertValidName(name);
   const settings = options.settings ?? readSettings();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {
+    throw new RangeError(`timeoutMs must be a number of milliseconds above 0, or Infinity (got ${String(timeoutMs)})`);
+  }
   const store = options.store ?? (await defaultSourceStore(options.onWarning));
   const full = ref !== undefined && FULL_COMMIT.test(ref) ? ref.toLowerCase() : undefined;
 
@@ -89,20 +92,53 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
     const path = await store.treePath(name, full);
     if (path !== undefined) result = { commit: full, path, name, url: remote.canonical, fromCache: true, fetched: false };
   }
+  let holder = store;
   if (result === undefined) {
     const warn = (code: string, message: string) => warnOnce(options.onWarning, code, message);
-    const lock = await store.lockKey("git", remote.id).catch((error: unknown) => {
-      warn("CACHET_CACHE_LOCK_FAILED", `cachet: could not take the lock of git repository ${remote.display} (${messageOf(error)}); fetching without it`);
-      return undefined;
-    });
+    const request: CheckoutRequest = { ref, full, name, settings, timeoutMs, warn };
     try {
-      result = await checkout(store, remote, { ref, full, name, settings, timeoutMs, warn });
-    } finally {
-      lock?.release();
+      result = await lockedCheckout(store, remote, request);
+    } catch (error) {
+      const temporary = isCacheWriteFailure(error) ? await temporarySourceStore(options.onWarning).catch(() => undefined) : undefined;
+      if (temporary === undefined || temporary === store) throw error;
+      // The cache cannot hold the database or the export (a full disk, a read-only root): a temporary cache of
+      // this process holds them instead, and the caller still gets its checkout.
+      // When the temporary cache fails too (offline with nothing in it, a repository git refuses to write), the
+      // first failure says more.
+      result = await lockedCheckout(temporary, remote, request).catch((): Promise<GitSourceResult> => Promise.reject(error));
+      holder = temporary;
+      warn("CACHET_CACHE_WRITE_FAILED", `cachet: could not check out ${name}/${result.commit} in the cache (${messageOf(error)}); using a temporary cache for this process`);
     }
   }
-  if (options.linkTo !== undefined) result.linked = await linkCheckout(store, result, options.linkTo);
+  if (options.linkTo !== undefined) result.linked = await linkCheckout(holder, result, options.linkTo);
   return result;
+}
+
+/** {@link checkout} under the repository's lock; a lock that cannot be taken is one warning, and no lock. */
+async function lockedCheckout(store: CacheStore, remote: GitRemote, request: CheckoutRequest): Promise<GitSourceResult> {
+  const lock = await store.lockKey("git", remote.id).catch((error: unknown) => {
+    request.warn("CACHET_CACHE_LOCK_FAILED", `cachet: could not take the lock of git repository ${remote.display} (${messageOf(error)}); fetching without it`);
+    return undefined;
+  });
+  try {
+    return await checkout(store, remote, request);
+  } finally {
+    lock?.release();
+  }
+}
+
+const WRITE_FAILURES = new Set(["ENOSPC", "EDQUOT", "EROFS", "EACCES", "EPERM", "EIO"]);
+
+/**
+ * Whether `error` says the cache could not be written rather than anything about the repository: a local git
+ * command on the database failed (init, read-tree, checkout-index), the file system refused a write, or a fetch
+ * could not write what it received.
+ */
+function isCacheWriteFailure(error: unknown): boolean {
+  if (error instanceof GitCommandError || error instanceof GitCheckoutError) return true;
+  if (error instanceof GitFetchError) return /no space left|read-only file system|disk quota/i.test(error.message);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === "string" && WRITE_FAILURES.has(code);
 }
 
 interface CheckoutRequest {
@@ -208,7 +244,10 @@ async function linkCheckout(store: CacheStore, result: GitSourceResult, target: 
   }
 }
 
-/** Refuses what git would read as an option or a refspec (`-x`, `a:b`, `*`), and what no ref name can hold. */
+/**
+ * Refuses what git would read as an option or a refspec (`-x`, `a:b`, `*`), and what no ref name can hold (git's
+ * `check-ref-format` rules: no component starting with `.` or ending with `.lock`, no trailing `.`).
+ */
 function assertValidRef(ref: unknown, remote: GitRemote): asserts ref is string {
   const reason =
     typeof ref !== "string"
@@ -217,7 +256,7 @@ function assertValidRef(ref: unknown, remote: GitRemote): asserts ref is string 
         ? "it is empty"
         : ref.startsWith("-")
           ? "it starts with '-'"
-          : /[\u0000-\u0020\u007f~^:?*[\\]|\.\.|@\{|\/\/|\.lock$|^\/|\/$/.test(ref)
+          : /[\u0000-\u0020\u007f~^:?*[\\]|\.\.|@\{|\/\/|\.lock(?:\/|$)|(?:^|\/)\.|\.$|^\/|\/$/.test(ref)
             ? "it is not a valid branch, tag or commit name"
             : undefined;
   if (reason !== undefined) throw new GitRefError(remote.display, String(ref), reason);
@@ -249,7 +288,15 @@ function messageOf(error: unknown): string {
 function defaultSourceStore(onWarning: WarningHandler | undefined): Promise<CacheStore> {
   sharedStore ??= openStore({ onWarning }).catch(async (error: unknown) => {
     warnOnce(onWarning, "CACHET_CACHE_UNAVAILABLE", `cachet: the cache cannot be used (${messageOf(error)}); git sources use a temporary cache for this process`);
-    return openStore({ noCache: true, onWarning });
+    return temporarySourceStore(onWarning);
   });
   return sharedStore;
+}
+
+let temporaryStore: Promise<CacheStore> | undefined;
+
+/** A temporary cache for this process (`noCache`), opened once, for when the real one cannot be used or written. */
+function temporarySourceStore(onWarning: WarningHandler | undefined): Promise<CacheStore> {
+  temporaryStore ??= openStore({ noCache: true, onWarning });
+  return temporaryStore;
 }

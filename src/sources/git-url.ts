@@ -38,10 +38,12 @@ export function parseGitRemote(url: string, cwd: string = process.cwd()): GitRem
   if (scheme) return parseSchemeUrl(url, scheme[1]!.toLowerCase());
   const scp = SCP_LIKE.exec(url);
   if (scp && !/^[a-z]$/i.test(scp[2]!)) {
-    // The user of an scp-like URL (`git@`) is an ssh login, not a secret; ssh authenticates with keys.
-    const [, , host, path] = scp;
+    // The user of an scp-like URL (`git@`) is an ssh login, not a secret; ssh authenticates with keys. A
+    // `user:password@` is redacted all the same.
+    const [, user, host, path] = scp;
     const canonical = `ssh://${host!.toLowerCase()}/${trimPath(path!.replace(/^\/+/, ""))}`;
-    return remote(url, canonical, url, []);
+    const password = user?.includes(":") ? user.slice(user.indexOf(":") + 1) : "";
+    return password === "" ? remote(url, canonical, url, []) : remote(url, canonical, `***@${url.slice(user!.length + 1)}`, [password]);
   }
   return localRemote(isAbsolute(url) ? resolve(url) : resolve(cwd, url), url);
 }
@@ -63,12 +65,14 @@ function parseSchemeUrl(url: string, scheme: string): GitRemote {
     throw new GitUrlError(redactUrl(url), "it is not a valid URL");
   }
   // Over http(s) a user name alone is often a token (`https://<token>@host/…`); an ssh login is not a secret.
-  const secrets = (scheme === "ssh" ? [parsed.password] : [parsed.username, parsed.password])
+  // A query string on a repository URL is an access token (`?private_token=…`, a signed URL), never a repository.
+  const queryValues = [...parsed.searchParams.values()];
+  const secrets = [...(scheme === "ssh" ? [parsed.password] : [parsed.username, parsed.password]), ...queryValues]
     .filter((part) => part.length >= MIN_SECRET)
-    .flatMap((part) => [part, safeDecode(part)]);
+    .flatMap((part) => [part, safeDecode(part), encodeURIComponent(part)]);
   if (scheme === "file") return localRemote(decodeURIComponent(parsed.pathname), url);
   const port = parsed.port === "" ? "" : `:${parsed.port}`;
-  const canonical = `${scheme}://${parsed.hostname.toLowerCase()}${port}${trimPath(parsed.pathname)}${parsed.search}`;
+  const canonical = `${scheme}://${parsed.hostname.toLowerCase()}${port}${trimPath(parsed.pathname)}`;
   return remote(url, canonical, redactUrl(url), secrets);
 }
 
@@ -92,9 +96,10 @@ function safeDecode(text: string): string {
   }
 }
 
-/** A URL with any `user:password@` replaced by `***@` (wherever it appears in `text`). */
+/** A URL with any `user:password@` replaced by `***@`, and any query string by `?***` (wherever it appears in `text`). */
 export function redactUrl(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@");
+  // Up to the last `@` of the authority: a password may hold an unencoded `@` (`user:p@ss@host`).
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#]*@/gi, "$1***@").replace(/\b([a-z][a-z0-9+.-]*:\/\/[^\s?#'"]*)\?[^\s#'"]+/gi, "$1?***");
 }
 
 /** `text` (git's own output) with the remote's credentials removed. */

@@ -1,6 +1,6 @@
-import { constants, copyFileSync, linkSync, lstatSync } from "node:fs";
+import { constants, copyFileSync, linkSync, lstatSync, realpathSync } from "node:fs";
 import { lstat, mkdir, readdir, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import { readSettings, type LinkMode } from "../config/index.js";
 import { ensureDirectory } from "./directories.js";
 import { LinkModeError, LinkTargetError, asWriteError } from "./errors.js";
@@ -144,6 +144,32 @@ async function prepareTarget(target: string, replace: boolean): Promise<void> {
   }
   if (replace || (existing.isDirectory() && (await readdir(target)).length === 0)) return;
   throw new LinkTargetError(target, "it already exists and is not an empty directory (pass replace to overwrite it)");
+}
+
+/**
+ * Refuses a restore target that is the cache root, inside it, or holds it (also through symlinks): replacing it
+ * would remove what the cache holds, the tree being restored included.
+ */
+export function assertTargetOutsideCache(root: string, target: string): void {
+  const cache = realPath(root);
+  const to = realPath(target);
+  const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  if (within(to, cache) || within(cache, to)) {
+    throw new LinkTargetError(target, `it is the cache (${root}), inside it or holds it, and restoring there would replace what the cache holds`);
+  }
+}
+
+/** The real path of `path`, through its nearest existing ancestor when it does not exist yet. */
+function realPath(path: string): string {
+  const missing: string[] = [];
+  for (let at = resolve(path); ; at = dirname(at)) {
+    try {
+      return join(realpathSync(at), ...missing.reverse());
+    } catch {
+      if (dirname(at) === at) return resolve(path);
+      missing.push(basename(at));
+    }
+  }
 }
 
 /** A target that cannot be looked at or made, as one line (a full disk stays a write error). */

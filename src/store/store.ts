@@ -13,6 +13,7 @@ import { RootLock } from "./root-lock.js";
 import { replacedIndexWarning } from "./index-warnings.js";
 import { readBlob, streamBlob, writeBlob, type BlobSource } from "./blobs.js";
 import {
+  assertTargetOutsideCache,
   emitProcessWarning,
   linkModeFromEnv,
   linkTreeOut,
@@ -260,6 +261,7 @@ export class Store implements CacheStore {
    */
   async linkTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<LinkTally | undefined> {
     this.assertUsable(name, key);
+    assertTargetOutsideCache(this.layout.root, target);
     const row = this.index.lookup(name, key);
     if (row === undefined) return undefined;
     if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "get()");

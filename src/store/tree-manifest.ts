@@ -214,6 +214,8 @@ export function describeChange(entry: ManifestDir | ManifestFile, stats: Stats |
     if (!stats.isFile()) return `"${entry.path}" is no longer a regular file`;
     if (stats.size !== entry.size) return `"${entry.path}" was modified (size ${entry.size} → ${stats.size})`;
     if (stats.mtimeMs !== entry.mtimeMs) return `"${entry.path}" was modified (mtime changed)`;
+    // The owner's exec bit is part of the tree's content (its digest); a chmod moves no mtime.
+    if ((stats.mode & 0o100) !== (entry.mode & 0o100)) return `"${entry.path}" was modified (executable bit changed)`;
     return undefined;
   }
   if (!stats.isDirectory()) return `"${entry.path}" is no longer a directory`;
