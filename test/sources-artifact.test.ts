@@ -210,9 +210,14 @@ describe("fetchArtifact", () => {
     assert.deepEqual(again, { ...first, fromCache: true });
     assert.equal(origin.count("/dist/tool-2.0.tar.gz"), 1);
 
-    const target = join(dir.path, "linked-tool");
-    await fetchArtifact(origin.url("/dist/tool-2.0.tar.gz"), { store, unpack: true, linkTo: target });
-    assert.equal(readFileSync(join(target, "tool-2.0", "README"), "utf8"), "read me");
+    const elsewhere = tempDir("cachet-artifact-link-");
+    try {
+      const target = join(elsewhere.path, "linked-tool");
+      await fetchArtifact(origin.url("/dist/tool-2.0.tar.gz"), { store, unpack: true, linkTo: target });
+      assert.equal(readFileSync(join(target, "tool-2.0", "README"), "utf8"), "read me");
+    } finally {
+      elsewhere.cleanup();
+    }
 
     const zipPath = join(dir.path, "pkg.zip");
     await writeZip(zipPath, [{ name: "a/b.txt", data: "bee" }, { name: "c.txt", data: "sea" }]);

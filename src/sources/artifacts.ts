@@ -37,7 +37,7 @@ export interface FetchArtifactOptions {
   linkTo?: string | undefined;
   /** Called as bytes arrive. */
   onProgress?: ((progress: DownloadProgress) => void) | undefined;
-  /** The store; default `openStore()`, opened on first use. */
+  /** The store; default `openConfiguredStore()` (the local cache, and the shared tier if configured), opened on first use. */
   store?: CacheStore | undefined;
   /** The network; default the global `fetch`. */
   fetch?: FetchFunction | undefined;

@@ -2,6 +2,7 @@ import { rm } from "node:fs/promises";
 import { resolve as resolvePath } from "node:path";
 import { readSettings, refreshes, type Settings } from "../config/index.js";
 import { sha256Hex } from "../hash/index.js";
+import { openConfiguredStore } from "../open-store.js";
 import { assertValidName, openStore, type CacheStore, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { GIT_DATABASE_COMPONENT, gitStagingPath } from "../store/git-databases.js";
 import { GitDatabase } from "./git-database.js";
@@ -16,7 +17,7 @@ export interface GitSourceOptions {
   name?: string | undefined;
   /** Also materialize the checkout at this path (replacing what is there), for a writable copy. */
   linkTo?: string | undefined;
-  /** The cache to use; default one opened per process (`openStore()`). */
+  /** The cache to use; default one opened per process (`openConfiguredStore()`). */
   store?: CacheStore | undefined;
   /** Receives the warning when the default cache cannot be opened (default `process.emitWarning`). */
   onWarning?: WarningHandler | undefined;
@@ -286,7 +287,7 @@ function messageOf(error: unknown): string {
  * this process, with one warning: the source is still fetched.
  */
 function defaultSourceStore(onWarning: WarningHandler | undefined): Promise<CacheStore> {
-  sharedStore ??= openStore({ onWarning }).catch(async (error: unknown) => {
+  sharedStore ??= openConfiguredStore({ onWarning }).catch(async (error: unknown) => {
     warnOnce(onWarning, "CACHET_CACHE_UNAVAILABLE", `cachet: the cache cannot be used (${messageOf(error)}); git sources use a temporary cache for this process`);
     return temporarySourceStore(onWarning);
   });

@@ -37,7 +37,7 @@ export type CacheMode = "default" | "no-store" | "reload" | "no-cache" | "force-
 
 /** Options of {@link createCachedFetch}. */
 export interface CachedFetchOptions {
-  /** The store responses live in (any `CacheStore`); default: `openStore()`, opened on first use. */
+  /** The store responses live in (any `CacheStore`); default: `openConfiguredStore()` (the local cache, and the shared tier if configured), opened on first use. */
   store?: CacheStore | undefined;
   /** The network: default the global `fetch` as it was when the cached fetch was made. */
   fetch?: FetchFunction | undefined;
@@ -621,5 +621,5 @@ function finish(response: Response, url: URL, redirected: boolean): Response {
   return response;
 }
 
-/** The default cached fetch: the shared `openStore()` cache and the global `fetch`. See {@link createCachedFetch}. */
+/** The default cached fetch: the shared `openConfiguredStore()` cache and the global `fetch`. See {@link createCachedFetch}. */
 export const cachedFetch: FetchFunction = createCachedFetch();

@@ -1,7 +1,9 @@
-import { openStore, type CacheStore, type WarningHandler } from "../store/index.js";
+import { openConfiguredStore } from "../open-store.js";
+import type { CacheStore, WarningHandler } from "../store/index.js";
 
 /**
- * The store sources use when a caller gives none: `openStore()`, opened on first use and shared by the process.
+ * The store sources use when a caller gives none: `openConfiguredStore()` (the local cache, with the shared tier
+ * behind it when one is configured), opened on first use and shared by the process.
  * A failure to open is remembered for {@link REOPEN_AFTER_MS} (no disk access meanwhile), then tried anew.
  */
 let shared: Promise<CacheStore> | undefined;
@@ -19,7 +21,7 @@ export function defaultSourceStore(onWarning: WarningHandler): Promise<CacheStor
   if (openFailure && Date.now() < openFailure.until) return Promise.reject(openFailure.error);
   let opening: Promise<CacheStore>;
   try {
-    opening = openStore({ onWarning });
+    opening = openConfiguredStore({ onWarning });
   } catch (error) {
     opening = Promise.reject(error);
   }
