@@ -4,7 +4,7 @@
 // holding one large incompressible file, which streams through (constant memory).
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -12,6 +12,7 @@ import yazl from "yazl";
 import { unpackArchive } from "../src/index.js";
 import { median, now, scratchDir, type BenchContext } from "./measure.js";
 import { fmt, info, judged, type Figure } from "./report.js";
+import { writeTree } from "./trees.js";
 
 const SUITE = "archive-unpack";
 
@@ -23,7 +24,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   try {
     const source = join(scratch.path, "source");
     context.log(`${SUITE}: writing a ${files}-file tree and archiving it`);
-    const bytes = writeTree(join(source, "pkg"), files);
+    const bytes = writeTree(join(source, "pkg"), files, { text: true, someExecutable: true });
     const tgz = join(scratch.path, "tree.tar.gz");
     await exec("tar", ["-czf", tgz, "-C", source, "pkg"]);
     const zip = join(scratch.path, "tree.zip");
@@ -76,20 +77,6 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   }
 }
 
-/** A tree like an unpacked source release: 10 top folders × 10 sub-folders × text files of 100 B – 16 KiB. */
-function writeTree(root: string, files: number): number {
-  let bytes = 0;
-  const perDir = Math.ceil(files / 100);
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `pkg-${Math.floor(i / (perDir * 10)) % 10}`, `mod-${Math.floor(i / perDir) % 10}`);
-    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
-    const size = Math.round(100 * Math.pow(160, Math.random()));
-    // Hex text compresses about 2:1, like source code.
-    writeFileSync(join(dir, `file-${i}.js`), randomBytes(Math.ceil(size / 2)).toString("hex").slice(0, size), { mode: i % 10 === 0 ? 0o755 : 0o644 });
-    bytes += size;
-  }
-  return bytes;
-}
 
 /** Zips `dir` (under `base`) with yazl, keeping modes, as a release zip is made. */
 async function writeZipOf(base: string, dir: string, target: string): Promise<void> {

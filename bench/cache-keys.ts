@@ -5,14 +5,15 @@
 // - cold (no memo: every file read and hashed, and the memo written) against a walk that reads and sha256-hashes
 //   every file.
 // The files stay in the page cache throughout, so both sides measure system calls and hashing, not the disk.
-import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { openStore } from "../src/store/index.js";
 import { computeCacheKey, FILE_DIGEST_MEMO_NAME } from "../src/sources/cache-keys.js";
 import { sha256Hex } from "../src/hash/index.js";
 import { median, now, scratchDir, type BenchContext } from "./measure.js";
 import { fmt, info, judged, type Figure } from "./report.js";
+import { writeTree } from "./trees.js";
 
 const SUITE = "cache-keys";
 
@@ -24,7 +25,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   const store = await openStore({ cacheDir: join(scratch.path, "cache"), env: {} });
   try {
     context.log(`${SUITE}: writing a ${files}-file tree`);
-    const bytes = writeTree(tree, files);
+    const bytes = writeTree(tree, files, { extension: ".ts" });
     // Files written within a clock tick of a computation are not memoized; let the tree settle first.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const specs = ["**"];
@@ -74,19 +75,6 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   }
 }
 
-/** 10 top folders × 10 sub-folders × source-like files of 100 B – 16 KiB (110 directories in all). */
-function writeTree(root: string, files: number): number {
-  let bytes = 0;
-  const perDir = Math.ceil(files / 100);
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `pkg-${Math.floor(i / (perDir * 10)) % 10}`, `mod-${Math.floor(i / perDir) % 10}`);
-    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
-    const size = Math.round(100 * Math.pow(160, Math.random()));
-    writeFileSync(join(dir, `file-${i}.ts`), randomBytes(size));
-    bytes += size;
-  }
-  return bytes;
-}
 
 function walk(dir: string, visit: (path: string) => unknown): void {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {

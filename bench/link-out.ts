@@ -4,8 +4,6 @@
 // lstat per cached file and directory against the tree's manifest) costs: the same restores with the check
 // skipped (an internal switch that only this suite uses), in the same run. All on one filesystem.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { openStore, type LinkTally } from "../src/store/index.js";
@@ -13,6 +11,7 @@ import { linkTreeOut } from "../src/store/link-out.js";
 import { readManifest } from "../src/store/tree-manifest.js";
 import { median, now, scratchDir, type BenchContext } from "./measure.js";
 import { fmt, info, judged, type Figure } from "./report.js";
+import { writeTree } from "./trees.js";
 
 const SUITE = "link-out";
 
@@ -89,19 +88,6 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   }
 }
 
-/** A tree like an installed package set: 10 top folders × 10 sub-folders × files of 100 B – 16 KiB. */
-function writeTree(root: string, files: number): number {
-  let bytes = 0;
-  const perDir = Math.ceil(files / 100);
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `pkg-${Math.floor(i / (perDir * 10)) % 10}`, `mod-${Math.floor(i / perDir) % 10}`);
-    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
-    const size = Math.round(100 * Math.pow(160, Math.random()));
-    writeFileSync(join(dir, `file-${i}.js`), randomBytes(size));
-    bytes += size;
-  }
-  return bytes;
-}
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = now();

@@ -5,7 +5,6 @@
 // - outputs intact (both tools leave them alone; what is left is start-up and checking).
 // Turbo's Linux binary runs offline with TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1, in a throwaway workspace.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -13,6 +12,7 @@ import { arch, platform } from "node:os";
 import { dirname, join } from "node:path";
 import { median, now, scratchDir, type BenchContext } from "./measure.js";
 import { fmt, info, judged, type Figure } from "./report.js";
+import { writeTree } from "./trees.js";
 
 const SUITE = "run-restore";
 const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
@@ -30,7 +30,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   try {
     const tree = join(scratch.path, "tree");
     context.log(`${SUITE}: writing a ${files}-file tree`);
-    const bytes = writeTree(tree, files);
+    const bytes = writeTree(tree, files, { maxFactor: 230 });
     const tarball = join(scratch.path, "tree.tar");
     await exec("tar", ["-cf", tarball, "-C", tree, "."]);
 
@@ -126,19 +126,6 @@ function workspace(dir: string, tree: string): string {
   return dir;
 }
 
-/** Like link-out's tree, a little larger: 10 top folders × 10 sub-folders × files of 100 B – 23 KiB (~40 MiB for 10 000). */
-function writeTree(root: string, files: number): number {
-  let bytes = 0;
-  const perDir = Math.ceil(files / 100);
-  for (let i = 0; i < files; i++) {
-    const dir = join(root, `pkg-${Math.floor(i / (perDir * 10)) % 10}`, `mod-${Math.floor(i / perDir) % 10}`);
-    if (i % perDir === 0) mkdirSync(dir, { recursive: true });
-    const size = Math.round(100 * Math.pow(230, Math.random()));
-    writeFileSync(join(dir, `file-${i}.js`), randomBytes(size));
-    bytes += size;
-  }
-  return bytes;
-}
 
 function checkRestored(target: string, files: number, method: string): void {
   const found = readdirSync(target, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).length;

@@ -69,13 +69,11 @@ async function explainRunEntry(store: Store, name: string, key: string | undefin
   const previous = await previousRunEntry(store, name, entryKey);
   const changes = previous === undefined ? [] : describeRunKeyChanges(previous.components, components);
   if (flags.json) {
-    const json = { name, key: entryKey, createdAt: info.createdAt.toISOString(), lastUsedAt: info.lastUsedAt.toISOString(), components, comparedWith: previous?.key ?? null, changes };
+    const json = { ...entryJson({ name, key: entryKey, createdAt: info.createdAt, lastUsedAt: info.lastUsedAt }), components, comparedWith: previous?.key ?? null, changes };
     return [JSON.stringify(json, null, 2)];
   }
-  const now = Date.now();
   const lines = [
-    `${name}/${entryKey} (cachet run)`,
-    `  created ${formatDuration(now - info.createdAt.getTime())} ago, last used ${formatDuration(now - info.lastUsedAt.getTime())} ago`,
+    ...entryHeadLines({ name, key: entryKey, createdAt: info.createdAt, lastUsedAt: info.lastUsedAt }, " (cachet run)"),
     `  command ${JSON.stringify(components.command.join(" "))} in ${components.cwd}`,
   ];
   if (components.outs.length > 0) lines.push(`  outputs ${components.outs.join(" ")}`);
@@ -84,6 +82,36 @@ async function explainRunEntry(store: Store, name: string, key: string | undefin
   else if (changes.length === 0) lines.push(`Compared with ${name}/${previous.key}: the same key components`);
   else lines.push(`Compared with ${name}/${previous.key}:`, ...changes.map((change) => `  ${change}`));
   return lines;
+}
+
+/** What every kind of explained entry has: its name, key, times and cost. */
+interface ExplainedEntry {
+  name: string;
+  key: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  costMs?: number | undefined;
+}
+
+/** The first lines of an explanation: the entry and its age (and, when recorded, how long it took to make). */
+function entryHeadLines(entry: ExplainedEntry, label = ""): string[] {
+  const now = Date.now();
+  const took = entry.costMs === undefined ? "" : `, took ${formatDuration(entry.costMs)}`;
+  return [
+    `${entry.name}/${entry.key}${label}`,
+    `  created ${formatDuration(now - entry.createdAt.getTime())} ago, last used ${formatDuration(now - entry.lastUsedAt.getTime())} ago${took}`,
+  ];
+}
+
+/** The JSON fields every kind of explained entry has. */
+function entryJson(entry: ExplainedEntry) {
+  return {
+    name: entry.name,
+    key: entry.key,
+    createdAt: entry.createdAt.toISOString(),
+    lastUsedAt: entry.lastUsedAt.toISOString(),
+    ...(entry.costMs === undefined ? {} : { costMs: entry.costMs }),
+  };
 }
 
 /** `key` itself when it names an entry of the task, else the one task entry whose key starts with it. */
@@ -104,11 +132,7 @@ async function resolveKey(store: Store, name: string, key: string): Promise<stri
 
 function jsonExplanation(explanation: EntryExplanation) {
   return {
-    name: explanation.task,
-    key: explanation.key,
-    createdAt: explanation.createdAt.toISOString(),
-    lastUsedAt: explanation.lastUsedAt.toISOString(),
-    costMs: explanation.costMs,
+    ...entryJson({ ...explanation, name: explanation.task }),
     components: explanation.components ?? null,
     comparedWith: explanation.comparedWith?.key ?? null,
     changes: explanation.changes,
@@ -117,12 +141,8 @@ function jsonExplanation(explanation: EntryExplanation) {
 }
 
 function textExplanation(explanation: EntryExplanation): string[] {
-  const { task, key, components, comparedWith, changes } = explanation;
-  const now = Date.now();
-  const lines = [
-    `${task}/${key}`,
-    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
-  ];
+  const { task, components, comparedWith, changes } = explanation;
+  const lines = entryHeadLines({ ...explanation, name: task });
   if (components) {
     lines.push(`  version ${components.version} (${components.versionSource}${components.policies.length ? `: ${components.policies.join(", ")}` : ""})`);
     if (components.salt) lines.push(`  salt ${JSON.stringify(components.salt)}`);
@@ -145,11 +165,7 @@ function textExplanation(explanation: EntryExplanation): string[] {
 
 function jsonSourceExplanation(explanation: CacheKeyExplanation) {
   return {
-    name: explanation.name,
-    key: explanation.key,
-    createdAt: explanation.createdAt.toISOString(),
-    lastUsedAt: explanation.lastUsedAt.toISOString(),
-    costMs: explanation.costMs,
+    ...entryJson(explanation),
     components: explanation.components,
     currentKey: explanation.current?.key ?? null,
     changes: explanation.changes,
@@ -158,11 +174,9 @@ function jsonSourceExplanation(explanation: CacheKeyExplanation) {
 }
 
 function textSourceExplanation(explanation: CacheKeyExplanation): string[] {
-  const { name, key, components, current, changes } = explanation;
-  const now = Date.now();
+  const { components, current, changes } = explanation;
   const lines = [
-    `${name}/${key}`,
-    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+    ...entryHeadLines(explanation),
     `  cache keys in ${components.baseDir}: ${components.specs.map(formatCacheKeySpec).join(" ") || "none"}`,
   ];
   if (current) {
@@ -191,11 +205,7 @@ function short(value: string | undefined): string {
 
 function jsonGitExplanation(explanation: GitSourceExplanation) {
   return {
-    name: explanation.name,
-    key: explanation.key,
-    createdAt: explanation.createdAt.toISOString(),
-    lastUsedAt: explanation.lastUsedAt.toISOString(),
-    costMs: explanation.costMs,
+    ...entryJson(explanation),
     components: explanation.components,
     comparedWith: explanation.comparedWith?.key ?? null,
     changes: explanation.changes,
@@ -205,11 +215,9 @@ function jsonGitExplanation(explanation: GitSourceExplanation) {
 
 /** A git source's checkout: its URL, ref and commit, and what moved since the entry compared with. */
 function textGitExplanation(explanation: GitSourceExplanation): string[] {
-  const { name, key, components, comparedWith, changes } = explanation;
-  const now = Date.now();
+  const { name, components, comparedWith, changes } = explanation;
   const lines = [
-    `${name}/${key}`,
-    `  created ${formatDuration(now - explanation.createdAt.getTime())} ago, last used ${formatDuration(now - explanation.lastUsedAt.getTime())} ago, took ${formatDuration(explanation.costMs)}`,
+    ...entryHeadLines(explanation),
     `  git ${components.url} ref ${components.ref} = commit ${components.commit}`,
   ];
   lines.push(comparedWith ? `Compared with ${name}/${comparedWith.key}: ${explanation.reason}` : `This is the only entry of ${name}.`);
