@@ -55,7 +55,7 @@ export interface ArtifactResult {
   sha256: string;
   /** Its size in bytes. */
   size: number;
-  /** True when no download was needed (a stored response was fresh, or revalidated by a 304). */
+  /** True when no download was needed (a stored response was fresh, pinned by `sha256`, or revalidated by a 304). */
   fromCache: boolean;
 }
 
@@ -177,7 +177,8 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     const result = { path: stored.path, sha256: stored.head.sha256, size: stored.head.size, fromCache: true };
     if (download.offline) return result;
     const policy = storedPolicy(stored.head.policy);
-    const fresh = !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
+    // Pinned by its sha256, the download cannot change: any other answer from the origin would be refused.
+    const fresh = download.expected !== undefined || !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
     if (fresh && !(download.refresh && !refreshedHere.has(`${name}\0${url}`))) return result;
   }
   if (download.offline) throw new OfflineMissError(url);
