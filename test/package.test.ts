@@ -2,9 +2,9 @@
 // what every user meets there — an ES module and a CommonJS project (plain `require` and tsx) run a task and use
 // the sources and the configured store (cachedFetch, fetchArtifact, gitSource, localSource, openConfiguredStore),
 // the CLI runs from node_modules/.bin, `tsc --strict` without `skipLibCheck` accepts the declarations (a generic
-// task keeps its type parameters), installing without install scripts leaves tasks working and names the one fix, the README's
-// `allowScripts` covers every install script, and the tarball holds a LICENSE, a true description, docs whose links
-// stay inside it, and no source maps of sources it does not ship.
+// task keeps its type parameters), installing without install scripts leaves tasks working and names the one fix,
+// the README's `allowScripts` covers every install script, and the tarball holds a LICENSE, a true description,
+// docs whose links stay inside it, and no source maps of sources it does not ship.
 //
 // One install, with `--ignore-scripts` (from npm's cache when it has everything, else the registry), serves two
 // projects: `unbuilt/` keeps it as installed (no native build has run); `built/` is a copy of its node_modules
