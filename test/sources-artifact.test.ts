@@ -8,6 +8,7 @@ import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import {
   ArchiveTooLargeError,
+  DownloadNetworkError,
   fetchArtifact,
   openStore,
   OfflineMissError,
@@ -164,6 +165,19 @@ describe("fetchArtifact", () => {
     assert.equal(origin.count("/pinned.bin"), 2);
     await assert.rejects(fetchArtifact(url, { store, sha256: "1".repeat(64) }), Sha256MismatchError, "another digest is downloaded again and checked");
     assert.equal(origin.count("/pinned.bin"), 3);
+  });
+
+  test("a server that cannot be reached is a DownloadNetworkError naming the URL and the reason", async () => {
+    const gone = await startOrigin();
+    const url = gone.url("/dist/gone.tgz");
+    await gone.close();
+    await assert.rejects(fetchArtifact(url, { store }), (error: unknown) => {
+      assert.ok(error instanceof DownloadNetworkError);
+      assert.equal(error.code, "CACHET_DOWNLOAD_NETWORK");
+      assert.match(error.message, new RegExp(`^download of ${url} failed: connect ECONNREFUSED`));
+      assert.ok(error.cause instanceof TypeError, "the network's own error is the cause");
+      return true;
+    });
   });
 
   test("a 304 without validators keeps a stale download; a cut download is an error and keeps nothing", async () => {
