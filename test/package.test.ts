@@ -1,9 +1,10 @@
 // The published package as a user gets it: `npm pack`, the tarball installed into fresh consumer projects, and
-// what every user meets there — an ES module and a CommonJS project (plain `require` and tsx) run a task, the CLI
-// runs from node_modules/.bin, `tsc --strict` without `skipLibCheck` accepts the declarations (a generic task keeps
-// its type parameters), installing without install scripts leaves tasks working and names the one fix, the README's
-// `allowScripts` covers every install script, and the tarball holds a LICENSE, a true description, docs whose links
-// stay inside it, and no source maps of sources it does not ship.
+// what every user meets there — an ES module and a CommonJS project (plain `require` and tsx) run a task and use
+// the sources and the configured store (cachedFetch, fetchArtifact, gitSource, localSource, openConfiguredStore),
+// the CLI runs from node_modules/.bin, `tsc --strict` without `skipLibCheck` accepts the declarations (a generic
+// task keeps its type parameters), installing without install scripts leaves tasks working and names the one fix,
+// the README's `allowScripts` covers every install script, and the tarball holds a LICENSE, a true description,
+// docs whose links stay inside it, and no source maps of sources it does not ship.
 //
 // One install, with `--ignore-scripts` (from npm's cache when it has everything, else the registry), serves two
 // projects: `unbuilt/` keeps it as installed (no native build has run); `built/` is a copy of its node_modules
@@ -17,7 +18,10 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, sym
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
+import { createHash } from "node:crypto";
+import { makeRepository } from "./git-servers.js";
 import { tempDir } from "./helpers.js";
+import { startOrigin } from "./http-origin.js";
 import { runToEnd, startProcess, type ChildRun } from "./workers/child.js";
 
 const repo = new URL("..", import.meta.url).pathname;
@@ -323,12 +327,80 @@ double(21).then((value) => console.log(JSON.stringify({ value, kinds, module: ty
     }
   });
 
+  test("ES module and CommonJS projects use the sources and the configured store: cachedFetch, fetchArtifact, gitSource, localSource, openConfiguredStore", async (t) => {
+    const c = ready(t);
+    if (!c) return;
+    const artifact = "artifact body\n";
+    const origin = await startOrigin({
+      "/page.json": (_request, response) => void response.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=3600" }).end('{"page":1}'),
+      "/tool.txt": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(artifact),
+    });
+    t.after(() => origin.close());
+    const repository = join(c.scratch, "lib-repo");
+    const commit = makeRepository(repository, { "lib.txt": "lib\n" });
+    const local = join(c.scratch, "local-package");
+    mkdirSync(join(local, "src"), { recursive: true });
+    writeJson(join(local, "package.json"), { name: "local-package", cachet: { cacheKeys: ["src/**/*.ts"] } });
+    writeFileSync(join(local, "src", "a.ts"), "export const a = 1;\n");
+
+    const imports = "cachedFetch, fetchArtifact, gitSource, localSource, openConfiguredStore";
+    const main = `async function main() {
+  const out = {};
+  const page = await cachedFetch(process.env.PAGE_URL);
+  out.page = [page.status, page.headers.get("cache-status"), await page.text()];
+  const tool = await fetchArtifact(process.env.ARTIFACT_URL, { sha256: process.env.ARTIFACT_SHA256 });
+  out.artifact = [readFileSync(tool.path, "utf8"), tool.fromCache];
+  const checkout = await gitSource(process.env.REPOSITORY, { ref: process.env.COMMIT });
+  out.git = [checkout.commit, readFileSync(checkout.path + "/lib.txt", "utf8"), checkout.fromCache];
+  out.local = (await localSource(process.env.LOCAL)).key;
+  const store = await openConfiguredStore();
+  out.root = store.root;
+  await store.close();
+  return out;
+}
+`;
+    const cjs = join(c.built, "cjs-sources");
+    mkdirSync(cjs);
+    writeJson(join(cjs, "package.json"), { name: "consumer-cjs-sources", version: "1.0.0", private: true, type: "commonjs" });
+    writeFileSync(join(c.built, "sources.js"), `import { ${imports} } from "cachet";\nimport { readFileSync } from "node:fs";\n${main}console.log(JSON.stringify(await main()));\n`);
+    writeFileSync(join(cjs, "sources.js"), `const { ${imports} } = require("cachet");\nconst { readFileSync } = require("node:fs");\n${main}main().then((out) => console.log(JSON.stringify(out)));\n`);
+    const env = {
+      PAGE_URL: origin.url("/page.json"),
+      ARTIFACT_URL: origin.url("/tool.txt"),
+      ARTIFACT_SHA256: createHash("sha256").update(artifact).digest("hex"),
+      REPOSITORY: `file://${repository}`,
+      COMMIT: commit,
+      LOCAL: local,
+    };
+    let localKey: string | undefined;
+    for (const [label, dir] of [["esm", c.built], ["cjs", cjs]] as const) {
+      const cacheDir = join(c.scratch, `cache-sources-${label}`);
+      const runs = [];
+      for (let i = 0; i < 2; i++) {
+        const run = await node(["sources.js"], dir, { ...env, CACHET_CACHE_DIR: cacheDir });
+        assert.equal(run.code, 0, show(run));
+        assert.doesNotMatch(run.stderr, /CACHET_|Error/, show(run));
+        runs.push(JSON.parse(run.stdout) as { page: [number, string, string]; artifact: [string, boolean]; git: [string, string, boolean]; local: string; root: string });
+      }
+      const [first, second] = runs as [(typeof runs)[0], (typeof runs)[0]];
+      assert.deepEqual(first.page, [200, "cachet; fwd=uri-miss; fwd-status=200; stored", '{"page":1}'], label);
+      assert.deepEqual(second.page, [200, "cachet; hit", '{"page":1}'], `${label}: a new process hits`);
+      assert.deepEqual([first.artifact, second.artifact], [[artifact, false], [artifact, true]], label);
+      assert.deepEqual([first.git, second.git], [[commit, "lib\n", false], [commit, "lib\n", true]], label);
+      assert.equal(first.root, cacheDir, `${label}: without a remote the configured store is the local cache`);
+      assert.equal(second.local, first.local, label);
+      localKey ??= first.local;
+      assert.equal(first.local, localKey, `${label}: the same files, the same key`);
+    }
+    assert.deepEqual([origin.count("/page.json"), origin.count("/tool.txt")], [2, 2], "one request per URL and cache root");
+  });
+
   test("tsc --strict without skipLibCheck accepts the declarations in ESM and CommonJS, and a generic task keeps its type parameters", async (t) => {
     const c = ready(t);
     if (!c) return;
     const devTypes = Object.keys(repoPackage.devDependencies).filter((name) => name.startsWith("@types/") && name !== "@types/node");
     for (const name of devTypes) assert.equal(existsSync(join(c.built, "node_modules", name)), false, `${name} (a devDependency) is installed in the consumer`);
-    const uses = (generic: string) => `import { Cache, explain, file, openStore, task, type CachedTask } from "cachet";
+    const uses = (generic: string) => `import { Cache, cachedFetch, explain, fetchArtifact, file, gitSource, localSource, openConfiguredStore, openStore, task, type CacheStore, type CachedTask, type LocalSource } from "cachet";
 
 const identity = task({ name: "identity", cache: new Cache({ version: "1" }) }, async ${generic}(value: T): Promise<T> => value);
 async function firstOf<T>(items: readonly T[]): Promise<T | undefined> {
@@ -353,6 +425,12 @@ export async function main(): Promise<void> {
   const store = await openStore({ cacheDir: "unused" });
   await store.put("name", "key", "value");
   const why = await explain(embed, "a", true);
+  const page: Response = await cachedFetch("https://example.org/page.json", { cache: "only-if-cached" });
+  const tool: { path: string; sha256: string; size: number; fromCache: boolean } = await fetchArtifact("https://example.org/a.tgz", { sha256: "0", unpack: true });
+  const checkout: { commit: string; path: string } = await gitSource("https://example.org/lib.git", { ref: "main" });
+  const local: LocalSource = await localSource(".");
+  const configured: CacheStore = await openConfiguredStore();
+  console.log(page.status, tool.path, checkout.commit, local.key, configured.root);
   console.log(n, s, wrong, flag, size, doubled, typed, name, why.wouldHit, file("x").path);
 }
 `;

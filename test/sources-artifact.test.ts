@@ -8,6 +8,7 @@ import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import {
   ArchiveTooLargeError,
+  DownloadNetworkError,
   fetchArtifact,
   openStore,
   OfflineMissError,
@@ -149,6 +150,34 @@ describe("fetchArtifact", () => {
     }
     assert.equal(origin.count("/fresh-refresh.bin"), 2, "another process under CACHET_REFRESH revalidates");
     assert.equal(origin.seen.at(-1)!.headers["if-none-match"], '"f"');
+  });
+
+  test("a download pinned by sha256 is used without a request even when stale; an unpinned one follows the HTTP rules", async () => {
+    const data = Buffer.from("no freshness, no validators");
+    origin.route("/pinned.bin", (_request, response) => void response.writeHead(200, { "content-length": String(data.length) }).end(data));
+    const url = origin.url("/pinned.bin");
+    const first = await fetchArtifact(url, { store, sha256: sha256(data) });
+    assert.equal(first.fromCache, false);
+    assert.deepEqual(await fetchArtifact(url, { store, sha256: sha256(data) }), { ...first, fromCache: true });
+    assert.equal(origin.count("/pinned.bin"), 1, "the stored bytes are the only ones the digest allows");
+    const unpinned = await fetchArtifact(url, { store });
+    assert.deepEqual(unpinned, { ...first, fromCache: false }, "without a digest, a response with no freshness is downloaded again");
+    assert.equal(origin.count("/pinned.bin"), 2);
+    await assert.rejects(fetchArtifact(url, { store, sha256: "1".repeat(64) }), Sha256MismatchError, "another digest is downloaded again and checked");
+    assert.equal(origin.count("/pinned.bin"), 3);
+  });
+
+  test("a server that cannot be reached is a DownloadNetworkError naming the URL and the reason", async () => {
+    const gone = await startOrigin();
+    const url = gone.url("/dist/gone.tgz");
+    await gone.close();
+    await assert.rejects(fetchArtifact(url, { store }), (error: unknown) => {
+      assert.ok(error instanceof DownloadNetworkError);
+      assert.equal(error.code, "CACHET_DOWNLOAD_NETWORK");
+      assert.match(error.message, new RegExp(`^download of ${url} failed: connect ECONNREFUSED`));
+      assert.ok(error.cause instanceof TypeError, "the network's own error is the cause");
+      return true;
+    });
   });
 
   test("a 304 without validators keeps a stale download; a cut download is an error and keeps nothing", async () => {

@@ -197,7 +197,8 @@ describe("gitSource from a local repository (a path and file://)", () => {
       await rejectsWithCode(gitSource(origin, { store, ref, settings: online }), "CACHET_GIT_REF_INVALID");
     }
     await rejectsWithCode(gitSource("-oProxyCommand=x", { store, settings: online }), "CACHET_GIT_URL");
-    await rejectsWithCode(gitSource(join(dir.path, "nothing-here"), { store, settings: online }), "CACHET_GIT_FETCH_FAILED");
+    const notARepository = await rejectsWithCode(gitSource(join(dir.path, "nothing-here"), { store, settings: online }), "CACHET_GIT_FETCH_FAILED");
+    assert.match(notARepository.message, /does not appear to be a git repository$/, "git's own reason, not the advice that follows it");
 
     const noGit = startNode(["--import", "tsx", WORKER, join(dir.path, "cache-no-git"), origin, ""], { PATH: join(dir.path, "no-such-bin") }, { cwd: REPO });
     try {

@@ -161,7 +161,7 @@ describe("cachedFetch: safety", () => {
     assert.equal(await again.text(), "kept");
   });
 
-  test("CACHET_OFFLINE: stored responses are served stale or not, a miss names the URL, nothing connects", async () => {
+  test("CACHET_OFFLINE: stored responses are served stale or not, a miss names the URL (only-if-cached: a 504), nothing connects", async () => {
     origin.route("/offline", answer("stored", { "cache-control": "max-age=0" }));
     await (await cachedFetch(origin.url("/offline"))).text();
     const before = origin.seen.length;
@@ -175,6 +175,8 @@ describe("cachedFetch: safety", () => {
       return true;
     });
     await assert.rejects(offline(origin.url("/offline"), { method: "POST" }), OfflineMissError);
+    const onlyIfCached = await offline(origin.url("/never-stored"), { cache: "only-if-cached" });
+    assert.deepEqual([onlyIfCached.status, onlyIfCached.headers.get("cache-status")], [504, "cachet; fwd=miss; detail=only-if-cached"], "only-if-cached answers a miss as it does online");
     assert.equal(origin.seen.length, before);
   });
 

@@ -6,11 +6,12 @@ import { join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { readSettings, refreshes } from "../config/index.js";
+import { CachetError } from "../errors.js";
 import { sha256Hex } from "../hash/index.js";
 import { assertValidName, type CacheStore, type KeyLock, type WarningHandler } from "../store/index.js";
 import { archiveFormatOf, SUPPORTED_EXTENSION_LIST } from "./archive-formats.js";
 import { UnsupportedArchiveFormatError, unpackArchive } from "./archive-unpack.js";
-import { DownloadIncompleteError, DownloadStatusError, OfflineMissError, Sha256MismatchError, SourceOptionError } from "./errors.js";
+import { DownloadIncompleteError, DownloadNetworkError, DownloadStatusError, OfflineMissError, Sha256MismatchError, SourceOptionError } from "./errors.js";
 import type { FetchFunction } from "./http-cache.js";
 import { answersStored, conditionalHeaders, endToEnd, keptPolicy, policyOf, policyRequestOf, storedPolicy } from "./response-policy.js";
 import { defaultSourceStore, emitSourceWarning, reportSourceFailure } from "./source-store.js";
@@ -55,7 +56,7 @@ export interface ArtifactResult {
   sha256: string;
   /** Its size in bytes. */
   size: number;
-  /** True when no download was needed (a stored response was fresh, or revalidated by a 304). */
+  /** True when no download was needed (a stored response was fresh, pinned by `sha256`, or revalidated by a 304). */
   fromCache: boolean;
 }
 
@@ -177,13 +178,14 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     const result = { path: stored.path, sha256: stored.head.sha256, size: stored.head.size, fromCache: true };
     if (download.offline) return result;
     const policy = storedPolicy(stored.head.policy);
-    const fresh = !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
+    // Pinned by its sha256, the download cannot change: any other answer from the origin would be refused.
+    const fresh = download.expected !== undefined || !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
     if (fresh && !(download.refresh && !refreshedHere.has(`${name}\0${url}`))) return result;
   }
   if (download.offline) throw new OfflineMissError(url);
 
   const headers = stored && matches ? conditionalHeaders(storedPolicy(stored.head.policy), policyRequest, request) : request;
-  const response = await download.network(url, { headers });
+  const response = await requestDownload(download, headers);
   if (stored && matches && response.status === 304 && answersStored(stored.head.headers, response, request)) {
     const replaced = new Set([...response.headers.keys()].filter((header) => header !== "content-length" && header !== "content-encoding"));
     const merged: [string, string][] = stored.head.headers.filter(([header]) => !replaced.has(header));
@@ -291,13 +293,23 @@ async function linkOut(store: CacheStore, name: string, key: string, target: str
   }
 }
 
+/** The download's request; a network failure becomes a `DownloadNetworkError` naming the URL. */
+async function requestDownload(download: Download, headers: Headers): Promise<Response> {
+  try {
+    return await download.network(download.url, { headers });
+  } catch (error) {
+    if (error instanceof CachetError) throw error;
+    throw new DownloadNetworkError(download.url, error);
+  }
+}
+
 /** With no usable cache: the download goes to a temporary directory, still checked against its sha256. */
 async function downloadUncached(download: Download, options: FetchArtifactOptions): Promise<ArtifactResult> {
   if (download.offline) throw new OfflineMissError(download.url);
   if (options.unpack) throw new SourceOptionError(`fetchArtifact(${download.url}): unpack needs a usable cache`);
   const headers = new Headers();
   if (download.authorization !== undefined) headers.set("authorization", download.authorization);
-  const response = await download.network(download.url, { headers });
+  const response = await requestDownload(download, headers);
   if (!response.ok || response.body === null) {
     await response.body?.cancel();
     throw new DownloadStatusError(download.url, response.status);

@@ -36,6 +36,19 @@ export class DownloadStatusError extends CachetError {
   }
 }
 
+/** A download could not reach the server (refused, unreachable, reset); `cause` is the network's own error. */
+export class DownloadNetworkError extends CachetError {
+  readonly code = "CACHET_DOWNLOAD_NETWORK";
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    // fetch rejects with a bare "fetch failed" whose cause says why (connect ECONNREFUSED 127.0.0.1:9).
+    const reason = (cause as { cause?: { message?: unknown } } | undefined)?.cause?.message ?? (cause as { message?: unknown } | undefined)?.message;
+    super(`download of ${url} failed: ${typeof reason === "string" && reason !== "" ? reason : String(cause)}`, { cause });
+  }
+}
+
 /** A download ended before the length the server announced; nothing was kept. */
 export class DownloadIncompleteError extends CachetError {
   readonly code = "CACHET_DOWNLOAD_INCOMPLETE";

@@ -102,10 +102,13 @@ process.on("exit", () => {
   for (const kill of runningGroups) kill();
 });
 
-/** The last line of git's output that says something (`fatal: …` without the prefix), for a one-line error. */
-export function lastLine(run: GitRun, timeoutMs: number): string {
+/**
+ * The line of git's output that says what failed, for a one-line error: its first `fatal:` or `error:` line
+ * (without the prefix), since git follows it with generic advice; else its last line.
+ */
+export function failureLine(run: GitRun, timeoutMs: number): string {
   if (run.timedOut) return `timed out after ${Math.round(timeoutMs / 1000)}s`;
   const lines = run.stderr.split(/\r?\n|\r/).map((line) => line.trim()).filter((line) => line !== "");
-  const line = lines[lines.length - 1] ?? `exit code ${run.code}`;
+  const line = lines.find((candidate) => /^(fatal|error): /.test(candidate)) ?? lines[lines.length - 1] ?? `exit code ${run.code}`;
   return line.replace(/^(fatal|error): /, "");
 }

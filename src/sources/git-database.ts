@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { gitDatabaseDir, gitStagingPath } from "../store/git-databases.js";
-import { lastLine, runGit, type GitRun } from "./git-command.js";
+import { failureLine, runGit, type GitRun } from "./git-command.js";
 import { GitCommandError, GitFetchError } from "./git-errors.js";
 import { redactSecrets, type GitRemote } from "./git-url.js";
 
@@ -63,7 +63,7 @@ export class GitDatabase {
     const staging = gitStagingPath(this.root, "git-db");
     try {
       const init = await runGit(["init", "--quiet", "--bare", "--template=", staging], { timeoutMs: this.timeoutMs, env: LOCAL_ENV });
-      if (init.code !== 0) throw new GitCommandError("init", redactSecrets(lastLine(init, this.timeoutMs), this.remote));
+      if (init.code !== 0) throw new GitCommandError("init", redactSecrets(failureLine(init, this.timeoutMs), this.remote));
       const outcome = await this.fetchInto(staging, refspecs);
       mkdirSync(dirname(this.dir), { recursive: true });
       try {
@@ -89,9 +89,9 @@ export class GitDatabase {
     try {
       const env = { ...LOCAL_ENV, GIT_INDEX_FILE: indexFile };
       const read = await this.local(["read-tree", "--end-of-options", commit], env);
-      if (read.code !== 0) throw new GitCommandError("read-tree", redactSecrets(lastLine(read, this.timeoutMs), this.remote));
+      if (read.code !== 0) throw new GitCommandError("read-tree", redactSecrets(failureLine(read, this.timeoutMs), this.remote));
       const checkout = await this.local([`--work-tree=${target}`, "checkout-index", "--all", "--force"], env);
-      if (checkout.code !== 0) throw new GitCommandError("checkout-index", redactSecrets(lastLine(checkout, this.timeoutMs), this.remote));
+      if (checkout.code !== 0) throw new GitCommandError("checkout-index", redactSecrets(failureLine(checkout, this.timeoutMs), this.remote));
     } finally {
       await rm(indexFile, { force: true });
     }
@@ -109,7 +109,7 @@ export class GitDatabase {
     );
     if (run.code === 0) return "fetched";
     if (!run.timedOut && NOT_FOUND.test(run.stderr)) return "not-found";
-    throw new GitFetchError(this.remote.display, redactSecrets(lastLine(run, this.timeoutMs), this.remote));
+    throw new GitFetchError(this.remote.display, redactSecrets(failureLine(run, this.timeoutMs), this.remote));
   }
 
   private local(args: string[], env: NodeJS.ProcessEnv = LOCAL_ENV): Promise<GitRun> {

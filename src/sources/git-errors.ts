@@ -16,7 +16,7 @@ export class GitNotInstalledError extends CachetError {
   }
 }
 
-/** Fetching from the remote failed (unreachable, refused, timed out); `detail` is git's last line, redacted. */
+/** Fetching from the remote failed (unreachable, refused, timed out); `detail` is git's reason (its first fatal or error line), redacted. */
 export class GitFetchError extends CachetError {
   readonly code = "CACHET_GIT_FETCH_FAILED";
   constructor(readonly url: string, readonly detail: string) {
@@ -42,7 +42,7 @@ export class GitOfflineError extends CachetError {
   }
 }
 
-/** A local git command on the cache's repository database failed (its last line of output, redacted). */
+/** A local git command on the cache's repository database failed (git's reason: its first fatal or error line, redacted). */
 export class GitCommandError extends CachetError {
   readonly code = "CACHET_GIT_FAILED";
   constructor(readonly command: string, readonly detail: string) {

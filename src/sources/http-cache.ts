@@ -202,10 +202,11 @@ class HttpCache {
     if (found && (hop.offline || hop.mode === "only-if-cached" || hop.mode === "force-cache")) {
       return this.serve(store, hop, found, hitStatus(hop.offline ? "offline" : undefined));
     }
-    if (hop.offline) throw new OfflineMissError(hop.keyUrl);
+    // only-if-cached never connects, so it answers a miss with its 504 offline too.
     if (hop.mode === "only-if-cached") {
       return new Response(null, { status: 504, statusText: "Gateway Timeout", headers: { [CACHE_STATUS]: forwardStatus("miss", undefined, false, "only-if-cached") } });
     }
+    if (hop.offline) throw new OfflineMissError(hop.keyUrl);
 
     let reason: ForwardReason = known ? "vary-miss" : "uri-miss";
     let conditional = false;

@@ -1,0 +1,62 @@
+// The sources on the configured store: given `openConfiguredStore()` with a remote, a download, an HTTP response
+// and a git checkout made on one machine (cache root) are served on another whose origin and repository are gone.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createCachedFetch, fetchArtifact, gitSource, openConfiguredStore, TieredStore } from "../src/index.js";
+import { makeRepository } from "./git-servers.js";
+import { tempDir } from "./helpers.js";
+import { startOrigin } from "./http-origin.js";
+import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
+
+describe("sources through the shared tier", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  const dirs = tempDir("cachet-remote-sources-");
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+
+  test("a download, a response and a checkout made on one machine are served on another without origin or repository", async () => {
+    const tool = Buffer.from("a tool shared through the remote\n");
+    const origin = await startOrigin({
+      "/dist/tool.txt": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(tool),
+      "/page": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end("page"),
+    });
+    const repository = join(dirs.path, "lib");
+    const commit = makeRepository(repository, { "lib.txt": "lib\n" });
+    const digest = createHash("sha256").update(tool).digest("hex");
+    const urls = { tool: origin.url("/dist/tool.txt"), page: origin.url("/page") };
+
+    const first = await openConfiguredStore({ cacheDir: join(dirs.path, "machine-1"), env: { CACHET_REMOTE: db.url } });
+    try {
+      assert.ok(first instanceof TieredStore);
+      assert.equal((await fetchArtifact(urls.tool, { store: first, sha256: digest })).fromCache, false);
+      assert.equal(await (await createCachedFetch({ store: first })(urls.page)).text(), "page");
+      assert.equal((await gitSource(repository, { ref: commit, store: first })).fetched, true);
+    } finally {
+      await first.close(); // flushes the uploads
+      await origin.close();
+    }
+    rmSync(repository, { recursive: true, force: true });
+
+    const second = await openConfiguredStore({ cacheDir: join(dirs.path, "machine-2"), env: { CACHET_REMOTE: db.url } });
+    try {
+      const artifact = await fetchArtifact(urls.tool, { store: second, sha256: digest });
+      assert.deepEqual([artifact.fromCache, readFileSync(artifact.path, "utf8")], [true, tool.toString()]);
+      assert.ok(artifact.path.startsWith(join(dirs.path, "machine-2")), "restored into this machine's cache");
+      const page = await createCachedFetch({ store: second })(urls.page);
+      assert.deepEqual([await page.text(), page.headers.get("cache-status")], ["page", "cachet; hit"]);
+      const checkout = await gitSource(repository, { ref: commit, store: second });
+      assert.deepEqual([checkout.fromCache, checkout.fetched, readFileSync(join(checkout.path, "lib.txt"), "utf8")], [true, false, "lib\n"]);
+    } finally {
+      await second.close();
+    }
+    assert.equal(origin.count("/dist/tool.txt") + origin.count("/page"), 2, "one request each, from the first machine");
+  });
+});
