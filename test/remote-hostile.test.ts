@@ -1,0 +1,104 @@
+// The shared tier against a hostile database and hostile callers: rows and blobs changed behind cachet's back,
+// tree archives that try to write outside their target, a schema newer than the client, a read-only client that
+// must write nothing at all. Each is a miss (or a refusal), never wrong data or a write where none belongs.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { openRemoteStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
+import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+import { tempDir } from "./helpers.js";
+
+describe("the shared tier against a hostile database", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  const dirs = tempDir("cachet-remote-hostile-");
+  let counter = 0;
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+
+  function collect(): { warnings: StoreWarning[]; onWarning: (warning: StoreWarning) => void } {
+    const warnings: StoreWarning[] = [];
+    return { warnings, onWarning: (warning) => warnings.push(warning) };
+  }
+
+  async function open(options: Partial<RemoteStoreOptions> = {}) {
+    return openRemoteStore({ url: db.url, ...options });
+  }
+
+  function fresh(label: string): string {
+    const dir = join(dirs.path, `${label}-${++counter}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Stores `archive` as a blob and points a tree entry `(name, key)` at it, as a writer with database access could. */
+  async function plantTree(name: string, key: string, archive: Buffer): Promise<void> {
+    const store = await open();
+    try {
+      await store.putStream("carrier", `${name}-${key}`, [archive]);
+    } finally {
+      await store.close();
+    }
+    const digest = createHash("sha256").update(archive).digest("hex");
+    await sql(db.url, "INSERT INTO cachet_entries (name, key, storage, digest, size, origin, cost_ms) VALUES ($1, $2, 'tree', $3, $4, 'computed', 0)", [
+      name,
+      key,
+      digest,
+      archive.byteLength,
+    ]);
+  }
+
+  function archive(...entries: (Record<string, unknown> | string)[]): Buffer {
+    return Buffer.from(["cachet-tree/1\n", ...entries.map((entry) => (typeof entry === "string" ? entry : `${JSON.stringify(entry)}\n`))].join(""));
+  }
+
+  test("a tree archive that writes through its own symlink is refused, and nothing lands outside the target", async () => {
+    const outside = fresh("outside");
+    await plantTree("evil", "through-link", archive({ t: "l", p: "a", l: outside }, { t: "f", p: "a/pwned", m: 0o644, s: 3 }, "bad"));
+    await plantTree("evil", "onto-link", archive({ t: "l", p: "b", l: join(outside, "over") }, { t: "f", p: "b", m: 0o644, s: 3 }, "bad"));
+    await plantTree("evil", "dir-link", archive({ t: "l", p: "c", l: outside }, { t: "d", p: "c", m: 0o777 }));
+    const { warnings, onWarning } = collect();
+    const store = await open({ onWarning, scratchDir: fresh("scratch") });
+    try {
+      for (const key of ["through-link", "onto-link", "dir-link"]) {
+        const target = join(fresh("target"), "tree");
+        assert.equal(await store.linkTree("evil", key, target), undefined, key);
+        assert.equal(existsSync(target), false, key);
+        assert.equal(await store.treePath("evil", key), undefined, key);
+      }
+      assert.deepEqual(readdirSync(outside), []);
+      assert.deepEqual([...new Set(warnings.map((warning) => warning.code))], ["CACHET_INTEGRITY"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a database whose schema is newer than this cachet is neither written nor read", async () => {
+    const newer = await createTestDatabase();
+    try {
+      await (await openRemoteStore({ url: newer.url })).close();
+      await sql(newer.url, "UPDATE cachet_schema SET version = version + 1");
+      await assert.rejects(openRemoteStore({ url: newer.url }), { code: "CACHET_REMOTE", message: /newer/ });
+      await assert.rejects(openRemoteStore({ url: newer.url, write: false }), { code: "CACHET_REMOTE", message: /newer/ });
+      assert.deepEqual(await sql(newer.url, "SELECT count(*)::int AS n FROM cachet_entries"), [{ n: 0 }]);
+    } finally {
+      await newer.drop();
+    }
+  });
+
+  test("a read-only client takes no lease: lockKey is refused and the lease table is untouched", async () => {
+    const reader = await open({ write: false });
+    try {
+      await assert.rejects(reader.lockKey("ro-lease", "k"), { code: "CACHET_REMOTE_READ_ONLY" });
+    } finally {
+      await reader.close();
+    }
+    assert.deepEqual(await sql(db.url, "SELECT count(*)::int AS n FROM cachet_leases WHERE name = 'ro-lease'"), [{ n: 0 }]);
+  });
+});
