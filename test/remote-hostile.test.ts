@@ -5,8 +5,8 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
-import { openRemoteStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
+import { createHash, randomBytes } from "node:crypto";
+import { TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
 import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
 import { tempDir } from "./helpers.js";
 
@@ -100,5 +100,31 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await reader.close();
     }
     assert.deepEqual(await sql(db.url, "SELECT count(*)::int AS n FROM cachet_leases WHERE name = 'ro-lease'"), [{ n: 0 }]);
+  });
+
+  test("keys and metadata the database cannot hold stay local with one warning, and never trip the breaker", async () => {
+    const { warnings, onWarning } = collect();
+    const tiered = new TieredStore({
+      local: await openStore({ cacheDir: fresh("local") }),
+      openRemote: () => open({ onWarning }),
+      remoteName: "test",
+      onWarning,
+      breakerFailures: 3,
+    });
+    // Keys are opaque to the store: a NUL, or a long incompressible URL, are valid keys PostgreSQL cannot index.
+    const odd = [`https://example.com/${randomBytes(2000).toString("hex")}`, `https://example.com/${randomBytes(3000).toString("hex")}`, "a\u0000b", "c\u0000d"];
+    try {
+      for (const key of odd) {
+        assert.equal(await tiered.getValue("odd", key), undefined);
+        await tiered.put("odd", key, `value of ${key.length}`);
+        assert.equal(Buffer.from((await tiered.getValue("odd", key))!.data).toString(), `value of ${key.length}`);
+      }
+      await tiered.put("odd", "with-components", "v", { components: { text: "nul \u0000 inside" } });
+      await tiered.put("odd", "plain", "shared as usual");
+    } finally {
+      await tiered.close();
+    }
+    assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_entries WHERE name = 'odd'"), [{ key: "plain" }]);
+    assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_REMOTE_REFUSED"]);
   });
 });
