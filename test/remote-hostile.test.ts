@@ -127,4 +127,30 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_entries WHERE name = 'odd'"), [{ key: "plain" }]);
     assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_REMOTE_REFUSED"]);
   });
+
+  test("damaged blobs read as streams through the tiered store are misses with one warning, and never trip the breaker", async () => {
+    const writer = await open();
+    const digests: string[] = [];
+    try {
+      for (const key of ["s1", "s2", "s3", "s4"]) digests.push((await writer.putStream("damaged-streams", key, [Buffer.alloc(2 * (1 << 20) + 7, key)])).digest);
+      await writer.put("damaged-streams", "sound", "still shared");
+    } finally {
+      await writer.close();
+    }
+    // The second chunk of each blob changed in place (same length, other bytes).
+    await sql(db.url, "UPDATE cachet_blob_chunks c SET data = decode(repeat('00', length(c.data)), 'hex') FROM cachet_blobs b WHERE b.id = c.blob_id AND b.digest = ANY($1) AND c.seq = 1", [digests]);
+    const { warnings, onWarning } = collect();
+    const local = await openStore({ cacheDir: fresh("local") });
+    const tiered = new TieredStore({ local, openRemote: () => open({ onWarning }), remoteName: "test", onWarning, breakerFailures: 3 });
+    try {
+      for (const key of ["s1", "s2", "s3", "s4"]) {
+        assert.equal(await tiered.getStream("damaged-streams", key), undefined, key);
+        assert.equal(await local.getValue("damaged-streams", key), undefined, key);
+      }
+      assert.equal(Buffer.from((await tiered.getValue("damaged-streams", "sound"))!.data).toString(), "still shared");
+    } finally {
+      await tiered.close();
+    }
+    assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_INTEGRITY"]);
+  });
 });

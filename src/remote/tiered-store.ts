@@ -116,7 +116,13 @@ export class TieredStore implements CacheStore {
     const filled = await this.fromRemote(`reading ${name}/${key}`, async (remote) => {
       const stream = await remote.getStream(name, key);
       if (stream === undefined) return false;
-      await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
+      try {
+        await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
+      } catch (error) {
+        // Damaged content (the remote reported it) is a miss, not an outage: the breaker is not moved.
+        if ((error as { code?: unknown }).code === "CACHET_INTEGRITY") return false;
+        throw error;
+      }
       return true;
     }, true);
     return filled ? this.options.local.getStream(name, key) : undefined;
