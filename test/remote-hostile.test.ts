@@ -153,4 +153,33 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     }
     assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_INTEGRITY"]);
   });
+
+  test("uploads waiting for a remote that hangs hold no copy of large values: the queue is bounded in bytes too", async () => {
+    const { warnings, onWarning } = collect();
+    const tiered = new TieredStore({
+      local: await openStore({ cacheDir: fresh("local") }),
+      // A remote that never finishes opening: every upload waits in the queue.
+      openRemote: () => new Promise(() => {}),
+      remoteName: "hanging",
+      onWarning,
+      timeoutMs: 600_000,
+      flushLimitMs: 100,
+    });
+    const value = Buffer.alloc(4 << 20);
+    const before = process.memoryUsage().arrayBuffers;
+    try {
+      for (let i = 0; i < 64; i++) {
+        value.fill(i);
+        await tiered.put("large", `v${i}`, value);
+      }
+      assert.ok(tiered.pendingUploads >= 60);
+      const held = process.memoryUsage().arrayBuffers - before;
+      assert.ok(held < 128 << 20, `the queue holds ${Math.round(held / (1 << 20))} MiB for 64 uploads of 4 MiB`);
+      value.fill(200);
+      assert.equal((await tiered.getValue("large", "v5"))!.data[0], 5);
+    } finally {
+      await tiered.close();
+    }
+    assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_REMOTE_UPLOADS_DROPPED"]);
+  });
 });

@@ -74,6 +74,11 @@ export class TieredStore implements CacheStore {
   async put(name: string, key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.put(name, key, data, options);
     if (!this.remoteWanted(name, key)) return info;
+    if (info.storage !== "inline") {
+      // Sent from the local copy when its turn comes: a queue of large values holds no copies of them.
+      await this.uploadFromLocal(name, key, info, options);
+      return info;
+    }
     // A copy: the caller may reuse its buffer before the upload runs.
     const copy = typeof data === "string" ? data : Buffer.from(data);
     await this.upload(name, key, `uploading ${name}/${key}`, (remote) => remote.put(name, key, copy, { ...options, digest: info.digest }), info.size);
@@ -82,11 +87,7 @@ export class TieredStore implements CacheStore {
 
   async putStream(name: string, key: string, source: Parameters<CacheStore["putStream"]>[2], options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.putStream(name, key, source, options);
-    await this.upload(name, key, `uploading ${name}/${key}`, async (remote) => {
-      const stream = await this.options.local.getStream(name, key);
-      if (stream === undefined) return;
-      await remote.putStream(name, key, stream, { ...options, digest: info.digest });
-    }, info.size);
+    await this.uploadFromLocal(name, key, info, options);
     return info;
   }
 
@@ -209,7 +210,17 @@ export class TieredStore implements CacheStore {
     }
     const remote = this.remote;
     this.remote = undefined;
-    if (remote !== undefined) await remote.then((store) => store.close(), () => {});
+    if (remote !== undefined) {
+      // A remote still opening is closed whenever it opens; close() waits for that at most the flush limit.
+      const closing = remote.then((store) => store.close(), () => {});
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.flushLimitMs ?? 10_000);
+        void closing.finally(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     await this.options.local.close();
   }
 
@@ -261,6 +272,14 @@ export class TieredStore implements CacheStore {
         if (store.writable) await work(store);
       }, undefined, timeoutMs);
     });
+  }
+
+  private uploadFromLocal(name: string, key: string, info: EntryInfo, options: PutOptions): Promise<void> {
+    return this.upload(name, key, `uploading ${name}/${key}`, async (remote) => {
+      const stream = await this.options.local.getStream(name, key);
+      if (stream === undefined) return;
+      await remote.putStream(name, key, stream, { ...options, digest: info.digest });
+    }, info.size);
   }
 
   /** Whether a write would go to the remote at all (not while it is skipped, unless under a shared lease). */
