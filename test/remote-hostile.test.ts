@@ -182,4 +182,26 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     }
     assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_REMOTE_UPLOADS_DROPPED"]);
   });
+
+  test("the fence compares owner and token together: a token drawn again after the sequence was reset does not let a stale holder commit", async () => {
+    const first = await open();
+    const second = await open();
+    try {
+      await sql(db.url, "ALTER SEQUENCE cachet_lease_tokens RESTART WITH 100");
+      const held = await first.lockKey("reset", "k");
+      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'reset'");
+      // A takeover draws twice (the INSERT's value, then the one of DO UPDATE), so the sequence is set one short.
+      await sql(db.url, `ALTER SEQUENCE cachet_lease_tokens RESTART WITH ${BigInt(held.lease!.token) - 1n}`);
+      const taken = await second.lockKey("reset", "k");
+      assert.equal(taken.lease!.token, held.lease!.token);
+      await second.put("reset", "k", "newer");
+      await assert.rejects(first.put("reset", "k", "stale"), { code: "CACHET_LEASE_LOST" });
+      held.release();
+      assert.equal(Buffer.from((await first.getValue("reset", "k"))!.data).toString(), "newer");
+      taken.release();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
 });
