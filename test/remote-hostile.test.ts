@@ -3,7 +3,7 @@
 // must write nothing at all. Each is a miss (or a refusal), never wrong data or a write where none belongs.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
@@ -202,6 +202,19 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     } finally {
       await first.close();
       await second.close();
+    }
+  });
+
+  test("modes from a tree archive are permission bits only: no setuid, setgid or sticky bit is ever made", async () => {
+    await plantTree("modes", "k", archive({ t: "d", p: "d", m: 0o3777 }, { t: "f", p: "d/run", m: 0o6755, s: 2 }, "#!"));
+    const store = await open({ scratchDir: fresh("scratch") });
+    try {
+      const target = join(fresh("target"), "tree");
+      assert.ok(await store.linkTree("modes", "k", target));
+      assert.equal(statSync(join(target, "d")).mode & 0o7000, 0);
+      assert.equal(statSync(join(target, "d", "run")).mode & 0o7000, 0);
+    } finally {
+      await store.close();
     }
   });
 });

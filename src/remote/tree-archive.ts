@@ -101,7 +101,7 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
     const target = join(dest, ...path.split("/"));
     if (header.t === "d") {
       await mkdir(target, { recursive: true });
-      await chmod(target, (header.m ?? 0o755) | 0o700);
+      await chmod(target, permissions(header.m, 0o755) | 0o700);
       tally.directories++;
     } else if (header.t === "l") {
       await symlink(String(header.l), target);
@@ -110,7 +110,7 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
     } else if (header.t === "f") {
       const size = Number(header.s);
       if (!Number.isSafeInteger(size) || size < 0) throw new TreeArchiveError(`${header.p} has no valid size`);
-      const out = createWriteStream(target, { flags: "wx", mode: (header.m ?? 0o644) | 0o600 });
+      const out = createWriteStream(target, { flags: "wx", mode: permissions(header.m, 0o644) | 0o600 });
       for await (const piece of reader.bytes(size)) {
         if (!out.write(piece)) await once(out, "drain");
       }
@@ -122,6 +122,11 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
     } else throw new TreeArchiveError(`unknown entry type ${JSON.stringify(header.t)}`);
   }
   return tally;
+}
+
+/** An entry's mode as permission bits only: an archive never makes a setuid, setgid or sticky file. */
+function permissions(mode: unknown, fallback: number): number {
+  return (typeof mode === "number" && Number.isInteger(mode) ? mode : fallback) & 0o777;
 }
 
 function safePath(path: unknown): string {
