@@ -217,4 +217,14 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await store.close();
     }
   });
+
+  test("a server error that merely names a timeout setting is not reported as the server not answering", async () => {
+    const url = `${db.url}?options=${encodeURIComponent("-c statement_timeout=soon")}`;
+    await assert.rejects(openRemoteStore({ url }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "CACHET_REMOTE");
+      assert.doesNotMatch(error.message, /did not answer/);
+      assert.match(error.message, /statement_timeout/);
+      return true;
+    });
+  });
 });

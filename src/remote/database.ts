@@ -108,7 +108,10 @@ export class Database {
     if (!connecting && typeof code === "string" && /^(22|54)[0-9A-Z]{3}$/.test(code)) {
       return new RemoteRefusedError(`the shared cache ${this.where} cannot hold this entry: ${message}`, { cause: { code } });
     }
-    if (/timeout|timed out/i.test(message)) {
+    // The driver's own time limits carry no SQLSTATE; a server error only names a timeout setting, except a
+    // statement cancelled by the server's statement_timeout (57014).
+    const sqlState = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    if ((sqlState === undefined || sqlState === "57014") && /timeout|timed out/i.test(message)) {
       return new RemoteTimeoutError(`the shared cache ${this.where} did not answer within ${this.timeoutMs} ms (${message})`);
     }
     // Only the server's error code is kept as the cause: a driver error may carry connection details.
