@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
-import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+import { createTestDatabase, postgresSkipReason, redisSkipReason, sql } from "./remote-servers.js";
+import { startNode, workerPath } from "./workers/child.js";
 import { tempDir } from "./helpers.js";
 
 describe("the shared tier against a hostile database", { skip: postgresSkipReason }, () => {
@@ -226,5 +227,20 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       assert.match(error.message, /statement_timeout/);
       return true;
     });
+  });
+
+  test("a process with Redis leases (CACHET_LEASES) exits by itself once its serialized task is done", { skip: redisSkipReason }, async () => {
+    const child = startNode(
+      ["--import", "tsx", workerPath("remote-task.ts"), join(fresh("log"), "runs.log"), "0", "once"],
+      { CACHET_CACHE_DIR: fresh("cache"), CACHET_REMOTE: db.url, CACHET_LEASES: "redis://127.0.0.1:6379", N: "21" },
+      { cwd: new URL("..", import.meta.url).pathname },
+    );
+    try {
+      const exit = await child.waitForExit({ timeoutMs: 20_000 });
+      assert.equal(exit.code, 0, child.stderr());
+      assert.match(child.stdout(), /miss 441 by \d+/);
+    } finally {
+      await child.kill9();
+    }
   });
 });
