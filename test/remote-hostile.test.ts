@@ -243,4 +243,27 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await child.kill9();
     }
   });
+
+  test("asking the tiered store for the wrong kind of a shared entry throws as the local store does, and never trips the breaker", async () => {
+    const writer = await open();
+    const tree = fresh("tree");
+    mkdirSync(join(tree, "d"));
+    try {
+      await writer.putTree("kinds", "tree", tree);
+      await writer.put("kinds", "value", "shared value");
+    } finally {
+      await writer.close();
+    }
+    const { warnings, onWarning } = collect();
+    const tiered = new TieredStore({ local: await openStore({ cacheDir: fresh("local") }), openRemote: () => open({ onWarning }), remoteName: "test", onWarning, breakerFailures: 3 });
+    try {
+      for (let i = 0; i < 4; i++) await assert.rejects(tiered.getValue("kinds", "tree"), { code: "CACHET_ENTRY_KIND" });
+      await assert.rejects(tiered.getStream("kinds", "tree"), { code: "CACHET_ENTRY_KIND" });
+      await assert.rejects(tiered.treePath("kinds", "value"), { code: "CACHET_ENTRY_KIND" });
+      assert.equal(Buffer.from((await tiered.getValue("kinds", "value"))!.data).toString(), "shared value");
+    } finally {
+      await tiered.close();
+    }
+    assert.deepEqual(warnings, []);
+  });
 });

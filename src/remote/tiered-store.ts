@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "../store/cache-store.js";
-import type { LinkTally, StoreWarning, WarningHandler } from "../store/index.js";
+import { EntryKindError, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { Breaker } from "./breaker.js";
 import { LeaseLostError } from "./errors.js";
 import type { RemoteKeyLock, RemoteStore } from "./remote-store.js";
@@ -241,9 +241,22 @@ export class TieredStore implements CacheStore {
    * limit as a whole; each of its queries still has the call limit, so a server that stops answering is noticed
    * as soon.
    */
-  private fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>, transfer = false): Promise<T | undefined> {
-    if (this.closed) return Promise.resolve(undefined);
-    return this.breaker.call(what, async () => work(await this.openedRemote()), undefined, transfer ? this.breaker.timeoutMs * 10 : undefined);
+  private async fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>, transfer = false): Promise<T | undefined> {
+    if (this.closed) return undefined;
+    // Asking for the wrong kind of entry is the caller's mistake, not the remote failing: thrown as the local
+    // store throws it, and the breaker is not moved.
+    let wrongKind: EntryKindError | undefined;
+    const result = await this.breaker.call(what, async () => {
+      try {
+        return await work(await this.openedRemote());
+      } catch (error) {
+        if (!(error instanceof EntryKindError)) throw error;
+        wrongKind = error;
+        return undefined;
+      }
+    }, undefined, transfer ? this.breaker.timeoutMs * 10 : undefined);
+    if (wrongKind !== undefined) throw wrongKind;
+    return result;
   }
 
   /**
