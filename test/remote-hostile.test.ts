@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
+import pg from "pg";
 import { createTestDatabase, postgresSkipReason, redisSkipReason, sql } from "./remote-servers.js";
 import { startNode, workerPath } from "./workers/child.js";
 import { tempDir } from "./helpers.js";
@@ -265,5 +266,37 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await tiered.close();
     }
     assert.deepEqual(warnings, []);
+  });
+
+  test("a prune that removes a blob while an entry referring to it is being committed: nothing is committed, never an entry without its blob", async () => {
+    const content = Buffer.alloc((1 << 20) + 1, 9);
+    const digest = createHash("sha256").update(content).digest("hex");
+    const writer = await open();
+    const pruner = new pg.Client({ connectionString: db.url });
+    await pruner.connect();
+    try {
+      await writer.put("race", "first", content);
+      await writer.delete("race", "first");
+      // The prune's first step (it locks the entries table against writers), held open while a writer that
+      // knows the blob is there already commits an entry referring to it.
+      await pruner.query("BEGIN");
+      await pruner.query("LOCK TABLE cachet_entries IN SHARE MODE");
+      const committing = writer.put("race", "second", content, { digest });
+      committing.catch(() => {});
+      // Until the writer's INSERT waits on that lock (bounded: 10 s).
+      for (let i = 0; ; i++) {
+        const [waiting] = await sql<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'cachet_entries'::regclass AND NOT granted");
+        if (waiting!.n > 0) break;
+        assert.ok(i < 200, "the writer never reached its commit");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await pruner.query("DELETE FROM cachet_blobs WHERE digest = $1", [digest]);
+      await pruner.query("COMMIT");
+      await assert.rejects(committing, { code: "CACHET_REMOTE", message: /pruned/ });
+      assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_entries WHERE name = 'race'"), []);
+    } finally {
+      await pruner.end();
+      await writer.close();
+    }
   });
 });
