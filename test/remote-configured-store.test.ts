@@ -40,7 +40,7 @@ describe("openConfiguredStore", () => {
   });
 
   test("the other remote settings not understood (lease expiry, leases URL, write switch): the local store, and one warning", async () => {
-    for (const [index, extra] of [{ CACHET_LEASE_EXPIRY: "soon" }, { CACHET_LEASES: "http://u:pw-secret@h/x" }, { CACHET_REMOTE_WRITE: "maybe" }].entries()) {
+    for (const [index, extra] of [{ CACHET_LEASE_EXPIRY: "soon" }, { CACHET_LEASE_EXPIRY: "0.001" }, { CACHET_LEASES: "http://u:pw-secret@h/x" }, { CACHET_REMOTE_WRITE: "maybe" }].entries()) {
       const warnings: StoreWarning[] = [];
       const store = await openConfiguredStore({
         cacheDir: join(dirs.path, `d${index}`),
