@@ -299,4 +299,21 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await writer.close();
     }
   });
+
+  test("a large value written twice in a row: the remote ends with the second, and the superseded upload is no failure", async () => {
+    const { warnings, onWarning } = collect();
+    const tiered = new TieredStore({ local: await openStore({ cacheDir: fresh("local") }), openRemote: () => open({ onWarning }), remoteName: "test", onWarning });
+    const second = Buffer.alloc(2 << 20, 2);
+    try {
+      for (let round = 0; round < 3; round++) {
+        await tiered.put("twice", `k${round}`, Buffer.alloc(2 << 20, 1));
+        await tiered.put("twice", `k${round}`, second);
+      }
+    } finally {
+      await tiered.close();
+    }
+    const digest = createHash("sha256").update(second).digest("hex");
+    assert.deepEqual(await sql(db.url, "SELECT key, digest FROM cachet_entries WHERE name = 'twice' ORDER BY key"), ["k0", "k1", "k2"].map((key) => ({ key, digest })));
+    assert.deepEqual(warnings, []);
+  });
 });

@@ -42,6 +42,8 @@ export class TieredStore implements CacheStore {
   private readonly queue: UploadQueue;
   private readonly onWarning: WarningHandler;
   private readonly leased = new Map<string, RemoteKeyLock>();
+  /** The last upload queued per key, which the next one of the key waits for. */
+  private readonly lastUpload = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly options: TieredStoreOptions) {
@@ -279,19 +281,43 @@ export class TieredStore implements CacheStore {
       return;
     }
     if (!this.breaker.available || this.closed) return;
-    this.queue.add(async () => {
-      await this.breaker.call(what, async () => {
-        const store = await this.openedRemote();
-        if (store.writable) await work(store);
-      }, undefined, timeoutMs);
+    // Uploads of one key run in the order they were written (the queue runs two at a time), so the remote ends
+    // with the last write, not with whichever upload finished last.
+    const id = entryId(name, key);
+    const previous = this.lastUpload.get(id);
+    let settle!: () => void;
+    const finished = new Promise<void>((resolve) => (settle = resolve));
+    const done = () => {
+      settle();
+      if (this.lastUpload.get(id) === finished) this.lastUpload.delete(id);
+    };
+    this.lastUpload.set(id, finished);
+    const queued = this.queue.add(async () => {
+      try {
+        await previous;
+        await this.breaker.call(what, async () => {
+          const store = await this.openedRemote();
+          if (store.writable) await work(store);
+        }, undefined, timeoutMs);
+      } finally {
+        done();
+      }
     });
+    if (!queued) done();
   }
 
   private uploadFromLocal(name: string, key: string, info: EntryInfo, options: PutOptions): Promise<void> {
+    // A newer write of the key replaced the local entry meanwhile: its own upload sends it, this one has nothing to do.
+    const superseded = () => this.options.local.info(name, key)?.digest !== info.digest;
     return this.upload(name, key, `uploading ${name}/${key}`, async (remote) => {
+      if (superseded()) return;
       const stream = await this.options.local.getStream(name, key);
       if (stream === undefined) return;
-      await remote.putStream(name, key, stream, { ...options, digest: info.digest });
+      try {
+        await remote.putStream(name, key, stream, { ...options, digest: info.digest });
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "CACHET_INTEGRITY" || !superseded()) throw error;
+      }
     }, info.size);
   }
 
