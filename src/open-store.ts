@@ -12,11 +12,20 @@ export async function openConfiguredStore(options: StoreOptions = {}, settings: 
   const local = await openStore(options);
   // A temporary cache (`noCache`) is this process's alone: no shared tier behind it.
   if (options.noCache) return local;
-  let remoteUrl: string | undefined;
   try {
-    remoteUrl = settings.remote;
+    const remoteUrl = settings.remote;
+    if (remoteUrl === undefined) return local;
+    const { TieredStore, openRemoteStore, remoteOptionsFromSettings } = await import("./remote/index.js");
+    const remoteOptions = { ...remoteOptionsFromSettings(settings)!, onWarning: options.onWarning };
+    return new TieredStore({
+      local,
+      openRemote: () => openRemoteStore(remoteOptions),
+      remoteName: redactUrl(remoteUrl),
+      onWarning: options.onWarning,
+    });
   } catch (error) {
-    // A remote setting that is not understood leaves the local cache working (said once, by the caller's handler).
+    // A remote setting that is not understood (the URL, the leases URL, the expiry, the write switch) leaves the
+    // local cache working (said once, by the caller's handler).
     if (!(error instanceof SettingError)) throw error;
     (options.onWarning ?? ((warning) => process.emitWarning(warning.message, { code: warning.code })))({
       code: error.code,
@@ -24,13 +33,4 @@ export async function openConfiguredStore(options: StoreOptions = {}, settings: 
     });
     return local;
   }
-  if (remoteUrl === undefined) return local;
-  const { TieredStore, openRemoteStore, remoteOptionsFromSettings } = await import("./remote/index.js");
-  const remoteOptions = { ...remoteOptionsFromSettings(settings)!, onWarning: options.onWarning };
-  return new TieredStore({
-    local,
-    openRemote: () => openRemoteStore(remoteOptions),
-    remoteName: redactUrl(remoteUrl),
-    onWarning: options.onWarning,
-  });
 }

@@ -38,4 +38,22 @@ describe("openConfiguredStore", () => {
       await store.close();
     }
   });
+
+  test("the other remote settings not understood (lease expiry, leases URL, write switch): the local store, and one warning", async () => {
+    for (const [index, extra] of [{ CACHET_LEASE_EXPIRY: "soon" }, { CACHET_LEASE_EXPIRY: "0.001" }, { CACHET_LEASES: "http://u:pw-secret@h/x" }, { CACHET_REMOTE_WRITE: "maybe" }].entries()) {
+      const warnings: StoreWarning[] = [];
+      const store = await openConfiguredStore({
+        cacheDir: join(dirs.path, `d${index}`),
+        env: { CACHET_REMOTE: "postgres://u:pw-secret@127.0.0.1:1/x", ...extra },
+        onWarning: (warning) => warnings.push(warning),
+      });
+      try {
+        assert.ok(store instanceof Store, JSON.stringify(extra));
+        assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_BAD_SETTING"]);
+        assert.doesNotMatch(warnings[0]!.message, /pw-secret/);
+      } finally {
+        await store.close();
+      }
+    }
+  });
 });

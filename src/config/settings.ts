@@ -90,7 +90,7 @@ export const ACCEPTED = {
   refresh: "1, true, yes, on or * (everything); 0, false, no or off (none); or task and source names separated by commas",
   remote: "a postgres:// or postgresql:// URL",
   leases: "a redis:// or rediss:// URL",
-  leaseExpiry: "a number of seconds > 0",
+  leaseExpiry: "a number of seconds ≥ 1",
 } as const;
 
 /** The seconds a remote lease lasts without a heartbeat when `CACHET_LEASE_EXPIRY` is not set. */
@@ -215,7 +215,8 @@ class SettingsReader implements Settings {
     const raw = this.env.CACHET_LEASE_EXPIRY;
     if (raw === undefined || raw.trim() === "") return DEFAULT_LEASE_EXPIRY_SECONDS;
     const seconds = Number(raw);
-    if (!/^\s*\d*\.?\d+\s*$/.test(raw) || !Number.isFinite(seconds) || seconds <= 0) {
+    // Under a second, heartbeats (a third of it) would flood the database and a lease would not outlive a round trip.
+    if (!/^\s*\d*\.?\d+\s*$/.test(raw) || !Number.isFinite(seconds) || seconds < 1) {
       throw new SettingError("CACHET_LEASE_EXPIRY", raw, ACCEPTED.leaseExpiry);
     }
     return seconds;

@@ -59,6 +59,11 @@ export class Breaker {
    * says what follows; the breaker opening and later failures are silent, so an outage is one warning.
    */
   failed(what: string, error: unknown): void {
+    if ((error as { code?: unknown } | undefined)?.code === "CACHET_REMOTE_REFUSED") {
+      // One entry the server cannot hold says nothing about the server: reported once, not counted.
+      this.warnOnce("CACHET_REMOTE_REFUSED", `cachet: ${what}: ${(error as Error).message}; such entries stay in the local cache only`);
+      return;
+    }
     this.inARow++;
     const limit = this.options.failures ?? 3;
     const coolOff = Math.round((this.options.coolOffMs ?? 30_000) / 1000);

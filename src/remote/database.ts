@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { redactIn, redactUrl } from "../config/index.js";
-import { RemoteError, RemoteTimeoutError } from "./errors.js";
+import { RemoteError, RemoteRefusedError, RemoteTimeoutError } from "./errors.js";
 
 const listened = new WeakSet<pg.PoolClient>();
 
@@ -91,19 +91,29 @@ export class Database {
       }
       return client;
     } catch (error) {
-      throw this.wrap(error);
+      throw this.wrap(error, true);
     }
   }
 
-  /** Any failure of the server or the connection as a {@link RemoteError} (deliberate cachet errors pass through). */
-  wrap(error: unknown): Error {
+  /**
+   * Any failure of the server or the connection as a {@link RemoteError} (deliberate cachet errors pass through);
+   * a request the server refuses for its content, once connected, as a {@link RemoteRefusedError}.
+   */
+  wrap(error: unknown, connecting = false): Error {
     if (error instanceof RemoteError) return error;
     if (error instanceof Error && "code" in error && typeof error.code === "string" && error.code.startsWith("CACHET_")) return error;
     const message = redactIn(error instanceof Error ? error.message : String(error), this.options.url);
-    if (/timeout|timed out/i.test(message)) {
+    const code = (error as { code?: unknown } | undefined)?.code;
+    // A bad connection parameter is class 22 too, but it fails every call: that is the server being unusable.
+    if (!connecting && typeof code === "string" && /^(22|54)[0-9A-Z]{3}$/.test(code)) {
+      return new RemoteRefusedError(`the shared cache ${this.where} cannot hold this entry: ${message}`, { cause: { code } });
+    }
+    // The driver's own time limits carry no SQLSTATE; a server error only names a timeout setting, except a
+    // statement cancelled by the server's statement_timeout (57014).
+    const sqlState = typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+    if ((sqlState === undefined || sqlState === "57014") && /timeout|timed out/i.test(message)) {
       return new RemoteTimeoutError(`the shared cache ${this.where} did not answer within ${this.timeoutMs} ms (${message})`);
     }
-    const code = (error as { code?: unknown } | undefined)?.code;
     // Only the server's error code is kept as the cause: a driver error may carry connection details.
     return new RemoteError(`the shared cache ${this.where} failed: ${message}`, typeof code === "string" ? { cause: { code } } : undefined);
   }

@@ -8,6 +8,14 @@ export class RemoteError extends CachetError {
   }
 }
 
+/**
+ * The server refused this one request for what it carries (a key it cannot index, a NUL in text, a value out of
+ * range: SQLSTATE classes 22 and 54), not because it is down; the entry stays local and the breaker is not moved.
+ */
+export class RemoteRefusedError extends RemoteError {
+  override readonly code = "CACHET_REMOTE_REFUSED";
+}
+
 /** A call to the shared tier took longer than its time limit. */
 export class RemoteTimeoutError extends RemoteError {
   override readonly code = "CACHET_REMOTE_TIMEOUT";

@@ -37,6 +37,9 @@ export class RedisLeases {
       reconnectOnError: () => false,
     });
     this.client.on("error", () => {});
+    // Like the PostgreSQL pool's idle connections, the lease connection never keeps the process alive: a
+    // program that does not close its store still exits when its work is done (a lease left behind expires).
+    this.client.on("connect", () => this.client.stream?.unref?.());
   }
 
   private redisKey(name: string, key: string): string {

@@ -99,12 +99,15 @@ export async function openRemoteStore(options: RemoteStoreOptions): Promise<Remo
   const database = await openDatabase({ url: options.url, timeoutMs: options.timeoutMs });
   try {
     // A read-only client may connect as a user that cannot create tables: it only checks the schema is there.
-    if (options.write === false) {
-      const found = await schemaVersion(database);
-      if (found < (options.schemaVersion ?? SCHEMA_VERSION)) {
-        throw new RemoteError(`the shared cache ${database.where} has schema version ${found}, not ${SCHEMA_VERSION}: a client that writes creates or migrates it`);
-      }
-    } else await migrate(database, options.schemaVersion);
+    const known = options.schemaVersion ?? SCHEMA_VERSION;
+    const found = options.write === false ? await schemaVersion(database) : await migrate(database, known);
+    if (options.write === false && found < known) {
+      throw new RemoteError(`the shared cache ${database.where} has schema version ${found}, not ${known}: a client that writes creates or migrates it`);
+    }
+    // A newer cachet may have changed what rows mean: this one neither reads nor writes them.
+    if (found > known) {
+      throw new RemoteError(`the shared cache ${database.where} has schema version ${found}, newer than this cachet's ${known}: upgrade cachet to use it`);
+    }
   } catch (error) {
     await database.close();
     throw error;
@@ -295,10 +298,11 @@ export class RemoteStore implements CacheStore {
    * While another holder has it, waits with jittered back-off, re-checking the shared tier: when an entry for the
    * key written after the wait began appears, it returns a lock that holds no lease, so the caller reads it.
    * With Redis (`CACHET_LEASES`), the Redis lease is taken first, which hands keys over faster; a Redis that
-   * does not answer is reported once and leases go on through PostgreSQL alone.
+   * does not answer is reported once and leases go on through PostgreSQL alone. A read-only client takes no
+   * lease (`RemoteReadOnlyError`): it writes nothing, results included.
    */
   async lockKey(name: string, key: string, options: LockKeyOptions = {}): Promise<RemoteKeyLock> {
-    this.assertUsable(name, key);
+    this.assertWritable(name, key, "take a lease");
     const timeoutSeconds = options.timeoutSeconds ?? this.options.lockTimeoutSeconds ?? readSettings().lockTimeoutSeconds;
     const deadline = Date.now() + timeoutSeconds * 1000;
     // Taken at the first failed try, not before: an entry the holder wrote before that is found after the

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "../store/cache-store.js";
-import type { LinkTally, StoreWarning, WarningHandler } from "../store/index.js";
+import { EntryKindError, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { Breaker } from "./breaker.js";
 import { LeaseLostError } from "./errors.js";
 import type { RemoteKeyLock, RemoteStore } from "./remote-store.js";
@@ -42,6 +42,8 @@ export class TieredStore implements CacheStore {
   private readonly queue: UploadQueue;
   private readonly onWarning: WarningHandler;
   private readonly leased = new Map<string, RemoteKeyLock>();
+  /** The last upload queued per key, which the next one of the key waits for. */
+  private readonly lastUpload = new Map<string, Promise<void>>();
   private closed = false;
 
   constructor(private readonly options: TieredStoreOptions) {
@@ -74,6 +76,11 @@ export class TieredStore implements CacheStore {
   async put(name: string, key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.put(name, key, data, options);
     if (!this.remoteWanted(name, key)) return info;
+    if (info.storage !== "inline") {
+      // Sent from the local copy when its turn comes: a queue of large values holds no copies of them.
+      await this.uploadFromLocal(name, key, info, options);
+      return info;
+    }
     // A copy: the caller may reuse its buffer before the upload runs.
     const copy = typeof data === "string" ? data : Buffer.from(data);
     await this.upload(name, key, `uploading ${name}/${key}`, (remote) => remote.put(name, key, copy, { ...options, digest: info.digest }), info.size);
@@ -82,11 +89,7 @@ export class TieredStore implements CacheStore {
 
   async putStream(name: string, key: string, source: Parameters<CacheStore["putStream"]>[2], options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.putStream(name, key, source, options);
-    await this.upload(name, key, `uploading ${name}/${key}`, async (remote) => {
-      const stream = await this.options.local.getStream(name, key);
-      if (stream === undefined) return;
-      await remote.putStream(name, key, stream, { ...options, digest: info.digest });
-    }, info.size);
+    await this.uploadFromLocal(name, key, info, options);
     return info;
   }
 
@@ -116,7 +119,13 @@ export class TieredStore implements CacheStore {
     const filled = await this.fromRemote(`reading ${name}/${key}`, async (remote) => {
       const stream = await remote.getStream(name, key);
       if (stream === undefined) return false;
-      await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
+      try {
+        await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
+      } catch (error) {
+        // Damaged content (the remote reported it) is a miss, not an outage: the breaker is not moved.
+        if ((error as { code?: unknown }).code === "CACHET_INTEGRITY") return false;
+        throw error;
+      }
       return true;
     }, true);
     return filled ? this.options.local.getStream(name, key) : undefined;
@@ -203,7 +212,17 @@ export class TieredStore implements CacheStore {
     }
     const remote = this.remote;
     this.remote = undefined;
-    if (remote !== undefined) await remote.then((store) => store.close(), () => {});
+    if (remote !== undefined) {
+      // A remote still opening is closed whenever it opens; close() waits for that at most the flush limit.
+      const closing = remote.then((store) => store.close(), () => {});
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.flushLimitMs ?? 10_000);
+        void closing.finally(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
     await this.options.local.close();
   }
 
@@ -224,9 +243,22 @@ export class TieredStore implements CacheStore {
    * limit as a whole; each of its queries still has the call limit, so a server that stops answering is noticed
    * as soon.
    */
-  private fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>, transfer = false): Promise<T | undefined> {
-    if (this.closed) return Promise.resolve(undefined);
-    return this.breaker.call(what, async () => work(await this.openedRemote()), undefined, transfer ? this.breaker.timeoutMs * 10 : undefined);
+  private async fromRemote<T>(what: string, work: (remote: RemoteStore) => Promise<T>, transfer = false): Promise<T | undefined> {
+    if (this.closed) return undefined;
+    // Asking for the wrong kind of entry is the caller's mistake, not the remote failing: thrown as the local
+    // store throws it, and the breaker is not moved.
+    let wrongKind: EntryKindError | undefined;
+    const result = await this.breaker.call(what, async () => {
+      try {
+        return await work(await this.openedRemote());
+      } catch (error) {
+        if (!(error instanceof EntryKindError)) throw error;
+        wrongKind = error;
+        return undefined;
+      }
+    }, undefined, transfer ? this.breaker.timeoutMs * 10 : undefined);
+    if (wrongKind !== undefined) throw wrongKind;
+    return result;
   }
 
   /**
@@ -249,12 +281,44 @@ export class TieredStore implements CacheStore {
       return;
     }
     if (!this.breaker.available || this.closed) return;
-    this.queue.add(async () => {
-      await this.breaker.call(what, async () => {
-        const store = await this.openedRemote();
-        if (store.writable) await work(store);
-      }, undefined, timeoutMs);
+    // Uploads of one key run in the order they were written (the queue runs two at a time), so the remote ends
+    // with the last write, not with whichever upload finished last.
+    const id = entryId(name, key);
+    const previous = this.lastUpload.get(id);
+    let settle!: () => void;
+    const finished = new Promise<void>((resolve) => (settle = resolve));
+    const done = () => {
+      settle();
+      if (this.lastUpload.get(id) === finished) this.lastUpload.delete(id);
+    };
+    this.lastUpload.set(id, finished);
+    const queued = this.queue.add(async () => {
+      try {
+        await previous;
+        await this.breaker.call(what, async () => {
+          const store = await this.openedRemote();
+          if (store.writable) await work(store);
+        }, undefined, timeoutMs);
+      } finally {
+        done();
+      }
     });
+    if (!queued) done();
+  }
+
+  private uploadFromLocal(name: string, key: string, info: EntryInfo, options: PutOptions): Promise<void> {
+    // A newer write of the key replaced the local entry meanwhile: its own upload sends it, this one has nothing to do.
+    const superseded = () => this.options.local.info(name, key)?.digest !== info.digest;
+    return this.upload(name, key, `uploading ${name}/${key}`, async (remote) => {
+      if (superseded()) return;
+      const stream = await this.options.local.getStream(name, key);
+      if (stream === undefined) return;
+      try {
+        await remote.putStream(name, key, stream, { ...options, digest: info.digest });
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== "CACHET_INTEGRITY" || !superseded()) throw error;
+      }
+    }, info.size);
   }
 
   /** Whether a write would go to the remote at all (not while it is skipped, unless under a shared lease). */

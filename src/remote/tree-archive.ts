@@ -79,6 +79,10 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
   const magic = await reader.line();
   if (magic === undefined || `${magic}\n` !== MAGIC) throw new TreeArchiveError("it does not start with cachet-tree/1");
   await mkdir(dest, { recursive: true });
+  // Every path made so far, and the symlinks among them: an entry may not come twice, nor lie under a symlink
+  // (through one it would write outside `dest`, and this runs before the archive's digest is known to hold).
+  const made = new Set<string>();
+  const symlinks = new Set<string>();
   for (;;) {
     const text = await reader.line();
     if (text === undefined) break;
@@ -88,18 +92,25 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
     } catch {
       throw new TreeArchiveError("a header is not JSON");
     }
-    const target = join(dest, ...safePath(header.p).split("/"));
+    const path = safePath(header.p);
+    if (made.has(path)) throw new TreeArchiveError(`the path ${JSON.stringify(path)} comes twice`);
+    for (let slash = path.indexOf("/"); slash > 0; slash = path.indexOf("/", slash + 1)) {
+      if (symlinks.has(path.slice(0, slash))) throw new TreeArchiveError(`the path ${JSON.stringify(path)} goes through a symlink`);
+    }
+    made.add(path);
+    const target = join(dest, ...path.split("/"));
     if (header.t === "d") {
       await mkdir(target, { recursive: true });
-      await chmod(target, (header.m ?? 0o755) | 0o700);
+      await chmod(target, permissions(header.m, 0o755) | 0o700);
       tally.directories++;
     } else if (header.t === "l") {
       await symlink(String(header.l), target);
+      symlinks.add(path);
       tally.symlinks++;
     } else if (header.t === "f") {
       const size = Number(header.s);
       if (!Number.isSafeInteger(size) || size < 0) throw new TreeArchiveError(`${header.p} has no valid size`);
-      const out = createWriteStream(target, { mode: (header.m ?? 0o644) | 0o600 });
+      const out = createWriteStream(target, { flags: "wx", mode: permissions(header.m, 0o644) | 0o600 });
       for await (const piece of reader.bytes(size)) {
         if (!out.write(piece)) await once(out, "drain");
       }
@@ -111,6 +122,11 @@ export async function unpackTree(source: AsyncIterable<Uint8Array>, dest: string
     } else throw new TreeArchiveError(`unknown entry type ${JSON.stringify(header.t)}`);
   }
   return tally;
+}
+
+/** An entry's mode as permission bits only: an archive never makes a setuid, setgid or sticky file. */
+function permissions(mode: unknown, fallback: number): number {
+  return (typeof mode === "number" && Number.isInteger(mode) ? mode : fallback) & 0o777;
 }
 
 function safePath(path: unknown): string {
