@@ -113,6 +113,8 @@ class HttpCache {
 
   async fetch(input: string | URL | Request, init: CachedRequestInit = {}): Promise<Response> {
     const { cache, ...rest } = init;
+    // As fetch does: an aborted signal rejects at once, even when the answer is stored.
+    (rest.signal ?? (input instanceof Request ? input.signal : undefined))?.throwIfAborted();
     const requested: string = cache ?? (input instanceof Request ? (input as { cache?: string }).cache : undefined) ?? "default";
     const mode: CacheMode = CACHE_MODES.has(requested) ? (requested as CacheMode) : "default";
     const split = splitUrl(input instanceof Request ? input.url : input);
@@ -244,8 +246,11 @@ class HttpCache {
         // that never reads it would hold the others forever, so they wait a bounded time, then fetch themselves.
         let timer: NodeJS.Timeout | undefined;
         const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, COALESCE_WAIT_MS).unref()));
-        await Promise.race([pending, bound]);
-        clearTimeout(timer);
+        try {
+          await untilAborted(Promise.race([pending, bound]), hop.init.signal);
+        } finally {
+          clearTimeout(timer);
+        }
         return this.get(hop, false);
       }
     }
@@ -547,6 +552,18 @@ function plainHeaders(headers: Headers): Record<string, string> {
   return record;
 }
 
+
+/** `promise`, or the signal's reason as soon as it aborts (a waiter's abort leaves the request it waits for alone). */
+function untilAborted(promise: Promise<void>, signal: AbortSignal | null | undefined): Promise<void> {
+  if (!signal) return promise;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
 
 function parseNames(data: Uint8Array): string[] | undefined {
   try {

@@ -9,7 +9,8 @@ import { sha256Hex } from "../hash/index.js";
  * - `body <url> <variant> <id>`: a larger body, streamed in first; a new response writes a new id, so a head
  *   never points at a body written for another response.
  *
- * `<variant>` is a digest of the values of the headers Vary names (secrets as digests of their own).
+ * `<variant>` is a digest of the values of the headers Vary names, and of `Authorization` when the request has
+ * it (secrets as digests of their own).
  */
 
 /** Format of a head entry: readers treat any other as a miss. */
@@ -41,10 +42,15 @@ export function varyNames(vary: string | null | undefined): string[] {
   return names.includes("*") ? ["*"] : names;
 }
 
-/** The variant of a request (its kept headers, lower-cased names) for a response that varies on `names`. */
+/**
+ * The variant of a request (its kept headers, lower-cased names) for a response that varies on `names`. A request
+ * with `Authorization` varies on it whatever the response says: what one token (or none) was given is never a hit
+ * for another.
+ */
 export function variantOf(names: readonly string[], keptHeaders: Readonly<Record<string, string>>): string {
-  if (names.length === 0) return "-";
-  return sha256Hex(JSON.stringify(names.map((name) => [name, keptHeaders[name] ?? null]))).slice(0, 32);
+  const keyed = keptHeaders.authorization !== undefined && !names.includes("authorization") ? [...names, "authorization"].sort() : names;
+  if (keyed.length === 0) return "-";
+  return sha256Hex(JSON.stringify(keyed.map((name) => [name, keptHeaders[name] ?? null]))).slice(0, 32);
 }
 
 /** Where a head's body is. */
@@ -61,7 +67,7 @@ export interface StoredHead {
   statusText: string;
   /** `http-cache-semantics`' policy object (request headers reduced to those Vary names). */
   policy: Record<string, unknown>;
-  /** The origin's end-to-end headers, in order, each Set-Cookie line on its own. */
+  /** The origin's end-to-end headers, in order, without Set-Cookie. */
   headers: [string, string][];
   /** `must-revalidate`: never served stale (kept out of the policy, which would never serve it fresh either). */
   mustRevalidate: boolean;

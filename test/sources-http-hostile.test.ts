@@ -1,0 +1,177 @@
+// Hostile cases for cachedFetch and fetchArtifact: each test is a defect found by attacking the invariants (a hit
+// is exactly what was stored for that request, credentials never on disk, a cache problem never breaks the caller).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createCachedFetch, fetchArtifact, openStore, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+import { answer, startOrigin, type Origin } from "./http-origin.js";
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    return entry.isDirectory() ? filesUnder(path) : entry.isFile() ? [path] : [];
+  });
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+describe("sources: hostile HTTP cases", () => {
+  let dir: ReturnType<typeof tempDir>;
+  let store: CacheStore;
+  let origin: Origin;
+  let other: Origin;
+  const warnings: StoreWarning[] = [];
+  let cachedFetch: FetchFunction;
+
+  before(async () => {
+    dir = tempDir("cachet-http-hostile-");
+    store = await openStore({ cacheDir: dir.path });
+    origin = await startOrigin();
+    other = await startOrigin();
+    cachedFetch = createCachedFetch({ store, onWarning: (warning) => warnings.push(warning) });
+  });
+  after(async () => {
+    await store.close();
+    await origin.close();
+    await other.close();
+    dir.cleanup();
+  });
+
+  test("a response's Set-Cookie reaches its caller but never the disk, nor a later hit", async () => {
+    origin.route("/cookie", answer("cookie body", { "cache-control": "max-age=3600", "set-cookie": "session=SECRETSESSION42; HttpOnly" }));
+    const first = await cachedFetch(origin.url("/cookie"));
+    assert.deepEqual(first.headers.getSetCookie(), ["session=SECRETSESSION42; HttpOnly"]);
+    assert.equal(await first.text(), "cookie body");
+    const hit = await cachedFetch(origin.url("/cookie"));
+    assert.equal(await hit.text(), "cookie body");
+    assert.equal(hit.headers.get("cache-status"), "cachet; hit");
+    assert.deepEqual(hit.headers.getSetCookie(), []);
+    assert.deepEqual(filesUnder(dir.path).filter((file) => readFileSync(file).includes("SECRETSESSION42")), []);
+  });
+
+  test("a response fetched with one Authorization is never a hit for another, nor for none", async () => {
+    origin.route("/private", (request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(`for ${request.headers.authorization ?? "nobody"}`));
+    const text = async (headers: Record<string, string>) => (await cachedFetch(origin.url("/private"), { headers })).text();
+    assert.equal(await text({ authorization: "Bearer A" }), "for Bearer A");
+    assert.equal(await text({ authorization: "Bearer B" }), "for Bearer B");
+    assert.equal(await text({}), "for nobody");
+    assert.equal(await text({ authorization: "Bearer A" }), "for Bearer A");
+    assert.equal(origin.count("/private"), 3, "each credential is stored apart and hits its own");
+    const withUrlCredentials = origin.url("/private").replace("http://", "http://carol:pw@");
+    assert.equal(await (await cachedFetch(withUrlCredentials)).text(), `for Basic ${Buffer.from("carol:pw").toString("base64")}`);
+    assert.equal(await text({}), "for nobody");
+  });
+
+  test("an aborted signal rejects at once, even when the response is stored", async () => {
+    origin.route("/fresh", answer("fresh", { "cache-control": "max-age=3600" }));
+    await (await cachedFetch(origin.url("/fresh"))).text();
+    await assert.rejects(cachedFetch(origin.url("/fresh"), { signal: AbortSignal.abort() }), { name: "AbortError" });
+    await assert.rejects(cachedFetch(new Request(origin.url("/fresh"), { signal: AbortSignal.abort() })), { name: "AbortError" });
+  });
+
+  test("a request waiting for an identical one in flight rejects when its signal aborts, and the first goes on", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let arrived!: () => void;
+    const first = new Promise<void>((resolve) => (arrived = resolve));
+    origin.route("/held", async (_request, response) => {
+      arrived();
+      await gate;
+      response.writeHead(200, { "cache-control": "max-age=3600" }).end("held");
+    });
+    const leader = cachedFetch(origin.url("/held"));
+    await first;
+    const controller = new AbortController();
+    const waiter = cachedFetch(origin.url("/held"), { signal: controller.signal });
+    // Only a fallback: the waiter must reject on its abort, before the first request is answered.
+    const fallback = setTimeout(release, 10_000);
+    let releasedBeforeRejection = false;
+    void gate.then(() => (releasedBeforeRejection = true));
+    controller.abort();
+    await assert.rejects(waiter, { name: "AbortError" });
+    assert.equal(releasedBeforeRejection, false, "the waiter rejected while the first request was still waiting");
+    release();
+    clearTimeout(fallback);
+    assert.equal(await (await leader).text(), "held");
+    assert.equal(origin.count("/held"), 1);
+  });
+
+  test("a damaged body in the cache is never served as good: its read fails with CACHET_INTEGRITY, then it is a miss", async () => {
+    const big = randomBytes(200_000);
+    origin.route("/big", (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(big));
+    assert.ok(Buffer.from(await (await cachedFetch(origin.url("/big"))).arrayBuffer()).equals(big));
+    const blobs = filesUnder(dir.path).filter((file) => readFileSync(file).equals(big));
+    assert.equal(blobs.length, 1);
+    chmodSync(blobs[0]!, 0o644);
+    const damaged = Buffer.from(big);
+    damaged[100_000]! ^= 0xff;
+    writeFileSync(blobs[0]!, damaged);
+    await assert.rejects(async () => (await cachedFetch(origin.url("/big"))).arrayBuffer(), { code: "CACHET_INTEGRITY" });
+    assert.ok(Buffer.from(await (await cachedFetch(origin.url("/big"))).arrayBuffer()).equals(big));
+    assert.equal(origin.count("/big"), 2);
+  });
+
+  test("a stored download changed in the cache is never returned for its sha256", async () => {
+    const content = randomBytes(3000);
+    origin.route("/tamper.bin", (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(content));
+    const first = await fetchArtifact(origin.url("/tamper.bin"), { store, sha256: sha256(content) });
+    chmodSync(first.path, 0o644);
+    writeFileSync(first.path, Buffer.from("evil"));
+    const again = await fetchArtifact(origin.url("/tamper.bin"), { store, sha256: sha256(content) }).catch((error: unknown) => error);
+    if (again instanceof Error) assert.ok("code" in again, String(again));
+    else assert.ok(readFileSync((again as { path: string }).path).equals(content));
+  });
+
+  test("a download redirected to another origin does not carry the URL's credentials there", async () => {
+    other.route("/file.bin", answer("payload"));
+    origin.route("/file.bin", (_request, response) => void response.writeHead(302, { location: other.url("/file.bin") }).end());
+    await fetchArtifact(origin.url("/file.bin").replace("http://", "http://alice:hunter2@"), { store, name: "redirected" });
+    assert.ok(origin.seen.at(-1)!.headers.authorization !== undefined);
+    assert.equal(other.seen.at(-1)!.headers.authorization, undefined);
+  });
+
+  test("hosts that are IPv6 literals or IDNs name valid entries; an IDN and its punycode are one host", async () => {
+    let calls = 0;
+    const network: FetchFunction = async () => {
+      calls++;
+      return new Response(`answer ${calls}`, { headers: { "cache-control": "max-age=3600" } });
+    };
+    const stubbed = createCachedFetch({ store, fetch: network, onWarning: (warning) => warnings.push(warning) });
+    assert.equal(await (await stubbed("http://[::1]:8080/x")).text(), "answer 1");
+    assert.equal(await (await stubbed("http://[0:0::1]:8080/x")).text(), "answer 1");
+    assert.equal(await (await stubbed("http://BÜCHER.example/x")).text(), "answer 2");
+    assert.equal(await (await stubbed("http://xn--bcher-kva.example:80/x")).text(), "answer 2");
+    assert.equal(await (await stubbed("http://bücher.example/%78")).text(), "answer 3", "a percent-encoded path is another URL to fetch too");
+    assert.equal(calls, 3);
+  });
+
+  test("a POST with a streamed body reaches the origin whole and is not stored", async () => {
+    let received = "";
+    origin.route("/post", (request, response) => {
+      const chunks: Buffer[] = [];
+      request.removeAllListeners("data");
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        received = Buffer.concat(chunks).toString();
+        response.writeHead(200, { "cache-control": "max-age=3600" }).end("posted");
+      });
+    });
+    const encoder = new TextEncoder();
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(encoder.encode("streamed-"));
+        controller.enqueue(encoder.encode("body"));
+        controller.close();
+      },
+    });
+    const response = await cachedFetch(origin.url("/post"), { method: "POST", body, duplex: "half" } as RequestInit);
+    assert.equal(await response.text(), "posted");
+    assert.equal(received, "streamed-body");
+    assert.match(response.headers.get("cache-status")!, /fwd=method/);
+  });
+
+  test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
+});
