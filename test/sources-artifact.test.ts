@@ -210,9 +210,14 @@ describe("fetchArtifact", () => {
     assert.deepEqual(again, { ...first, fromCache: true });
     assert.equal(origin.count("/dist/tool-2.0.tar.gz"), 1);
 
-    const target = join(dir.path, "linked-tool");
-    await fetchArtifact(origin.url("/dist/tool-2.0.tar.gz"), { store, unpack: true, linkTo: target });
-    assert.equal(readFileSync(join(target, "tool-2.0", "README"), "utf8"), "read me");
+    const linked = tempDir("cachet-artifact-linked-"); // outside the cache root: linkTo never goes inside it
+    try {
+      const target = join(linked.path, "linked-tool");
+      await fetchArtifact(origin.url("/dist/tool-2.0.tar.gz"), { store, unpack: true, linkTo: target });
+      assert.equal(readFileSync(join(target, "tool-2.0", "README"), "utf8"), "read me");
+    } finally {
+      linked.cleanup();
+    }
 
     const zipPath = join(dir.path, "pkg.zip");
     await writeZip(zipPath, [{ name: "a/b.txt", data: "bee" }, { name: "c.txt", data: "sea" }]);

@@ -3,7 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCachedFetch, fetchArtifact, openStore, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
 import { tempDir } from "./helpers.js";
@@ -171,6 +171,26 @@ describe("sources: hostile HTTP cases", () => {
     assert.equal(await response.text(), "posted");
     assert.equal(received, "streamed-body");
     assert.match(response.headers.get("cache-status")!, /fwd=method/);
+  });
+
+  test("linkTo the cache root, a directory inside it or above it is refused, and the cache keeps what it holds", async () => {
+    const outer = tempDir("cachet-http-hostile-link-");
+    const nested = await openStore({ cacheDir: join(outer.path, "cache") });
+    try {
+      origin.route("/victim.txt", answer("victim", { "cache-control": "max-age=3600" }));
+      const kept = await fetchArtifact(origin.url("/victim.txt"), { store: nested });
+      symlinkSync(join(outer.path, "cache"), join(outer.path, "alias"));
+      for (const target of [outer.path, join(outer.path, "cache"), join(outer.path, "cache", "blobs-v1"), join(outer.path, "alias", "new-dir"), join(outer.path, "alias")]) {
+        await assert.rejects(fetchArtifact(origin.url("/victim.txt"), { store: nested, linkTo: target }), { code: "CACHET_BAD_SOURCE_OPTION" }, target);
+      }
+      assert.equal(readFileSync(kept.path, "utf8"), "victim");
+      const again = await fetchArtifact(origin.url("/victim.txt"), { store: nested, linkTo: join(outer.path, "out") });
+      assert.equal(again.fromCache, true);
+      assert.equal(readFileSync(join(outer.path, "out", "victim.txt"), "utf8"), "victim");
+    } finally {
+      await nested.close();
+      outer.cleanup();
+    }
   });
 
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, isAbsolute } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { readSettings, refreshes } from "../config/index.js";
@@ -124,6 +124,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
   }
   if (store === undefined) return downloadUncached(download, options);
 
+  if (options.linkTo !== undefined) await assertOutsideCache(store.root, options.linkTo, canonical);
   let lock: KeyLock | undefined;
   try {
     lock = await store.lockKey(name, `download ${canonical}`);
@@ -275,6 +276,32 @@ async function unpacked(store: CacheStore, download: Download, file: ArtifactRes
   const path = await store.treePath(download.name, key);
   if (path === undefined) throw new SourceOptionError(`fetchArtifact(${download.url}): the unpacked tree was removed while it was being stored; try again`);
   return path;
+}
+
+/**
+ * `linkTo` replaces its target whole: a target that is the cache root, inside it or above it would wipe what the
+ * cache holds, so it is refused before anything is downloaded (symlinks resolved).
+ */
+async function assertOutsideCache(root: string, target: string, url: string): Promise<void> {
+  const [cache, linked] = await Promise.all([realPathOf(root), realPathOf(target)]);
+  const within = (outer: string, inner: string) => {
+    const path = relative(outer, inner);
+    return path === "" || (!path.startsWith("..") && !isAbsolute(path));
+  };
+  if (within(cache, linked) || within(linked, cache)) {
+    throw new SourceOptionError(`fetchArtifact(${url}): linkTo ${target} is the cache at ${root}, inside it or above it; it would be replaced`);
+  }
+}
+
+/** The real path of `path`, or of its nearest existing ancestor with the rest appended. */
+async function realPathOf(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(await realPathOf(parent), basename(absolute));
+  }
 }
 
 /** Materializes a stored tree at `target`, under a lock on the target so two processes never interleave there. */
