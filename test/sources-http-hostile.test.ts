@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { chmodSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCachedFetch, fetchArtifact, openStore, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
+import { rawTar } from "./archive-builders.js";
 import { tempDir } from "./helpers.js";
 import { answer, startOrigin, type Origin } from "./http-origin.js";
 
@@ -190,6 +191,34 @@ describe("sources: hostile HTTP cases", () => {
     } finally {
       await nested.close();
       outer.cleanup();
+    }
+  });
+
+  test("a cache that cannot be used still unpacks and still fills linkTo, with one warning", async () => {
+    const broken = new Proxy(store, {
+      get(target, property) {
+        if (property === "root") return `${target.root}-broken`;
+        if (property === "then") return undefined;
+        return () => {
+          throw Object.assign(new Error("index unreadable"), { code: "SQLITE_IOERR" });
+        };
+      },
+    });
+    const tar = rawTar([{ name: "pkg/hello.txt", data: "hello" }]);
+    origin.route("/pkg.tar", (_request, response) => void response.writeHead(200).end(tar));
+    origin.route("/plain.txt", answer("plain"));
+    const seen: string[] = [];
+    const out = tempDir("cachet-http-hostile-out-");
+    try {
+      const unpacked = await fetchArtifact(origin.url("/pkg.tar"), { store: broken, unpack: true, onWarning: (warning) => seen.push(warning.code) });
+      assert.equal(readFileSync(join(unpacked.path, "pkg", "hello.txt"), "utf8"), "hello");
+      await fetchArtifact(origin.url("/plain.txt"), { store: broken, linkTo: join(out.path, "plain"), onWarning: (warning) => seen.push(warning.code) });
+      assert.equal(readFileSync(join(out.path, "plain", "plain.txt"), "utf8"), "plain");
+      await fetchArtifact(origin.url("/pkg.tar"), { store: broken, unpack: true, linkTo: join(out.path, "tree"), onWarning: (warning) => seen.push(warning.code) });
+      assert.equal(readFileSync(join(out.path, "tree", "pkg", "hello.txt"), "utf8"), "hello");
+      assert.equal(seen.length, 1, "one warning per process and cache");
+    } finally {
+      out.cleanup();
     }
   });
 

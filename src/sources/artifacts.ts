@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, realpath, rm } from "node:fs/promises";
+import { cp, mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve, isAbsolute } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -318,10 +318,12 @@ async function linkOut(store: CacheStore, name: string, key: string, target: str
   }
 }
 
-/** With no usable cache: the download goes to a temporary directory, still checked against its sha256. */
+/**
+ * With no usable cache: the download goes to a temporary directory, still checked against its sha256, unpacked
+ * there with `unpack`, and copied to `linkTo` (replacing what was there), so the caller gets what it asked for.
+ */
 async function downloadUncached(download: Download, options: FetchArtifactOptions): Promise<ArtifactResult> {
   if (download.offline) throw new OfflineMissError(download.url);
-  if (options.unpack) throw new SourceOptionError(`fetchArtifact(${download.url}): unpack needs a usable cache`);
   const headers = new Headers();
   if (download.authorization !== undefined) headers.set("authorization", download.authorization);
   const response = await download.network(download.url, { headers });
@@ -331,11 +333,21 @@ async function downloadUncached(download: Download, options: FetchArtifactOption
   }
   const dir = await mkdtemp(join(tmpdir(), "cachet-download-"));
   const path = join(dir, download.fileName);
+  let tree: string | undefined;
   try {
     const { sha256, size } = await saveResponse(response, path, download);
-    return { path, sha256, size, fromCache: false };
+    if (options.unpack) {
+      tree = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
+      await unpackArchive(path, tree, { archiveName: download.fileName, ...(options.maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes: options.maxUnpackedBytes }) });
+    }
+    if (options.linkTo !== undefined) {
+      await rm(options.linkTo, { recursive: true, force: true });
+      await cp(tree ?? dir, options.linkTo, { recursive: true });
+    }
+    return { path: tree ?? path, sha256, size, fromCache: false };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
+    if (tree !== undefined) await rm(tree, { recursive: true, force: true });
     throw error;
   }
 }
