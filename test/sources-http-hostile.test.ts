@@ -222,5 +222,26 @@ describe("sources: hostile HTTP cases", () => {
     }
   });
 
+  test("a store that fails to keep the unpacked tree still hands out the tree, with one warning", async () => {
+    const full = new Proxy(store, {
+      get(target, property) {
+        if (property === "root") return `${target.root}-full`;
+        const value = Reflect.get(target, property) as unknown;
+        if (property === "putTree") {
+          return (name: string, key: string, ...rest: unknown[]) => {
+            if (key.startsWith("unpacked ")) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+            return (target.putTree as (...args: unknown[]) => unknown).call(target, name, key, ...rest);
+          };
+        }
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    origin.route("/full.tar", (_request, response) => void response.writeHead(200).end(rawTar([{ name: "full/a.txt", data: "a" }])));
+    const seen: string[] = [];
+    const result = await fetchArtifact(origin.url("/full.tar"), { store: full, unpack: true, onWarning: (warning) => seen.push(warning.code) });
+    assert.equal(readFileSync(join(result.path, "full", "a.txt"), "utf8"), "a");
+    assert.deepEqual(seen, ["CACHET_CACHE_WRITE_FAILED"]);
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

@@ -135,8 +135,10 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
     const result = await downloadInto(store, download, onWarning);
     if (result === undefined) return downloadUncached(download, options);
     let path = result.path;
-    if (options.unpack) path = await unpacked(store, download, result, options.maxUnpackedBytes);
-    if (options.linkTo !== undefined) await linkOut(store, name, options.unpack ? unpackedKey(canonical, result.sha256) : fileKey(canonical), options.linkTo);
+    let inStore = true;
+    if (options.unpack) ({ path, stored: inStore } = await unpacked(store, download, result, options.maxUnpackedBytes, onWarning));
+    if (options.linkTo !== undefined && inStore) await linkOut(store, name, options.unpack ? unpackedKey(canonical, result.sha256) : fileKey(canonical), options.linkTo);
+    else if (options.linkTo !== undefined) await copyOut(path, options.linkTo);
     return { ...result, path };
   } finally {
     lock?.release();
@@ -261,21 +263,37 @@ async function writeHead(store: CacheStore, name: string, url: string, head: Art
   }
 }
 
-/** The unpacked tree of a stored download: unpacked once (into staging, then stored as an immutable tree). */
-async function unpacked(store: CacheStore, download: Download, file: ArtifactResult, maxUnpackedBytes: number | undefined): Promise<string> {
+/**
+ * The unpacked tree of a stored download: unpacked once (into staging, then stored as an immutable tree). A store
+ * that fails to keep it leaves the caller the staging tree itself, with one warning.
+ */
+async function unpacked(store: CacheStore, download: Download, file: ArtifactResult, maxUnpackedBytes: number | undefined, onWarning: WarningHandler): Promise<{ path: string; stored: boolean }> {
   const key = unpackedKey(download.url, file.sha256);
-  const existing = await store.treePath(download.name, key);
-  if (existing !== undefined) return existing;
+  let existing: string | undefined;
+  try {
+    existing = await store.treePath(download.name, key);
+  } catch (error) {
+    reportSourceFailure("read", error, store.root, onWarning);
+  }
+  if (existing !== undefined) return { path: existing, stored: true };
   const staging = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
+  let kept = false;
   try {
     await unpackArchive(file.path, staging, { archiveName: download.fileName, ...(maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes }) });
-    await store.putTree(download.name, key, staging, { origin: "downloaded" });
+    let path: string | undefined;
+    try {
+      await store.putTree(download.name, key, staging, { origin: "downloaded" });
+      path = await store.treePath(download.name, key);
+    } catch (error) {
+      reportSourceFailure("write", error, store.root, onWarning);
+      kept = true;
+      return { path: staging, stored: false };
+    }
+    if (path === undefined) throw new SourceOptionError(`fetchArtifact(${download.url}): the unpacked tree was removed while it was being stored; try again`);
+    return { path, stored: true };
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (!kept) await rm(staging, { recursive: true, force: true });
   }
-  const path = await store.treePath(download.name, key);
-  if (path === undefined) throw new SourceOptionError(`fetchArtifact(${download.url}): the unpacked tree was removed while it was being stored; try again`);
-  return path;
 }
 
 /**
@@ -340,14 +358,17 @@ async function downloadUncached(download: Download, options: FetchArtifactOption
       tree = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
       await unpackArchive(path, tree, { archiveName: download.fileName, ...(options.maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes: options.maxUnpackedBytes }) });
     }
-    if (options.linkTo !== undefined) {
-      await rm(options.linkTo, { recursive: true, force: true });
-      await cp(tree ?? dir, options.linkTo, { recursive: true });
-    }
+    if (options.linkTo !== undefined) await copyOut(tree ?? dir, options.linkTo);
     return { path: tree ?? path, sha256, size, fromCache: false };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     if (tree !== undefined) await rm(tree, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Without the store: a copy of `source` (a directory) replaces `target`. */
+async function copyOut(source: string, target: string): Promise<void> {
+  await rm(target, { recursive: true, force: true });
+  await cp(source, target, { recursive: true });
 }
