@@ -243,5 +243,15 @@ describe("sources: hostile HTTP cases", () => {
     assert.deepEqual(seen, ["CACHET_CACHE_WRITE_FAILED"]);
   });
 
+  test("a last path segment too long for a file name is shortened from the front, keeping its extension", async () => {
+    const segment = `${"é".repeat(200)}.tar`;
+    origin.route(`/${encodeURIComponent(segment)}`, (_request, response) => void response.writeHead(200).end(rawTar([{ name: "long/x.txt", data: "x" }])));
+    const file = await fetchArtifact(origin.url(`/${encodeURIComponent(segment)}`), { store });
+    const name = file.path.split("/").at(-1)!;
+    assert.ok(Buffer.byteLength(name) <= 255 && name.endsWith("é.tar"), name);
+    const tree = await fetchArtifact(origin.url(`/${encodeURIComponent(segment)}`), { store, unpack: true });
+    assert.equal(readFileSync(join(tree.path, "long", "x.txt"), "utf8"), "x");
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });
