@@ -253,5 +253,19 @@ describe("sources: hostile HTTP cases", () => {
     assert.equal(readFileSync(join(tree.path, "long", "x.txt"), "utf8"), "x");
   });
 
+  test("offline, a stored download with another sha256 is named as such, not as nothing stored", async () => {
+    const content = Buffer.from("version one");
+    origin.route("/pinned.bin", (_request, response) => void response.writeHead(200, { "cache-control": "max-age=0" }).end(content));
+    await fetchArtifact(origin.url("/pinned.bin"), { store });
+    const wanted = "a".repeat(64);
+    await assert.rejects(fetchArtifact(origin.url("/pinned.bin"), { store, sha256: wanted, env: { CACHET_OFFLINE: "1" } }), (error: Error & { code?: string }) => {
+      assert.equal(error.code, "CACHET_OFFLINE_MISS");
+      assert.ok(error.message.includes(sha256(content)) && error.message.includes(wanted), error.message);
+      assert.ok(!error.message.includes("nothing is stored"), error.message);
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    });
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

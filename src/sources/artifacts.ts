@@ -183,7 +183,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     const fresh = !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
     if (fresh && !(download.refresh && !refreshedHere.has(`${name}\0${url}`))) return result;
   }
-  if (download.offline) throw new OfflineMissError(url);
+  if (download.offline) throw new OfflineMissError(url, stored && `the download stored has sha256 ${stored.head.sha256}, not ${download.expected}`);
 
   const headers = stored && matches ? conditionalHeaders(storedPolicy(stored.head.policy), policyRequest, request) : request;
   const response = await download.network(url, { headers });
