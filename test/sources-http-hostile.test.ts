@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { createCachedFetch, fetchArtifact, openStore, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
 import { rawTar } from "./archive-builders.js";
 import { tempDir } from "./helpers.js";
+import { runToEnd, workerPath } from "./workers/child.js";
 import { answer, startOrigin, type Origin } from "./http-origin.js";
 
 function filesUnder(dir: string): string[] {
@@ -17,6 +18,7 @@ function filesUnder(dir: string): string[] {
   });
 }
 
+const REPO = new URL("..", import.meta.url).pathname;
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
 describe("sources: hostile HTTP cases", () => {
@@ -53,7 +55,7 @@ describe("sources: hostile HTTP cases", () => {
     assert.deepEqual(filesUnder(dir.path).filter((file) => readFileSync(file).includes("SECRETSESSION42")), []);
   });
 
-  test("a response fetched with one Authorization is never a hit for another, nor for none", async () => {
+  test("a response fetched with one Authorization or Cookie is never a hit for another, nor for none", async () => {
     origin.route("/private", (request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(`for ${request.headers.authorization ?? "nobody"}`));
     const text = async (headers: Record<string, string>) => (await cachedFetch(origin.url("/private"), { headers })).text();
     assert.equal(await text({ authorization: "Bearer A" }), "for Bearer A");
@@ -64,6 +66,12 @@ describe("sources: hostile HTTP cases", () => {
     const withUrlCredentials = origin.url("/private").replace("http://", "http://carol:pw@");
     assert.equal(await (await cachedFetch(withUrlCredentials)).text(), `for Basic ${Buffer.from("carol:pw").toString("base64")}`);
     assert.equal(await text({}), "for nobody");
+    origin.route("/by-cookie", (request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(`for ${request.headers.cookie ?? "nobody"}`));
+    const byCookie = async (headers: Record<string, string>) => (await cachedFetch(origin.url("/by-cookie"), { headers })).text();
+    assert.equal(await byCookie({ cookie: "user=a" }), "for user=a");
+    assert.equal(await byCookie({ cookie: "user=b" }), "for user=b");
+    assert.equal(await byCookie({}), "for nobody");
+    assert.equal(await byCookie({ cookie: "user=a" }), "for user=a");
   });
 
   test("an aborted signal rejects at once, even when the response is stored", async () => {
@@ -265,6 +273,40 @@ describe("sources: hostile HTTP cases", () => {
       assert.ok(!error.message.includes("\n"));
       return true;
     });
+  });
+
+  test("four processes with different sha256 expectations: the right ones get the file, the wrong ones an error, nothing mixed", async () => {
+    const content = randomBytes(300_000);
+    origin.route("/contested.bin", (_request, response) => void setTimeout(() => response.writeHead(200, { "cache-control": "max-age=3600" }).end(content), 100));
+    const wrong = "b".repeat(64);
+    const expectations = [sha256(content), wrong, sha256(content), wrong];
+    const runs = await Promise.all(
+      expectations.map((expected) => runToEnd(["--import", "tsx", workerPath("http-fetcher.ts"), dir.path, origin.url("/contested.bin"), "artifact", expected], {}, { cwd: REPO, timeoutMs: 60_000 })),
+    );
+    runs.forEach((run, i) => {
+      if (expectations[i] === wrong) {
+        assert.notEqual(run.code, 0);
+        assert.match(run.stderr, /CACHET_SHA256_MISMATCH|sha256 mismatch/);
+      } else {
+        assert.equal(run.code, 0, run.stderr);
+        const result = JSON.parse(run.stdout.trim()) as { path: string; sha256: string };
+        assert.equal(result.sha256, sha256(content));
+        assert.ok(readFileSync(result.path).equals(content));
+      }
+    });
+  });
+
+  test("processes storing different responses for one URL at once: every later hit is one whole response", async () => {
+    const bodyOf = (n: number) => `${n}:`.padEnd(40_000, String.fromCharCode(97 + (n % 26)));
+    origin.route("/raced", (_request, response, n) => void setTimeout(() => response.writeHead(200, { "cache-control": "max-age=3600", etag: `"${n}"` }).end(bodyOf(n)), 50));
+    const runs = await Promise.all(
+      [0, 1, 2, 3].map(() => runToEnd(["--import", "tsx", workerPath("http-fetcher.ts"), dir.path, origin.url("/raced"), "fetch"], {}, { cwd: REPO, timeoutMs: 60_000 })),
+    );
+    for (const run of runs) assert.equal(run.code, 0, run.stderr);
+    const hit = await cachedFetch(origin.url("/raced"));
+    assert.equal(hit.headers.get("cache-status"), "cachet; hit");
+    const n = Number(hit.headers.get("etag")!.replaceAll('"', ""));
+    assert.equal(await hit.text(), bodyOf(n), "the body is the one of the response whose headers are served");
   });
 
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
