@@ -309,5 +309,12 @@ describe("sources: hostile HTTP cases", () => {
     assert.equal(await hit.text(), bodyOf(n), "the body is the one of the response whose headers are served");
   });
 
+  test("a URL without an archive extension unpacks when the name given has one", async () => {
+    origin.route("/releases/assets/7", (_request, response) => void response.writeHead(200).end(rawTar([{ name: "asset/readme", data: "asset" }])));
+    const tree = await fetchArtifact(origin.url("/releases/assets/7?download=1"), { store, unpack: true, name: "asset-7.tar" });
+    assert.equal(readFileSync(join(tree.path, "asset", "readme"), "utf8"), "asset");
+    await assert.rejects(fetchArtifact(origin.url("/releases/assets/7"), { store, unpack: true, name: "asset-7" }), { code: "CACHET_ARCHIVE_FORMAT" });
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

@@ -96,9 +96,13 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
   }
   const name = options.name ?? artifactNameOf(canonical);
   assertValidName(name);
+  // The file is named by the URL, or by the name given when only that one says which archive it is
+  // (`/releases/assets/7` named `tool.tar.gz`).
+  const urlFileName = artifactNameOf(canonical);
+  const fileName = options.unpack && archiveFormatOf(urlFileName) === undefined && archiveFormatOf(name) !== undefined ? name : urlFileName;
   // Refuse an archive format that cannot be unpacked before downloading it.
-  if (options.unpack && archiveFormatOf(artifactNameOf(canonical)) === undefined) {
-    throw new UnsupportedArchiveFormatError(artifactNameOf(canonical), SUPPORTED_EXTENSION_LIST);
+  if (options.unpack && archiveFormatOf(fileName) === undefined) {
+    throw new UnsupportedArchiveFormatError(fileName, SUPPORTED_EXTENSION_LIST);
   }
   const onWarning = options.onWarning ?? emitSourceWarning;
   const settings = readSettings({ env: options.env ?? process.env });
@@ -106,7 +110,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
     url: canonical,
     authorization,
     name,
-    fileName: artifactNameOf(canonical),
+    fileName,
     expected,
     network: options.fetch ?? globalThis.fetch,
     onProgress: options.onProgress,
