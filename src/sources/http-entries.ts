@@ -71,7 +71,7 @@ export interface StoredHead {
   statusText: string;
   /** `http-cache-semantics`' policy object (request headers reduced to those Vary names). */
   policy: Record<string, unknown>;
-  /** The origin's end-to-end headers, in order, without Set-Cookie. */
+  /** The origin's end-to-end headers, in order, each Set-Cookie line on its own. */
   headers: [string, string][];
   /** `must-revalidate`: never served stale (kept out of the policy, which would never serve it fresh either). */
   mustRevalidate: boolean;

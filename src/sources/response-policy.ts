@@ -65,14 +65,15 @@ export function answersStored(storedHeaders: [string, string][], response: Respo
 }
 
 /**
- * A response's end-to-end headers as stored, in order. `Set-Cookie` is left out: a cookie the origin sets is a
- * credential (never on disk), and replaying it from a hit would hand one caller's session to another (browsers
- * persist responses without it too). The caller of the network response still sees it.
+ * A response's end-to-end headers, in order, each Set-Cookie on its own line. Set-Cookie is stored as RFC 9111
+ * §3.1 requires (every field but hop-by-hop ones); a request with Cookie or Authorization is its own variant, so
+ * a hit replays it only to a request with the same credentials (see variantOf).
  */
 export function endToEnd(headers: Headers): [string, string][] {
   const named = new Set((headers.get("connection") ?? "").split(",").map((token) => token.trim().toLowerCase()));
   const pairs: [string, string][] = [];
-  for (const [name, value] of headers) if (!HOP_BY_HOP.has(name) && !named.has(name) && name !== "set-cookie" && name !== "set-cookie2") pairs.push([name, value]);
+  for (const [name, value] of headers) if (!HOP_BY_HOP.has(name) && !named.has(name) && name !== "set-cookie") pairs.push([name, value]);
+  for (const cookie of headers.getSetCookie()) pairs.push(["set-cookie", cookie]);
   return pairs;
 }
 
