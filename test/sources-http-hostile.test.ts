@@ -318,5 +318,12 @@ describe("sources: hostile HTTP cases", () => {
     await assert.rejects(fetchArtifact(origin.url("/releases/assets/7"), { store, unpack: true, name: "asset-7" }), { code: "CACHET_ARCHIVE_FORMAT" });
   });
 
+  test("a GET with a body is refused as fetch refuses it, before any request", async () => {
+    origin.route("/get-body", answer("never"));
+    await assert.rejects(cachedFetch(origin.url("/get-body"), { body: "payload" }), TypeError);
+    await assert.rejects(cachedFetch(origin.url("/get-body"), { method: "GET", body: "payload" }), TypeError);
+    assert.equal(origin.count("/get-body"), 0);
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

@@ -119,7 +119,8 @@ class HttpCache {
     const mode: CacheMode = CACHE_MODES.has(requested) ? (requested as CacheMode) : "default";
     const split = splitUrl(input instanceof Request ? input.url : input);
     // A GET given as a URL needs no Request object (constructing one costs more than a whole hit).
-    const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET");
+    // With a body it takes the Request, which refuses it as fetch does.
+    const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET") && rest.body == null;
     const request = plainGet ? undefined : new Request(input instanceof Request ? input : split.url, rest);
     const headers0 = request ? request.headers : new Headers(rest.headers);
     if (split.authorization !== undefined && !headers0.has("authorization")) headers0.set("authorization", split.authorization);
