@@ -325,5 +325,13 @@ describe("sources: hostile HTTP cases", () => {
     assert.equal(origin.count("/get-body"), 0);
   });
 
+  test("a download answered with partial content (206) is an error, never stored as the file", async () => {
+    origin.route("/partial.bin", (_request, response) => void response.writeHead(206, { "content-range": "bytes 0-9/100", "cache-control": "max-age=3600" }).end("0123456789"));
+    await assert.rejects(fetchArtifact(origin.url("/partial.bin"), { store }), { code: "CACHET_DOWNLOAD_STATUS" });
+    const keys: string[] = [];
+    for await (const entry of store.list("partial.bin")) keys.push(entry.key);
+    assert.deepEqual(keys, []);
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

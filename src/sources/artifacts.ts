@@ -200,7 +200,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     refreshedHere.add(`${name}\0${url}`);
     return { path: stored.path, sha256: stored.head.sha256, size: stored.head.size, fromCache: true };
   }
-  if (!response.ok || response.body === null) {
+  if (!isWholeFile(response)) {
     await response.body?.cancel();
     throw new DownloadStatusError(url, response.status);
   }
@@ -349,7 +349,7 @@ async function downloadUncached(download: Download, options: FetchArtifactOption
   const headers = new Headers();
   if (download.authorization !== undefined) headers.set("authorization", download.authorization);
   const response = await download.network(download.url, { headers });
-  if (!response.ok || response.body === null) {
+  if (!isWholeFile(response)) {
     await response.body?.cancel();
     throw new DownloadStatusError(download.url, response.status);
   }
@@ -375,4 +375,9 @@ async function downloadUncached(download: Download, options: FetchArtifactOption
 async function copyOut(source: string, target: string): Promise<void> {
   await rm(target, { recursive: true, force: true });
   await cp(source, target, { recursive: true });
+}
+
+/** A response that carries a whole file: a success with a body, not a part of one (206 to a plain request). */
+function isWholeFile(response: Response): boolean {
+  return response.ok && response.status !== 206 && response.body !== null;
 }
