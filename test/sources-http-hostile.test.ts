@@ -333,5 +333,16 @@ describe("sources: hostile HTTP cases", () => {
     assert.deepEqual(keys, []);
   });
 
+  test("a caller that writes into the chunks of a hit's body does not change the next hit", async () => {
+    origin.route("/mutable", answer("original bytes", { "cache-control": "max-age=3600" }));
+    await (await cachedFetch(origin.url("/mutable"))).text();
+    for (let i = 0; i < 2; i++) {
+      const reader = (await cachedFetch(origin.url("/mutable"))).body!.getReader();
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) chunk.value.fill(0x58);
+    }
+    assert.equal(await (await cachedFetch(origin.url("/mutable"))).text(), "original bytes");
+    assert.equal(origin.count("/mutable"), 1);
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });
