@@ -344,5 +344,19 @@ describe("sources: hostile HTTP cases", () => {
     assert.equal(origin.count("/mutable"), 1);
   });
 
+  test("aborting the signal while a hit's body is read errors that body, as fetch does", async () => {
+    origin.route("/abort-small", answer("small body", { "cache-control": "max-age=3600" }));
+    origin.route("/abort-large", (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(randomBytes(300_000)));
+    for (const path of ["/abort-small", "/abort-large"]) {
+      await (await cachedFetch(origin.url(path))).arrayBuffer();
+      const controller = new AbortController();
+      const hit = await cachedFetch(origin.url(path), { signal: controller.signal });
+      assert.equal(hit.headers.get("cache-status"), "cachet; hit");
+      controller.abort();
+      await assert.rejects(hit.arrayBuffer(), { name: "AbortError" }, path);
+      assert.equal((await (await cachedFetch(origin.url(path))).arrayBuffer()).byteLength > 0, true);
+    }
+  });
+
   test("none of the above gave a cache warning", () => assert.deepEqual(warnings, []));
 });

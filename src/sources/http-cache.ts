@@ -333,7 +333,9 @@ class HttpCache {
       if (hop.offline) throw new OfflineMissError(hop.keyUrl);
       return this.forward(store, hop, undefined, false, [], true, "miss", "", () => {});
     }
-    return storedResponse(found, body, status);
+    const response = storedResponse(found, body, status);
+    const signal = hop.init.signal;
+    return signal && response.body ? followSignal(response, response.body, signal) : response;
   }
 
   /** The stored body, checked against the digest the head names, or undefined when it is gone or another. */
@@ -618,6 +620,35 @@ function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Arr
   for (const pair of found.head.headers) if (pair[0] !== "age" && pair[0] !== CACHE_STATUS && !omitted.has(pair[0])) out.push(pair);
   out.push(["age", String(Math.floor(found.policy.age()))], [CACHE_STATUS, status]);
   return new Response(NULL_BODY.has(found.head.status) ? null : body, { status: found.head.status, statusText: found.head.statusText, headers: out });
+}
+
+/** The response with a body that errors with the signal's reason when it aborts before the body is read (as fetch's). */
+function followSignal(response: Response, body: ReadableStream<Uint8Array>, signal: AbortSignal): Response {
+  const reader = body.getReader();
+  let onAbort: () => void = () => {};
+  const followed = new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      const next = await reader.read();
+      if (signal.aborted) return;
+      if (next.done) {
+        signal.removeEventListener("abort", onAbort);
+        controller.close();
+      } else controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      signal.removeEventListener("abort", onAbort);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(followed, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 function withCacheStatus(response: Response, status: string): Response {
