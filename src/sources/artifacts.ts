@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, realpath, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, isAbsolute } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Readable, Transform } from "node:stream";
 import { readSettings, refreshes } from "../config/index.js";
@@ -97,9 +97,13 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
   }
   const name = options.name ?? artifactNameOf(canonical);
   assertValidName(name);
+  // The file is named by the URL, or by the name given when only that one says which archive it is
+  // (`/releases/assets/7` named `tool.tar.gz`).
+  const urlFileName = artifactNameOf(canonical);
+  const fileName = options.unpack && archiveFormatOf(urlFileName) === undefined && archiveFormatOf(name) !== undefined ? name : urlFileName;
   // Refuse an archive format that cannot be unpacked before downloading it.
-  if (options.unpack && archiveFormatOf(artifactNameOf(canonical)) === undefined) {
-    throw new UnsupportedArchiveFormatError(artifactNameOf(canonical), SUPPORTED_EXTENSION_LIST);
+  if (options.unpack && archiveFormatOf(fileName) === undefined) {
+    throw new UnsupportedArchiveFormatError(fileName, SUPPORTED_EXTENSION_LIST);
   }
   const onWarning = options.onWarning ?? emitSourceWarning;
   const settings = readSettings({ env: options.env ?? process.env });
@@ -107,7 +111,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
     url: canonical,
     authorization,
     name,
-    fileName: artifactNameOf(canonical),
+    fileName,
     expected,
     network: options.fetch ?? globalThis.fetch,
     onProgress: options.onProgress,
@@ -125,6 +129,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
   }
   if (store === undefined) return downloadUncached(download, options);
 
+  if (options.linkTo !== undefined) await assertOutsideCache(store.root, options.linkTo, canonical);
   let lock: KeyLock | undefined;
   try {
     lock = await store.lockKey(name, `download ${canonical}`);
@@ -135,8 +140,10 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
     const result = await downloadInto(store, download, onWarning);
     if (result === undefined) return downloadUncached(download, options);
     let path = result.path;
-    if (options.unpack) path = await unpacked(store, download, result, options.maxUnpackedBytes);
-    if (options.linkTo !== undefined) await linkOut(store, name, options.unpack ? unpackedKey(canonical, result.sha256) : fileKey(canonical), options.linkTo);
+    let inStore = true;
+    if (options.unpack) ({ path, stored: inStore } = await unpacked(store, download, result, options.maxUnpackedBytes, onWarning));
+    if (options.linkTo !== undefined && inStore) await linkOut(store, name, options.unpack ? unpackedKey(canonical, result.sha256) : fileKey(canonical), options.linkTo);
+    else if (options.linkTo !== undefined) await copyOut(path, options.linkTo);
     return { ...result, path };
   } finally {
     lock?.release();
@@ -182,7 +189,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     const fresh = download.expected !== undefined || !policy.stale() || (!stored.head.mustRevalidate && policy.evaluateRequest(policyRequest).revalidation === undefined);
     if (fresh && !(download.refresh && !refreshedHere.has(`${name}\0${url}`))) return result;
   }
-  if (download.offline) throw new OfflineMissError(url);
+  if (download.offline) throw new OfflineMissError(url, stored && `the download stored has sha256 ${stored.head.sha256}, not ${download.expected}`);
 
   const headers = stored && matches ? conditionalHeaders(storedPolicy(stored.head.policy), policyRequest, request) : request;
   const response = await requestDownload(download, headers);
@@ -195,7 +202,7 @@ async function downloadInto(store: CacheStore, download: Download, onWarning: Wa
     refreshedHere.add(`${name}\0${url}`);
     return { path: stored.path, sha256: stored.head.sha256, size: stored.head.size, fromCache: true };
   }
-  if (!response.ok || response.body === null) {
+  if (!isWholeFile(response)) {
     await response.body?.cancel();
     throw new DownloadStatusError(url, response.status);
   }
@@ -262,21 +269,63 @@ async function writeHead(store: CacheStore, name: string, url: string, head: Art
   }
 }
 
-/** The unpacked tree of a stored download: unpacked once (into staging, then stored as an immutable tree). */
-async function unpacked(store: CacheStore, download: Download, file: ArtifactResult, maxUnpackedBytes: number | undefined): Promise<string> {
+/**
+ * The unpacked tree of a stored download: unpacked once (into staging, then stored as an immutable tree). A store
+ * that fails to keep it leaves the caller the staging tree itself, with one warning.
+ */
+async function unpacked(store: CacheStore, download: Download, file: ArtifactResult, maxUnpackedBytes: number | undefined, onWarning: WarningHandler): Promise<{ path: string; stored: boolean }> {
   const key = unpackedKey(download.url, file.sha256);
-  const existing = await store.treePath(download.name, key);
-  if (existing !== undefined) return existing;
+  let existing: string | undefined;
+  try {
+    existing = await store.treePath(download.name, key);
+  } catch (error) {
+    reportSourceFailure("read", error, store.root, onWarning);
+  }
+  if (existing !== undefined) return { path: existing, stored: true };
   const staging = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
+  let kept = false;
   try {
     await unpackArchive(file.path, staging, { archiveName: download.fileName, ...(maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes }) });
-    await store.putTree(download.name, key, staging, { origin: "downloaded" });
+    let path: string | undefined;
+    try {
+      await store.putTree(download.name, key, staging, { origin: "downloaded" });
+      path = await store.treePath(download.name, key);
+    } catch (error) {
+      reportSourceFailure("write", error, store.root, onWarning);
+      kept = true;
+      return { path: staging, stored: false };
+    }
+    if (path === undefined) throw new SourceOptionError(`fetchArtifact(${download.url}): the unpacked tree was removed while it was being stored; try again`);
+    return { path, stored: true };
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    if (!kept) await rm(staging, { recursive: true, force: true });
   }
-  const path = await store.treePath(download.name, key);
-  if (path === undefined) throw new SourceOptionError(`fetchArtifact(${download.url}): the unpacked tree was removed while it was being stored; try again`);
-  return path;
+}
+
+/**
+ * `linkTo` replaces its target whole: a target that is the cache root, inside it or above it would wipe what the
+ * cache holds, so it is refused before anything is downloaded (symlinks resolved).
+ */
+async function assertOutsideCache(root: string, target: string, url: string): Promise<void> {
+  const [cache, linked] = await Promise.all([realPathOf(root), realPathOf(target)]);
+  const within = (outer: string, inner: string) => {
+    const path = relative(outer, inner);
+    return path === "" || (!path.startsWith("..") && !isAbsolute(path));
+  };
+  if (within(cache, linked) || within(linked, cache)) {
+    throw new SourceOptionError(`fetchArtifact(${url}): linkTo ${target} is the cache at ${root}, inside it or above it; it would be replaced`);
+  }
+}
+
+/** The real path of `path`, or of its nearest existing ancestor with the rest appended. */
+async function realPathOf(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await realpath(absolute);
+  } catch {
+    const parent = dirname(absolute);
+    return parent === absolute ? absolute : join(await realPathOf(parent), basename(absolute));
+  }
 }
 
 /** Materializes a stored tree at `target`, under a lock on the target so two processes never interleave there. */
@@ -303,24 +352,44 @@ async function requestDownload(download: Download, headers: Headers): Promise<Re
   }
 }
 
-/** With no usable cache: the download goes to a temporary directory, still checked against its sha256. */
+/**
+ * With no usable cache: the download goes to a temporary directory, still checked against its sha256, unpacked
+ * there with `unpack`, and copied to `linkTo` (replacing what was there), so the caller gets what it asked for.
+ */
 async function downloadUncached(download: Download, options: FetchArtifactOptions): Promise<ArtifactResult> {
   if (download.offline) throw new OfflineMissError(download.url);
-  if (options.unpack) throw new SourceOptionError(`fetchArtifact(${download.url}): unpack needs a usable cache`);
   const headers = new Headers();
   if (download.authorization !== undefined) headers.set("authorization", download.authorization);
   const response = await requestDownload(download, headers);
-  if (!response.ok || response.body === null) {
+  if (!isWholeFile(response)) {
     await response.body?.cancel();
     throw new DownloadStatusError(download.url, response.status);
   }
   const dir = await mkdtemp(join(tmpdir(), "cachet-download-"));
   const path = join(dir, download.fileName);
+  let tree: string | undefined;
   try {
     const { sha256, size } = await saveResponse(response, path, download);
-    return { path, sha256, size, fromCache: false };
+    if (options.unpack) {
+      tree = await mkdtemp(join(tmpdir(), "cachet-unpack-"));
+      await unpackArchive(path, tree, { archiveName: download.fileName, ...(options.maxUnpackedBytes === undefined ? {} : { maxUnpackedBytes: options.maxUnpackedBytes }) });
+    }
+    if (options.linkTo !== undefined) await copyOut(tree ?? dir, options.linkTo);
+    return { path: tree ?? path, sha256, size, fromCache: false };
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
+    if (tree !== undefined) await rm(tree, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Without the store: a copy of `source` (a directory) replaces `target`. */
+async function copyOut(source: string, target: string): Promise<void> {
+  await rm(target, { recursive: true, force: true });
+  await cp(source, target, { recursive: true });
+}
+
+/** A response that carries a whole file: a success with a body, not a part of one (206 to a plain request). */
+function isWholeFile(response: Response): boolean {
+  return response.ok && response.status !== 206 && response.body !== null;
 }

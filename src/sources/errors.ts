@@ -5,11 +5,17 @@ import { CachetError } from "../errors.js";
  * actual digests) in one line; URLs in messages never carry credentials.
  */
 
-/** `CACHET_OFFLINE` is on and nothing is stored for the URL: the network is disabled, so there is no answer. */
+/**
+ * `CACHET_OFFLINE` is on and nothing usable is stored for the URL: the network is disabled, so there is no answer.
+ * `stored` says what is stored instead when there is something (a download with another sha256).
+ */
 export class OfflineMissError extends CachetError {
   readonly code = "CACHET_OFFLINE_MISS";
-  constructor(readonly url: string) {
-    super(`the network is disabled (CACHET_OFFLINE / --offline) and nothing is stored for ${url}; run once online, or unset CACHET_OFFLINE`);
+  constructor(
+    readonly url: string,
+    stored?: string,
+  ) {
+    super(`the network is disabled (CACHET_OFFLINE / --offline) and ${stored ?? "nothing is stored"} for ${url}; run once online, or unset CACHET_OFFLINE`);
   }
 }
 

@@ -113,11 +113,14 @@ class HttpCache {
 
   async fetch(input: string | URL | Request, init: CachedRequestInit = {}): Promise<Response> {
     const { cache, ...rest } = init;
+    // As fetch does: an aborted signal rejects at once, even when the answer is stored.
+    (rest.signal ?? (input instanceof Request ? input.signal : undefined))?.throwIfAborted();
     const requested: string = cache ?? (input instanceof Request ? (input as { cache?: string }).cache : undefined) ?? "default";
     const mode: CacheMode = CACHE_MODES.has(requested) ? (requested as CacheMode) : "default";
     const split = splitUrl(input instanceof Request ? input.url : input);
     // A GET given as a URL needs no Request object (constructing one costs more than a whole hit).
-    const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET");
+    // With a body it takes the Request, which refuses it as fetch does.
+    const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET") && rest.body == null;
     const request = plainGet ? undefined : new Request(input instanceof Request ? input : split.url, rest);
     const headers0 = request ? request.headers : new Headers(rest.headers);
     if (split.authorization !== undefined && !headers0.has("authorization")) headers0.set("authorization", split.authorization);
@@ -245,8 +248,11 @@ class HttpCache {
         // that never reads it would hold the others forever, so they wait a bounded time, then fetch themselves.
         let timer: NodeJS.Timeout | undefined;
         const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, COALESCE_WAIT_MS).unref()));
-        await Promise.race([pending, bound]);
-        clearTimeout(timer);
+        try {
+          await untilAborted(Promise.race([pending, bound]), hop.init.signal);
+        } finally {
+          clearTimeout(timer);
+        }
         return this.get(hop, false);
       }
     }
@@ -328,7 +334,9 @@ class HttpCache {
       if (hop.offline) throw new OfflineMissError(hop.keyUrl);
       return this.forward(store, hop, undefined, false, [], true, "miss", "", () => {});
     }
-    return storedResponse(found, body, status);
+    const response = storedResponse(found, body, status);
+    const signal = hop.init.signal;
+    return signal && response.body ? followSignal(response, response.body, signal) : response;
   }
 
   /** The stored body, checked against the digest the head names, or undefined when it is gone or another. */
@@ -549,6 +557,18 @@ function plainHeaders(headers: Headers): Record<string, string> {
 }
 
 
+/** `promise`, or the signal's reason as soon as it aborts (a waiter's abort leaves the request it waits for alone). */
+function untilAborted(promise: Promise<void>, signal: AbortSignal | null | undefined): Promise<void> {
+  if (!signal) return promise;
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
+}
+
 function parseNames(data: Uint8Array): string[] | undefined {
   try {
     const names = JSON.parse(Buffer.from(data).toString("utf8")) as unknown;
@@ -601,6 +621,35 @@ function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Arr
   for (const pair of found.head.headers) if (pair[0] !== "age" && pair[0] !== CACHE_STATUS && !omitted.has(pair[0])) out.push(pair);
   out.push(["age", String(Math.floor(found.policy.age()))], [CACHE_STATUS, status]);
   return new Response(NULL_BODY.has(found.head.status) ? null : body, { status: found.head.status, statusText: found.head.statusText, headers: out });
+}
+
+/** The response with a body that errors with the signal's reason when it aborts before the body is read (as fetch's). */
+function followSignal(response: Response, body: ReadableStream<Uint8Array>, signal: AbortSignal): Response {
+  const reader = body.getReader();
+  let onAbort: () => void = () => {};
+  const followed = new ReadableStream<Uint8Array>({
+    start(controller) {
+      onAbort = () => {
+        controller.error(signal.reason);
+        reader.cancel(signal.reason).catch(() => {});
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+    },
+    async pull(controller) {
+      const next = await reader.read();
+      if (signal.aborted) return;
+      if (next.done) {
+        signal.removeEventListener("abort", onAbort);
+        controller.close();
+      } else controller.enqueue(next.value);
+    },
+    cancel(reason) {
+      signal.removeEventListener("abort", onAbort);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(followed, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 function withCacheStatus(response: Response, status: string): Response {

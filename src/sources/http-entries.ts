@@ -9,7 +9,8 @@ import { sha256Hex } from "../hash/index.js";
  * - `body <url> <variant> <id>`: a larger body, streamed in first; a new response writes a new id, so a head
  *   never points at a body written for another response.
  *
- * `<variant>` is a digest of the values of the headers Vary names (secrets as digests of their own).
+ * `<variant>` is a digest of the values of the headers Vary names, and of `Authorization` and `Cookie` when the
+ * request has them (secrets as digests of their own).
  */
 
 /** Format of a head entry: readers treat any other as a miss. */
@@ -41,11 +42,20 @@ export function varyNames(vary: string | null | undefined): string[] {
   return names.includes("*") ? ["*"] : names;
 }
 
-/** The variant of a request (its kept headers, lower-cased names) for a response that varies on `names`. */
+/**
+ * The variant of a request (its kept headers, lower-cased names) for a response that varies on `names`. A request
+ * with `Authorization` or `Cookie` varies on it whatever the response says: what one credential (or none) was
+ * given is never a hit for another.
+ */
 export function variantOf(names: readonly string[], keptHeaders: Readonly<Record<string, string>>): string {
-  if (names.length === 0) return "-";
-  return sha256Hex(JSON.stringify(names.map((name) => [name, keptHeaders[name] ?? null]))).slice(0, 32);
+  const implied = CREDENTIALS.filter((name) => keptHeaders[name] !== undefined && !names.includes(name));
+  const keyed = implied.length === 0 ? names : [...names, ...implied].sort();
+  if (keyed.length === 0) return "-";
+  return sha256Hex(JSON.stringify(keyed.map((name) => [name, keptHeaders[name] ?? null]))).slice(0, 32);
 }
+
+/** Request headers every stored response varies on when the request has them. */
+const CREDENTIALS = ["authorization", "cookie"];
 
 /** Where a head's body is. */
 export interface StoredBody {

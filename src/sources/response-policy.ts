@@ -64,7 +64,11 @@ export function answersStored(storedHeaders: [string, string][], response: Respo
   return !request.has("if-none-match") && !request.has("if-modified-since");
 }
 
-/** A response's end-to-end headers, in order, each Set-Cookie on its own line. */
+/**
+ * A response's end-to-end headers, in order, each Set-Cookie on its own line. Set-Cookie is stored as RFC 9111
+ * §3.1 requires (every field but hop-by-hop ones); a request with Cookie or Authorization is its own variant, so
+ * a hit replays it only to a request with the same credentials (see variantOf).
+ */
 export function endToEnd(headers: Headers): [string, string][] {
   const named = new Set((headers.get("connection") ?? "").split(",").map((token) => token.trim().toLowerCase()));
   const pairs: [string, string][] = [];

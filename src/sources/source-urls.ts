@@ -75,7 +75,20 @@ export function artifactNameOf(canonicalUrl: string): string {
   // A decoded segment may hold a separator or control character no entry name may have.
   // eslint-disable-next-line no-control-regex
   name = name.replace(/[/\\\u0000-\u001f\u007f]/g, "_");
-  return name === "." || name === ".." || name === "" ? url.host : name.slice(0, 255);
+  return name === "." || name === ".." || name === "" ? url.host : lastBytes(name, 255);
+}
+
+/**
+ * The end of `name` within `limit` UTF-8 bytes (a file name's limit; the store's is 255 characters): the front
+ * goes, so the extension that picks an archive format stays. A character is never cut in half.
+ */
+function lastBytes(name: string, limit: number): string {
+  if (Buffer.byteLength(name) <= limit) return name;
+  const characters = [...name];
+  let bytes = 0;
+  let start = characters.length;
+  while (start > 0 && bytes + Buffer.byteLength(characters[start - 1]!) <= limit) bytes += Buffer.byteLength(characters[--start]!);
+  return characters.slice(start).join("");
 }
 
 function withoutCredentials(url: URL): URL {
