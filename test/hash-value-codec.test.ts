@@ -72,7 +72,9 @@ function assertSameShape(actual: unknown, expected: unknown, path = "value"): vo
     return;
   }
   assert.equal(Object.getPrototypeOf(actual), Object.getPrototypeOf(expected), `${path}: prototype differs`);
-  if (expected instanceof Map) {
+  if (expected instanceof Date) {
+    assert.ok(Object.is((actual as Date).getTime(), expected.getTime()), `${path}: ${String(actual)} is not ${String(expected)}`);
+  } else if (expected instanceof Map) {
     const a = [...(actual as Map<unknown, unknown>)];
     const e = [...expected];
     assert.equal(a.length, e.length, `${path}: Map size`);
@@ -83,6 +85,7 @@ function assertSameShape(actual: unknown, expected: unknown, path = "value"): vo
   } else if (expected instanceof Set) {
     const a = [...(actual as Set<unknown>)];
     const e = [...expected];
+    assert.equal(a.length, e.length, `${path}: Set size`);
     e.forEach((v, i) => assertSameShape(a[i], v, `${path}.values()[${i}]`));
   } else if (Array.isArray(expected)) {
     const a = actual as unknown[];
@@ -102,13 +105,28 @@ function assertSameShape(actual: unknown, expected: unknown, path = "value"): vo
   }
 }
 
+/** Whether `value` holds an invalid Date, which Node 20's deepStrictEqual never finds equal to another. */
+function holdsInvalidDate(value: unknown): boolean {
+  if (value instanceof Date) return Number.isNaN(value.getTime());
+  if (value instanceof Map) return [...value].some(([k, v]) => holdsInvalidDate(k) || holdsInvalidDate(v));
+  if (value instanceof Set || Array.isArray(value)) return [...value].some(holdsInvalidDate);
+  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) return Object.values(value).some(holdsInvalidDate);
+  return false;
+}
+
 describe("serializeValue / deserializeValue: round trip", () => {
+  it("an invalid Date, alone or inside a Set of arrays, comes back invalid (the property's shrunk counterexample)", () => {
+    const value = new Set([[new Date(NaN)]]);
+    const back = deserializeValue(serializeValue(value));
+    assertSameShape(back, value);
+    assert.ok(Number.isNaN(([...(back as Set<Date[]>)][0]![0]!).getTime()));
+  });
   it("returns an equal value, with the same orders, for anything it stores (property)", () => {
     fc.assert(
       fc.property(valueArb, (value) => {
         const bytes = serializeValue(value);
         const back = deserializeValue(bytes);
-        assert.deepStrictEqual(back, value);
+        if (!holdsInvalidDate(value)) assert.deepStrictEqual(back, value);
         assertSameShape(back, value);
         // Insertion order is part of the encoding, so re-encoding gives the very same bytes.
         assert.equal(hex(serializeValue(back)), hex(bytes));
