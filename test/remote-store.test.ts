@@ -300,7 +300,8 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       const tree = join(dirs.path, "tiered-tree");
       mkdirSync(tree, { recursive: true });
       writeFileSync(join(tree, "f"), "file in a tree");
-      await one.putTree("tiered", "tree", tree);
+      await one.putTree("tiered", "tree", tree, { origin: "downloaded", components: { commit: "c1" } });
+      await one.putStream("tiered", "stream", Readable.from([Buffer.alloc(64 * 1024, 7)]), { format: "s/1", origin: "downloaded", components: { url: "u" } });
       await one.close(); // flushes the upload queue
       assert.equal(two.info("tiered", "k"), undefined);
       const got = await two.getValue("tiered", "k");
@@ -310,6 +311,15 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       const path = await two.treePath("tiered", "tree");
       assert.ok(path!.startsWith(two.root));
       assert.equal(readFileSync(join(path!, "f"), "utf8"), "file in a tree");
+      // Each local copy carries the metadata of the very row it was read from.
+      assert.equal(two.local.info("tiered", "tree")?.origin, "downloaded");
+      assert.deepEqual(two.local.components("tiered", "tree"), { commit: "c1" });
+      const stream = await two.getStream("tiered", "stream");
+      let bytes = 0;
+      for await (const chunk of stream!) bytes += (chunk as Buffer).length;
+      assert.equal(bytes, 64 * 1024);
+      assert.deepEqual([two.local.info("tiered", "stream")?.format, two.local.info("tiered", "stream")?.origin], ["s/1", "downloaded"]);
+      assert.deepEqual(two.local.components("tiered", "stream"), { url: "u" });
     } finally {
       await two.close();
     }

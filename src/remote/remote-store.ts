@@ -180,28 +180,44 @@ export class RemoteStore implements CacheStore {
   }
 
   async getValue(name: string, key: string): Promise<StoredValue | undefined> {
+    return (await this.readValue(name, key))?.value;
+  }
+
+  /**
+   * `getValue` with the metadata of the very row it read (origin, cost, format, components), so a copy made from
+   * it (the tiered store's local fill) never pairs these bytes with another writer's metadata.
+   */
+  async readValue(name: string, key: string): Promise<{ value: StoredValue; meta: PutOptions } | undefined> {
     const row = await this.readRow(name, key);
     if (row === undefined) return undefined;
     if (row.storage === "tree") throw new EntryKindError(name, key, "tree", "linkTree()");
     const data = await this.content(row);
     if (data === undefined) return undefined;
     this.noteUse(row);
-    return { data, format: row.format ?? undefined, createdAt: row.created_at.getTime() };
+    return { value: { data, format: row.format ?? undefined, createdAt: row.created_at.getTime() }, meta: metaOf(row) };
   }
 
   async getStream(name: string, key: string): Promise<Readable | undefined> {
+    return (await this.readStream(name, key))?.stream;
+  }
+
+  /** `getStream` with the metadata of the row it read (see {@link readValue}). */
+  async readStream(name: string, key: string): Promise<{ stream: Readable; meta: PutOptions } | undefined> {
     const row = await this.readRow(name, key);
     if (row === undefined) return undefined;
     if (row.storage === "tree") throw new EntryKindError(name, key, "tree", "linkTree()");
     this.noteUse(row);
     if (row.inline !== null) {
       const data = await this.content(row);
-      return data === undefined ? undefined : Readable.from([data]);
+      return data === undefined ? undefined : { stream: Readable.from([data]), meta: metaOf(row) };
     }
     const stream = await openBlobStream(this.database, row.digest);
-    if (stream === undefined) this.warnMissing(row);
-    stream?.on("error", (error) => this.warnOnce("CACHET_INTEGRITY", `cachet: shared entry ${name}/${key}: ${error.message}`));
-    return stream;
+    if (stream === undefined) {
+      this.warnMissing(row);
+      return undefined;
+    }
+    stream.on("error", (error) => this.warnOnce("CACHET_INTEGRITY", `cachet: shared entry ${name}/${key}: ${error.message}`));
+    return { stream, meta: metaOf(row) };
   }
 
   async putTree(name: string, key: string, dir: string, options: PutOptions = {}): Promise<EntryInfo> {
@@ -210,6 +226,11 @@ export class RemoteStore implements CacheStore {
   }
 
   async linkTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<LinkTally | undefined> {
+    return (await this.readTree(name, key, target, options))?.tally;
+  }
+
+  /** `linkTree` with the metadata of the row it read (see {@link readValue}). */
+  async readTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<{ tally: LinkTally; meta: PutOptions } | undefined> {
     const row = await this.readRow(name, key);
     if (row === undefined) return undefined;
     if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
@@ -220,7 +241,7 @@ export class RemoteStore implements CacheStore {
       if (tally === undefined) return undefined;
       await swapIn(staged, target, options.replace === true);
       this.noteUse(row);
-      return { ...tally, mode: "copy" };
+      return { tally: { ...tally, mode: "copy" }, meta: metaOf(row) };
     } finally {
       await rm(staged, { recursive: true, force: true }).catch(() => {});
     }
@@ -638,6 +659,11 @@ interface HeldLease {
 
 function rowKey(name: string, key: string): string {
   return `${name}\0${key}`;
+}
+
+/** What a copy of the entry must carry over from its row. */
+function metaOf(row: EntryRow): PutOptions {
+  return { origin: row.origin, costMs: row.cost_ms, format: row.format ?? undefined, components: row.components ?? undefined };
 }
 
 function toInfo(row: EntryRow): EntryInfo {

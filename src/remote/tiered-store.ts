@@ -106,10 +106,10 @@ export class TieredStore implements CacheStore {
     const local = await this.options.local.getValue(name, key);
     if (local !== undefined) return local;
     return this.fromRemote(`reading ${name}/${key}`, async (remote) => {
-      const found = await remote.getValue(name, key);
+      const found = await remote.readValue(name, key);
       if (found === undefined) return undefined;
-      await this.fill(name, key, remote, (meta) => this.options.local.put(name, key, found.data, meta));
-      return found;
+      await this.fill(name, key, () => this.options.local.put(name, key, found.value.data, found.meta));
+      return found.value;
     });
   }
 
@@ -117,10 +117,10 @@ export class TieredStore implements CacheStore {
     const local = await this.options.local.getStream(name, key);
     if (local !== undefined) return local;
     const filled = await this.fromRemote(`reading ${name}/${key}`, async (remote) => {
-      const stream = await remote.getStream(name, key);
-      if (stream === undefined) return false;
+      const found = await remote.readStream(name, key);
+      if (found === undefined) return false;
       try {
-        await this.options.local.putStream(name, key, stream, this.metaOf(remote, name, key));
+        await this.options.local.putStream(name, key, found.stream, found.meta);
       } catch (error) {
         // Damaged content (the remote reported it) is a miss, not an outage: the breaker is not moved.
         if ((error as { code?: unknown }).code === "CACHET_INTEGRITY") return false;
@@ -335,17 +335,12 @@ export class TieredStore implements CacheStore {
   }
 
   /** Writes a remote hit into the local cache; a local failure only costs the copy (reported by the caller's reads). */
-  private async fill(name: string, key: string, remote: RemoteStore, write: (meta: PutOptions) => Promise<EntryInfo>): Promise<void> {
+  private async fill(name: string, key: string, write: () => Promise<EntryInfo>): Promise<void> {
     try {
-      await write(this.metaOf(remote, name, key));
+      await write();
     } catch (error) {
       this.onWarning({ code: "CACHET_CACHE_WRITE_FAILED", message: `cachet: could not keep the shared entry ${name}/${key} in the local cache: ${(error as Error).message}` });
     }
-  }
-
-  private metaOf(remote: RemoteStore, name: string, key: string): PutOptions {
-    const info = remote.info(name, key);
-    return { origin: info?.origin, costMs: info?.costMs, format: info?.format, components: remote.components(name, key) };
   }
 
   /** Downloads a tree entry into the local cache; true when it is there now. */
@@ -354,8 +349,9 @@ export class TieredStore implements CacheStore {
       const scratch = await mkdtemp(join(tmpdir(), "cachet-remote-tree-"));
       try {
         const target = join(scratch, "tree");
-        if ((await remote.linkTree(name, key, target)) === undefined) return false;
-        await this.options.local.putTree(name, key, target, this.metaOf(remote, name, key));
+        const found = await remote.readTree(name, key, target);
+        if (found === undefined) return false;
+        await this.options.local.putTree(name, key, target, found.meta);
         return true;
       } finally {
         await rm(scratch, { recursive: true, force: true }).catch(() => {});
