@@ -410,18 +410,19 @@ class HttpCache {
   private async update(store: CacheStore, hop: Hop, found: Found, response: Response, names: string[], id: string): Promise<Found | undefined> {
     if (!answersStored(found.head.headers, response, hop.headers)) return undefined;
     // RFC 9111 §3.2: each field of the 304 replaces the stored one or is added, except those the body depends on.
-    const replaced = new Set([...response.headers.keys()].filter((name) => !KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)));
+    const replaced = new Set<string>();
+    for (const name of response.headers.keys()) if (!KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)) replaced.add(name);
+    const fields = endToEnd(response.headers);
     const headers: [string, string][] = found.head.headers.filter(([name]) => !replaced.has(name));
-    for (const [name, value] of endToEnd(response.headers)) if (replaced.has(name)) headers.push([name, value]);
+    for (const pair of fields) if (replaced.has(pair[0])) headers.push(pair);
     const { policy, mustRevalidate } = policyOf(hop.policyRequest, found.head.status, headers);
-    const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
     // A 304 that changes no header but Date, for a response stale at once (max-age=0, no-cache), would store a head
     // the next request revalidates all the same: it is used for this answer and not written.
-    const withoutDate = (pairs: [string, string][]) => JSON.stringify(pairs.filter(([name]) => name !== "date"));
-    if (policy.timeToLive() === 0 && withoutDate(headers) === withoutDate(found.head.headers)) {
+    if (policy.timeToLive() === 0 && sameButDate(headers, found.head.headers)) {
       this.refreshed.add(id);
-      return { head, inlineBody: found.inlineBody, policy };
+      return { head: { ...found.head, headers, mustRevalidate }, inlineBody: found.inlineBody, policy };
     }
+    const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
     try {
       await store.put(hop.name, headKey(hop.keyUrl, variantOf(names, hop.policyRequest.headers)), encodeHead(head, found.inlineBody), {
         origin: "downloaded",
@@ -561,6 +562,20 @@ class HttpCache {
 }
 
 
+
+/** The two header lists are the same, field for field in order, but for Date. */
+function sameButDate(a: [string, string][], b: [string, string][]): boolean {
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (i < a.length && a[i]![0] === "date") i++;
+    while (j < b.length && b[j]![0] === "date") j++;
+    if (i === a.length || j === b.length) return i === a.length && j === b.length;
+    if (a[i]![0] !== b[j]![0] || a[i]![1] !== b[j]![1]) return false;
+    i++;
+    j++;
+  }
+}
 
 function plainHeaders(headers: Headers): Record<string, string> {
   const record: Record<string, string> = {};
