@@ -67,6 +67,8 @@ interface Found {
   head: StoredHead;
   inlineBody: Uint8Array | undefined;
   policy: CachePolicy;
+  /** The stored headers a hit replays (without Age, Cache-Status and no-cache=… fields), made on the first hit. */
+  served?: [string, string][];
 }
 
 /** One GET on one URL (a hop of a redirect chain) and what the cache knows of it. */
@@ -189,7 +191,7 @@ class HttpCache {
   }
 
   private async get(hop: Hop, coalesce: boolean): Promise<Response> {
-    const store = await this.store();
+    const store = this.options.store ?? (await this.store());
     const bypass = hop.mode === "no-store" || hop.headers.has("range") || /(?:^|,)\s*no-store\s*(?:,|$)/i.test(hop.headers.get("cache-control") ?? "");
     if (store === undefined || bypass) {
       if (hop.offline) throw new OfflineMissError(hop.keyUrl);
@@ -311,7 +313,7 @@ class HttpCache {
   }
 
   /** A fresh stored response; a 304 when the caller's own validators match it. */
-  private async serveFresh(store: CacheStore, hop: Hop, found: Found): Promise<Response> {
+  private serveFresh(store: CacheStore, hop: Hop, found: Found): Response | Promise<Response> {
     const conditional = hop.headers.has("if-none-match") || hop.headers.has("if-modified-since");
     const headers = conditional ? Object.fromEntries(found.head.headers) : {};
     if (conditional && found.head.status === 200 && notModified(hop.headers, headers)) {
@@ -327,13 +329,23 @@ class HttpCache {
   }
 
   /** The stored response with its current headers (Age updated) and `status` as its Cache-Status. */
-  private async serve(store: CacheStore, hop: Hop, found: Found, status: string): Promise<Response> {
+  private serve(store: CacheStore, hop: Hop, found: Found, status: string): Response | Promise<Response> {
+    // An inline body needs no read: the response is made without an async hop.
+    if (found.head.body.key === undefined) return this.respond(hop, found, found.inlineBody === undefined || found.inlineBody.byteLength === 0 ? null : found.inlineBody, status);
+    return this.serveFromEntry(store, hop, found, status);
+  }
+
+  private async serveFromEntry(store: CacheStore, hop: Hop, found: Found, status: string): Promise<Response> {
     const body = await this.storedBody(store, hop, found.head.body, found.inlineBody);
     if (body === undefined) {
       // The head outlived its body (replaced or pruned meanwhile): ask the origin, never serve another body.
       if (hop.offline) throw new OfflineMissError(hop.keyUrl);
       return this.forward(store, hop, undefined, false, [], true, "miss", "", () => {});
     }
+    return this.respond(hop, found, body, status);
+  }
+
+  private respond(hop: Hop, found: Found, body: Uint8Array | ReadableStream<Uint8Array> | null, status: string): Response {
     const response = storedResponse(found, body, status);
     const signal = hop.init.signal;
     return signal && response.body ? followSignal(response, response.body, signal) : response;
@@ -398,18 +410,19 @@ class HttpCache {
   private async update(store: CacheStore, hop: Hop, found: Found, response: Response, names: string[], id: string): Promise<Found | undefined> {
     if (!answersStored(found.head.headers, response, hop.headers)) return undefined;
     // RFC 9111 §3.2: each field of the 304 replaces the stored one or is added, except those the body depends on.
-    const replaced = new Set([...response.headers.keys()].filter((name) => !KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)));
+    const replaced = new Set<string>();
+    for (const name of response.headers.keys()) if (!KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)) replaced.add(name);
+    const fields = endToEnd(response.headers);
     const headers: [string, string][] = found.head.headers.filter(([name]) => !replaced.has(name));
-    for (const [name, value] of endToEnd(response.headers)) if (replaced.has(name)) headers.push([name, value]);
+    for (const pair of fields) if (replaced.has(pair[0])) headers.push(pair);
     const { policy, mustRevalidate } = policyOf(hop.policyRequest, found.head.status, headers);
-    const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
     // A 304 that changes no header but Date, for a response stale at once (max-age=0, no-cache), would store a head
     // the next request revalidates all the same: it is used for this answer and not written.
-    const withoutDate = (pairs: [string, string][]) => JSON.stringify(pairs.filter(([name]) => name !== "date"));
-    if (policy.timeToLive() === 0 && withoutDate(headers) === withoutDate(found.head.headers)) {
+    if (policy.timeToLive() === 0 && sameButDate(headers, found.head.headers)) {
       this.refreshed.add(id);
-      return { head, inlineBody: found.inlineBody, policy };
+      return { head: { ...found.head, headers, mustRevalidate }, inlineBody: found.inlineBody, policy };
     }
+    const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
     try {
       await store.put(hop.name, headKey(hop.keyUrl, variantOf(names, hop.policyRequest.headers)), encodeHead(head, found.inlineBody), {
         origin: "downloaded",
@@ -550,6 +563,20 @@ class HttpCache {
 
 
 
+/** The two header lists are the same, field for field in order, but for Date. */
+function sameButDate(a: [string, string][], b: [string, string][]): boolean {
+  let i = 0;
+  let j = 0;
+  for (;;) {
+    while (i < a.length && a[i]![0] === "date") i++;
+    while (j < b.length && b[j]![0] === "date") j++;
+    if (i === a.length || j === b.length) return i === a.length && j === b.length;
+    if (a[i]![0] !== b[j]![0] || a[i]![1] !== b[j]![1]) return false;
+    i++;
+    j++;
+  }
+}
+
 function plainHeaders(headers: Headers): Record<string, string> {
   const record: Record<string, string> = {};
   for (const [name, value] of headers) if (name !== "set-cookie") record[name] = value;
@@ -615,12 +642,17 @@ function notModified(request: Headers, stored: Record<string, string>): boolean 
 }
 
 function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Array> | null, status: string): Response {
-  const cacheControl = found.head.headers.find(([name]) => name === "cache-control")?.[1];
-  const omitted = new Set(cacheControl !== undefined && /no-cache\s*=/i.test(cacheControl) ? parseCacheControl(cacheControl).noCacheFields : []);
-  const out: [string, string][] = [];
-  for (const pair of found.head.headers) if (pair[0] !== "age" && pair[0] !== CACHE_STATUS && !omitted.has(pair[0])) out.push(pair);
+  found.served ??= servedHeaders(found.head.headers);
+  const out = found.served.slice();
   out.push(["age", String(Math.floor(found.policy.age()))], [CACHE_STATUS, status]);
   return new Response(NULL_BODY.has(found.head.status) ? null : body, { status: found.head.status, statusText: found.head.statusText, headers: out });
+}
+
+/** The stored headers a hit replays: all but Age, Cache-Status and the fields `no-cache=…` names. */
+function servedHeaders(headers: [string, string][]): [string, string][] {
+  const cacheControl = headers.find(([name]) => name === "cache-control")?.[1];
+  const omitted = new Set(cacheControl !== undefined && /no-cache\s*=/i.test(cacheControl) ? parseCacheControl(cacheControl).noCacheFields : []);
+  return headers.filter(([name]) => name !== "age" && name !== CACHE_STATUS && !omitted.has(name));
 }
 
 /** The response with a body that errors with the signal's reason when it aborts before the body is read (as fetch's). */
