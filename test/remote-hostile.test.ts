@@ -1,37 +1,20 @@
 // The shared tier against a hostile database and hostile callers: rows and blobs changed behind cachet's back,
 // tree archives that try to write outside their target, a schema newer than the client, a read-only client that
 // must write nothing at all. Each is a miss (or a refusal), never wrong data or a write where none belongs.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
 import { TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
 import pg from "pg";
-import { createTestDatabase, postgresSkipReason, redisSkipReason, sql } from "./remote-servers.js";
+import { createTestDatabase, suiteDatabase, postgresSkipReason, redisSkipReason, sql } from "./remote-servers.js";
 import { startNode, workerPath } from "./workers/child.js";
-import { tempDir } from "./helpers.js";
 
 describe("the shared tier against a hostile database", { skip: postgresSkipReason }, () => {
-  let db: { url: string; drop: () => Promise<void> };
-  const dirs = tempDir("cachet-remote-hostile-");
+  const suite = suiteDatabase("cachet-remote-hostile-");
+  const { dirs, open, collect } = suite;
   let counter = 0;
-  before(async () => {
-    db = await createTestDatabase();
-  });
-  after(async () => {
-    await db?.drop();
-    dirs.cleanup();
-  });
-
-  function collect(): { warnings: StoreWarning[]; onWarning: (warning: StoreWarning) => void } {
-    const warnings: StoreWarning[] = [];
-    return { warnings, onWarning: (warning) => warnings.push(warning) };
-  }
-
-  async function open(options: Partial<RemoteStoreOptions> = {}) {
-    return openRemoteStore({ url: db.url, ...options });
-  }
 
   function fresh(label: string): string {
     const dir = join(dirs.path, `${label}-${++counter}`);
@@ -48,7 +31,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await store.close();
     }
     const digest = createHash("sha256").update(archive).digest("hex");
-    await sql(db.url, "INSERT INTO cachet_entries (name, key, storage, digest, size, origin, cost_ms) VALUES ($1, $2, 'tree', $3, $4, 'computed', 0)", [
+    await sql(suite.url, "INSERT INTO cachet_entries (name, key, storage, digest, size, origin, cost_ms) VALUES ($1, $2, 'tree', $3, $4, 'computed', 0)", [
       name,
       key,
       digest,
@@ -101,7 +84,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     } finally {
       await reader.close();
     }
-    assert.deepEqual(await sql(db.url, "SELECT count(*)::int AS n FROM cachet_leases WHERE name = 'ro-lease'"), [{ n: 0 }]);
+    assert.deepEqual(await sql(suite.url, "SELECT count(*)::int AS n FROM cachet_leases WHERE name = 'ro-lease'"), [{ n: 0 }]);
   });
 
   test("keys and metadata the database cannot hold stay local with one warning, and never trip the breaker", async () => {
@@ -126,7 +109,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     } finally {
       await tiered.close();
     }
-    assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_entries WHERE name = 'odd'"), [{ key: "plain" }]);
+    assert.deepEqual(await sql(suite.url, "SELECT key FROM cachet_entries WHERE name = 'odd'"), [{ key: "plain" }]);
     assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_REMOTE_REFUSED"]);
   });
 
@@ -140,7 +123,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await writer.close();
     }
     // The second chunk of each blob changed in place (same length, other bytes).
-    await sql(db.url, "UPDATE cachet_blob_chunks c SET data = decode(repeat('00', length(c.data)), 'hex') FROM cachet_blobs b WHERE b.id = c.blob_id AND b.digest = ANY($1) AND c.seq = 1", [digests]);
+    await sql(suite.url, "UPDATE cachet_blob_chunks c SET data = decode(repeat('00', length(c.data)), 'hex') FROM cachet_blobs b WHERE b.id = c.blob_id AND b.digest = ANY($1) AND c.seq = 1", [digests]);
     const { warnings, onWarning } = collect();
     const local = await openStore({ cacheDir: fresh("local") });
     const tiered = new TieredStore({ local, openRemote: () => open({ onWarning }), remoteName: "test", onWarning, breakerFailures: 3 });
@@ -189,11 +172,11 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     const first = await open();
     const second = await open();
     try {
-      await sql(db.url, "ALTER SEQUENCE cachet_lease_tokens RESTART WITH 100");
+      await sql(suite.url, "ALTER SEQUENCE cachet_lease_tokens RESTART WITH 100");
       const held = await first.lockKey("reset", "k");
-      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'reset'");
+      await sql(suite.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'reset'");
       // A takeover draws twice (the INSERT's value, then the one of DO UPDATE), so the sequence is set one short.
-      await sql(db.url, `ALTER SEQUENCE cachet_lease_tokens RESTART WITH ${BigInt(held.lease!.token) - 1n}`);
+      await sql(suite.url, `ALTER SEQUENCE cachet_lease_tokens RESTART WITH ${BigInt(held.lease!.token) - 1n}`);
       const taken = await second.lockKey("reset", "k");
       assert.equal(taken.lease!.token, held.lease!.token);
       await second.put("reset", "k", "newer");
@@ -221,7 +204,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
   });
 
   test("a server error that merely names a timeout setting is not reported as the server not answering", async () => {
-    const url = `${db.url}?options=${encodeURIComponent("-c statement_timeout=soon")}`;
+    const url = `${suite.url}?options=${encodeURIComponent("-c statement_timeout=soon")}`;
     await assert.rejects(openRemoteStore({ url }), (error: Error & { code?: string }) => {
       assert.equal(error.code, "CACHET_REMOTE");
       assert.doesNotMatch(error.message, /did not answer/);
@@ -233,7 +216,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
   test("a process with Redis leases (CACHET_LEASES) exits by itself once its serialized task is done", { skip: redisSkipReason }, async () => {
     const child = startNode(
       ["--import", "tsx", workerPath("remote-task.ts"), join(fresh("log"), "runs.log"), "0", "once"],
-      { CACHET_CACHE_DIR: fresh("cache"), CACHET_REMOTE: db.url, CACHET_LEASES: "redis://127.0.0.1:6379", N: "21" },
+      { CACHET_CACHE_DIR: fresh("cache"), CACHET_REMOTE: suite.url, CACHET_LEASES: "redis://127.0.0.1:6379", N: "21" },
       { cwd: new URL("..", import.meta.url).pathname },
     );
     try {
@@ -272,7 +255,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
     const content = Buffer.alloc((1 << 20) + 1, 9);
     const digest = createHash("sha256").update(content).digest("hex");
     const writer = await open();
-    const pruner = new pg.Client({ connectionString: db.url });
+    const pruner = new pg.Client({ connectionString: suite.url });
     await pruner.connect();
     try {
       await writer.put("race", "first", content);
@@ -285,7 +268,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       committing.catch(() => {});
       // Until the writer's INSERT waits on that lock (bounded: 10 s).
       for (let i = 0; ; i++) {
-        const [waiting] = await sql<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'cachet_entries'::regclass AND NOT granted");
+        const [waiting] = await sql<{ n: number }>(suite.url, "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'cachet_entries'::regclass AND NOT granted");
         if (waiting!.n > 0) break;
         assert.ok(i < 200, "the writer never reached its commit");
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -293,7 +276,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await pruner.query("DELETE FROM cachet_blobs WHERE digest = $1", [digest]);
       await pruner.query("COMMIT");
       await assert.rejects(committing, { code: "CACHET_REMOTE", message: /pruned/ });
-      assert.deepEqual(await sql(db.url, "SELECT key FROM cachet_entries WHERE name = 'race'"), []);
+      assert.deepEqual(await sql(suite.url, "SELECT key FROM cachet_entries WHERE name = 'race'"), []);
     } finally {
       await pruner.end();
       await writer.close();
@@ -313,7 +296,7 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       await tiered.close();
     }
     const digest = createHash("sha256").update(second).digest("hex");
-    assert.deepEqual(await sql(db.url, "SELECT key, digest FROM cachet_entries WHERE name = 'twice' ORDER BY key"), ["k0", "k1", "k2"].map((key) => ({ key, digest })));
+    assert.deepEqual(await sql(suite.url, "SELECT key, digest FROM cachet_entries WHERE name = 'twice' ORDER BY key"), ["k0", "k1", "k2"].map((key) => ({ key, digest })));
     assert.deepEqual(warnings, []);
   });
 });

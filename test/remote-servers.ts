@@ -6,7 +6,10 @@ import { randomBytes } from "node:crypto";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import pg from "pg";
+import { openRemoteStore, type RemoteStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
+import { tempDir } from "./helpers.js";
 import { findOnPath, freePort } from "./registry-servers.js";
 import { startProcess, type Child } from "./workers/child.js";
 
@@ -142,4 +145,38 @@ export async function startOwnRedis(): Promise<{ url: string; child: Child }> {
   const child = startProcess("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
   await child.waitFor(/Ready to accept connections/);
   return { url: `redis://127.0.0.1:${port}`, child };
+}
+
+/**
+ * A throwaway database and scratch folder for one `describe` of remote tests, made before its tests and dropped
+ * after them, with `open()` for a `RemoteStore` on it and `collect()` for warnings. Read `url` inside tests.
+ */
+export function suiteDatabase(prefix: string): {
+  readonly url: string;
+  readonly dirs: { path: string };
+  open(options?: Partial<RemoteStoreOptions>): Promise<RemoteStore>;
+  collect(): { warnings: StoreWarning[]; onWarning: (warning: StoreWarning) => void };
+} {
+  let db: { url: string; drop: () => Promise<void> } | undefined;
+  const dirs = tempDir(prefix);
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+  const suite = {
+    get url(): string {
+      if (!db) throw new Error("the suite's database is made by its before hook; read it inside a test");
+      return db.url;
+    },
+    dirs,
+    open: (options: Partial<RemoteStoreOptions> = {}) => openRemoteStore({ url: suite.url, ...options }),
+    collect() {
+      const warnings: StoreWarning[] = [];
+      return { warnings, onWarning: (warning: StoreWarning) => warnings.push(warning) };
+    },
+  };
+  return suite;
 }

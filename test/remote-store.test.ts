@@ -1,35 +1,18 @@
 // The shared tier on a real PostgreSQL (a throwaway database per file on the machine's server): schema creation
 // and migration under the advisory lock, values, blobs and trees whole or absent and checked, fenced leases,
 // signing, read-only clients, and the tiered store filling the local cache.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, writeFileSync, symlinkSync, readlinkSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { createHash } from "node:crypto";
 import { LockTimeoutError, SCHEMA_VERSION, TieredStore, openRemoteStore, openStore, type RemoteStoreOptions, type StoreWarning } from "../src/index.js";
-import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
-import { tempDir } from "./helpers.js";
+import { createTestDatabase, suiteDatabase, postgresSkipReason, sql } from "./remote-servers.js";
 
 describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
-  let db: { url: string; drop: () => Promise<void> };
-  const dirs = tempDir("cachet-remote-store-");
-  before(async () => {
-    db = await createTestDatabase();
-  });
-  after(async () => {
-    await db?.drop();
-    dirs.cleanup();
-  });
-
-  function collect(): { warnings: StoreWarning[]; onWarning: (warning: StoreWarning) => void } {
-    const warnings: StoreWarning[] = [];
-    return { warnings, onWarning: (warning) => warnings.push(warning) };
-  }
-
-  async function open(options: Partial<RemoteStoreOptions> = {}) {
-    return openRemoteStore({ url: db.url, ...options });
-  }
+  const suite = suiteDatabase("cachet-remote-store-");
+  const { dirs, open, collect } = suite;
 
   test("a schema from an older cachet is migrated in place and keeps its entries", async () => {
     const old = await createTestDatabase();
@@ -74,9 +57,9 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       assert.equal(got!.format, "bin/1");
       assert.equal(Buffer.from((await store.getValue("values", "small"))!.data).toString(), "hello");
       assert.deepEqual(store.components("values", "small"), { a: [2], b: 1 });
-      const chunks = await sql<{ n: string }>(db.url, "SELECT count(*) AS n FROM cachet_blob_chunks c JOIN cachet_blobs b ON b.id = c.blob_id WHERE b.digest = $1", [blob.digest]);
+      const chunks = await sql<{ n: string }>(suite.url, "SELECT count(*) AS n FROM cachet_blob_chunks c JOIN cachet_blobs b ON b.id = c.blob_id WHERE b.digest = $1", [blob.digest]);
       assert.equal(Number(chunks[0]!.n), 4);
-      const storage = await sql<{ attstorage: string }>(db.url, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'cachet_blob_chunks'::regclass AND attname = 'data'");
+      const storage = await sql<{ attstorage: string }>(suite.url, "SELECT attstorage FROM pg_attribute WHERE attrelid = 'cachet_blob_chunks'::regclass AND attname = 'data'");
       assert.equal(storage[0]!.attstorage, "e");
       assert.equal(await store.getValue("values", "absent"), undefined);
     } finally {
@@ -90,12 +73,12 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       const content = Buffer.alloc(40_000, 3);
       for (let i = 0; i < 5; i++) await store.put("shared", `k${i}`, content);
       const digest = createHash("sha256").update(content).digest("hex");
-      assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [digest])).length, 1);
+      assert.equal((await sql(suite.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [digest])).length, 1);
       // Streams of the same content at once (digest unknown until the end): both entries, one blob.
       const same = () => Readable.from([Buffer.alloc(1 << 20, 8), Buffer.alloc(300_000, 9)]);
       const [a, b] = await Promise.all([store.putStream("shared", "same-a", same()), store.putStream("shared", "same-b", same())]);
       assert.equal(a.digest, b.digest);
-      assert.equal((await sql(db.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [a.digest])).length, 1);
+      assert.equal((await sql(suite.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [a.digest])).length, 1);
       assert.equal((await store.getValue("shared", "same-b"))!.data.byteLength, (1 << 20) + 300_000);
       const again = await store.putStream("shared", "same-c", same());
       assert.equal(again.digest, a.digest);
@@ -119,8 +102,8 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       const big = Buffer.alloc(2 << 20, 1);
       const info = await store.put("damage", "blob", big);
       await store.put("damage", "inline", "the right bytes");
-      await sql(db.url, "UPDATE cachet_blob_chunks SET data = $1 WHERE seq = 1 AND blob_id = (SELECT id FROM cachet_blobs WHERE digest = $2)", [Buffer.alloc(1 << 20, 2), info.digest]);
-      await sql(db.url, "UPDATE cachet_entries SET inline = $1 WHERE name = 'damage' AND key = 'inline'", [Buffer.from("the wrong bytes")]);
+      await sql(suite.url, "UPDATE cachet_blob_chunks SET data = $1 WHERE seq = 1 AND blob_id = (SELECT id FROM cachet_blobs WHERE digest = $2)", [Buffer.alloc(1 << 20, 2), info.digest]);
+      await sql(suite.url, "UPDATE cachet_entries SET inline = $1 WHERE name = 'damage' AND key = 'inline'", [Buffer.from("the wrong bytes")]);
       assert.equal(await store.getValue("damage", "blob"), undefined);
       assert.equal(await store.getValue("damage", "inline"), undefined);
       const stream = await store.getStream("damage", "blob");
@@ -174,7 +157,7 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       assert.ok(held.lease);
       await assert.rejects(second.lockKey("fenced", "k", { timeoutSeconds: 0.3 }), LockTimeoutError);
       // The first holder is paused past its expiry (as if stopped), and the second takes over.
-      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'fenced'");
+      await sql(suite.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'fenced'");
       const taken = await second.lockKey("fenced", "k");
       assert.ok(BigInt(taken.lease!.token) > BigInt(held.lease!.token));
       await second.put("fenced", "k", "newer");
@@ -201,9 +184,9 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       await new Promise((resolve) => setTimeout(resolve, 2500));
       await assert.rejects(other.lockKey("heartbeat", "k", { timeoutSeconds: 0.2 }), LockTimeoutError);
       assert.equal(held.lost, false);
-      const [row] = await sql<{ left: number }>(db.url, "SELECT extract(epoch FROM expires_at - now()) AS left FROM cachet_leases WHERE name = 'heartbeat'");
+      const [row] = await sql<{ left: number }>(suite.url, "SELECT extract(epoch FROM expires_at - now()) AS left FROM cachet_leases WHERE name = 'heartbeat'");
       assert.ok(Number(row!.left) > 0, "the lease was extended");
-      await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
+      await sql(suite.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
       const taken = await other.lockKey("heartbeat", "k", { timeoutSeconds: 5 });
       for (let i = 0; i < 40 && !held.lost; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(held.lost, true);
@@ -247,12 +230,12 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       await unsigned.put("signed", "unsigned", "anyone wrote this", { format: "v/1" });
       assert.equal(Buffer.from((await reader.getValue("signed", "good"))!.data).toString(), "trusted");
       const evil = Buffer.from("poisoned");
-      await sql(db.url, "UPDATE cachet_entries SET inline = $1, digest = $2, size = $3 WHERE name = 'signed' AND key = 'content'", [
+      await sql(suite.url, "UPDATE cachet_entries SET inline = $1, digest = $2, size = $3 WHERE name = 'signed' AND key = 'content'", [
         evil,
         createHash("sha256").update(evil).digest("hex"),
         evil.byteLength,
       ]);
-      await sql(db.url, "UPDATE cachet_entries SET format = 'v/2' WHERE name = 'signed' AND key = 'meta'");
+      await sql(suite.url, "UPDATE cachet_entries SET format = 'v/2' WHERE name = 'signed' AND key = 'meta'");
       assert.equal(await reader.getValue("signed", "content"), undefined);
       assert.equal(await reader.getValue("signed", "meta"), undefined);
       assert.equal(await reader.getValue("signed", "unsigned"), undefined);
