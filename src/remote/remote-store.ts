@@ -188,9 +188,8 @@ export class RemoteStore implements CacheStore {
    * it (the tiered store's local fill) never pairs these bytes with another writer's metadata.
    */
   async readValue(name: string, key: string): Promise<{ value: StoredValue; meta: PutOptions } | undefined> {
-    const row = await this.readRow(name, key);
+    const row = await this.readRowOfKind(name, key, "value");
     if (row === undefined) return undefined;
-    if (row.storage === "tree") throw new EntryKindError(name, key, "tree", "linkTree()");
     const data = await this.content(row);
     if (data === undefined) return undefined;
     this.noteUse(row);
@@ -203,9 +202,8 @@ export class RemoteStore implements CacheStore {
 
   /** `getStream` with the metadata of the row it read (see {@link readValue}). */
   async readStream(name: string, key: string): Promise<{ stream: Readable; meta: PutOptions } | undefined> {
-    const row = await this.readRow(name, key);
+    const row = await this.readRowOfKind(name, key, "value");
     if (row === undefined) return undefined;
-    if (row.storage === "tree") throw new EntryKindError(name, key, "tree", "linkTree()");
     this.noteUse(row);
     if (row.inline !== null) {
       const data = await this.content(row);
@@ -231,9 +229,8 @@ export class RemoteStore implements CacheStore {
 
   /** `linkTree` with the metadata of the row it read (see {@link readValue}). */
   async readTree(name: string, key: string, target: string, options: LinkTreeOptions = {}): Promise<{ tally: LinkTally; meta: PutOptions } | undefined> {
-    const row = await this.readRow(name, key);
+    const row = await this.readRowOfKind(name, key, "tree");
     if (row === undefined) return undefined;
-    if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
     const staged = await mkdtemp(join(dirname(target), `.${basename(target)}.cachet-remote-`));
     try {
       // Always a copy: the files come from the database, so there is nothing to link to.
@@ -248,9 +245,8 @@ export class RemoteStore implements CacheStore {
   }
 
   async treePath(name: string, key: string): Promise<string | undefined> {
-    const row = await this.readRow(name, key);
+    const row = await this.readRowOfKind(name, key, "tree");
     if (row === undefined) return undefined;
-    if (row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
     this.scratch ??= await mkdtemp(join(this.options.scratchDir ?? tmpdir(), "cachet-remote-trees-"));
     const dir = await mkdtemp(join(this.scratch, "tree-"));
     const tree = join(dir, "tree");
@@ -590,6 +586,15 @@ export class RemoteStore implements CacheStore {
       },
       release: held.release,
     };
+  }
+
+  /** The entry's row, or undefined; the wrong kind of entry is an `EntryKindError`, as in the local store. */
+  private async readRowOfKind(name: string, key: string, kind: "value" | "tree"): Promise<EntryRow | undefined> {
+    const row = await this.readRow(name, key);
+    if (row === undefined) return undefined;
+    if (kind === "value" && row.storage === "tree") throw new EntryKindError(name, key, "tree", "linkTree()");
+    if (kind === "tree" && row.storage !== "tree") throw new EntryKindError(name, key, row.storage, "getValue()");
+    return row;
   }
 
   // ---- bookkeeping
