@@ -6,7 +6,6 @@ import {
   computeCacheKey,
   DEFAULT_CACHE_KEYS,
   parseCacheKeySpec,
-  readPackageCachetFields,
   type CacheKeyComponents,
   type CacheKeySpec,
 } from "../../sources/cache-keys.js";
@@ -52,6 +51,8 @@ export interface RunKeyRequest {
   cwd: string;
   /** The directory of the nearest package.json, whose cache keys count too. */
   packageDir: string | undefined;
+  /** Its `"cachet.cacheKeys"`, as read from that package.json; the defaults apply when absent. */
+  packageCacheKeys?: readonly CacheKeySpec[] | undefined;
   /** A store for the file-digest memo (an unchanged file then costs one `stat`); without one, every file is read. */
   store?: CacheStore | undefined;
 }
@@ -72,7 +73,7 @@ export async function runKey(request: RunKeyRequest): Promise<{ key: string; com
   const packageKeys =
     request.packageDir === undefined
       ? undefined
-      : await computeCacheKey(request.packageDir, readPackageCachetFields(request.packageDir).cacheKeys ?? DEFAULT_CACHE_KEYS, memo);
+      : await computeCacheKey(request.packageDir, request.packageCacheKeys ?? DEFAULT_CACHE_KEYS, memo);
   const components: RunKeyComponents = {
     version: RUN_KEY_VERSION,
     command: [...request.command],

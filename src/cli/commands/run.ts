@@ -11,7 +11,7 @@ import { describeRunKeyChanges, previousRunEntry } from "../run/run-explain.js";
 import { RUN_LOG_FORMAT, decodeRunLog, type LogChunk } from "../run/run-log.js";
 import { outputsStored, restoreOutputs, storeOutputs, type RunOutput } from "../run/run-outputs.js";
 import { runCommand, type CommandOutcome } from "../run/run-process.js";
-import { alwaysRuns } from "../../sources/cache-keys.js";
+import { alwaysRuns, readPackageCachetFields } from "../../sources/cache-keys.js";
 import { cwdInPackage, defaultRunName, findPackage, runKey, type RunKeyComponents } from "./run-key.js";
 
 /** Flags of `cachet run`. */
@@ -49,7 +49,8 @@ export async function runRunCommand(context: CommandContext, command: string[], 
   } catch (error) {
     throw new UsageError(`${(error as Error).message}${flags.name === undefined ? " (pass --name NAME)" : ""}`);
   }
-  const run = new CachedRun(context, name, cwd, home.dir !== undefined && alwaysRuns(home.dir, name));
+  const fields = home.dir === undefined ? undefined : readPackageCachetFields(home.dir);
+  const run = new CachedRun(context, name, cwd, fields !== undefined && alwaysRuns(fields, name));
   try {
     // The store is opened first for the file-digest memo; a cache that cannot be used keys without it.
     const store = await run.openGuarded();
@@ -62,6 +63,7 @@ export async function runRunCommand(context: CommandContext, command: string[], 
       env: context.env,
       cwd,
       packageDir: home.dir,
+      packageCacheKeys: fields?.cacheKeys,
       store,
     });
     run.keyed(key, components);
