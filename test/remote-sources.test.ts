@@ -3,9 +3,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCachedFetch, fetchArtifact, gitSource, openConfiguredStore, TieredStore } from "../src/index.js";
+import { computeCacheKey, createCachedFetch, FILE_DIGEST_MEMO_NAME, fetchArtifact, gitSource, openConfiguredStore, openRemoteStore, TieredStore } from "../src/index.js";
 import { makeRepository } from "./git-servers.js";
 import { tempDir } from "./helpers.js";
 import { startOrigin } from "./http-origin.js";
@@ -58,5 +58,35 @@ describe("sources through the shared tier", { skip: postgresSkipReason }, () => 
       await second.close();
     }
     assert.equal(origin.count("/dist/tool.txt") + origin.count("/page"), 2, "one request each, from the first machine");
+  });
+
+  test("the file-stat memo of cache keys stays on the machine: never uploaded, still used", async () => {
+    const project = join(dirs.path, "project");
+    mkdirSync(join(project, "src"), { recursive: true });
+    writeFileSync(join(project, "src", "main.ts"), "export {};\n");
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(project, "src", "main.ts"), past, past); // not racy: the memo may keep its digest
+    const specs = [{ file: "src/**" }];
+    const open = () => openConfiguredStore({ cacheDir: join(dirs.path, "memo-machine"), env: { CACHET_REMOTE: db.url } });
+    const first = await open();
+    try {
+      assert.equal((await computeCacheKey(project, specs, { store: first })).digests.read, 1);
+    } finally {
+      await first.close();
+    }
+    const second = await open();
+    try {
+      assert.deepEqual((await computeCacheKey(project, specs, { store: second })).digests, { read: 0, memoized: 1 });
+    } finally {
+      await second.close();
+    }
+    const remote = await openRemoteStore({ url: db.url });
+    try {
+      const shared: string[] = [];
+      for await (const entry of remote.list(FILE_DIGEST_MEMO_NAME)) shared.push(entry.key);
+      assert.deepEqual(shared, [], "no memo entry in the shared tier");
+    } finally {
+      await remote.close();
+    }
   });
 });

@@ -53,8 +53,10 @@ export class FileDigests {
     private readonly startedAt: number,
   ) {}
 
-  static async load(baseDir: string, store: CacheStore | undefined): Promise<FileDigests> {
+  static async load(baseDir: string, configured: CacheStore | undefined): Promise<FileDigests> {
     const startedAt = Date.now();
+    // Stats name inodes and times of this machine's files: the memo never goes to, or comes from, a shared tier.
+    const store = configured?.local ?? configured;
     const memoKey = sha256Hex(baseDir);
     let loaded = EMPTY_MEMO;
     if (store) {

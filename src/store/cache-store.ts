@@ -100,6 +100,13 @@ export interface CacheStore {
   /** Where the cache lives, for messages (the cache root of a local store). */
   readonly root: string;
 
+  /**
+   * For a store in front of a shared tier: this machine's own store, where entries that only mean something on
+   * this machine are kept (the file-stat memo of cache keys holds inode numbers and times). Absent on a store
+   * that is itself local.
+   */
+  readonly local?: CacheStore | undefined;
+
   /** Writes (or replaces) an entry from bytes (a string is written as UTF-8). */
   put(name: string, key: string, data: Uint8Array | string, options?: PutOptions): Promise<EntryInfo>;
 
@@ -160,7 +167,7 @@ export interface CacheStore {
 }
 
 /** The methods of {@link CacheStore}; the type makes this list complete. */
-const CACHE_STORE_METHODS: Record<{ [K in keyof CacheStore]: CacheStore[K] extends Function ? K : never }[keyof CacheStore], true> = {
+const CACHE_STORE_METHODS: Record<{ [K in keyof CacheStore]-?: NonNullable<CacheStore[K]> extends Function ? K : never }[keyof CacheStore], true> = {
   put: true,
   putStream: true,
   getValue: true,
