@@ -2,9 +2,11 @@
 // the machine's PostgreSQL; and connection strings with passwords, which are never printed.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { openRemoteStore } from "../src/index.js";
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openRemoteStore, openStore, FILE_DIGEST_MEMO_NAME, sha256Hex } from "../src/index.js";
 import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
-import { runCli } from "./helpers.js";
+import { runCli, tempDir } from "./helpers.js";
 import { freePort } from "./registry-servers.js";
 
 describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
@@ -77,6 +79,68 @@ describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
     assert.equal(sizeAfter.stdout.trim(), String(3 + 100_000));
   });
 
+  test("push sends the local entries the shared tier lacks, once, whole, and never the machine's memo or a damaged entry", async () => {
+    const dirs = tempDir("cachet-remote-push-");
+    try {
+      const cacheDir = join(dirs.path, "cache");
+      const tree = join(dirs.path, "out");
+      mkdirSync(join(tree, "sub"), { recursive: true });
+      writeFileSync(join(tree, "sub", "a.txt"), "tree file\n");
+      const big = Buffer.alloc(300_000, 7);
+      const damaged = Buffer.alloc(200_000, 9);
+      const local = await openStore({ cacheDir });
+      try {
+        await local.put("push-value", "v1", "small value", { format: "f/1", origin: "downloaded", costMs: 42 });
+        await local.putStream("push-blob", "b1", [big]);
+        await local.putTree("push-tree", "t1", tree);
+        await local.put("push-damaged", "d1", damaged);
+        await local.put(FILE_DIGEST_MEMO_NAME, "m1", "machine-local stats");
+      } finally {
+        await local.close();
+      }
+      // One local blob's bytes change on disk: it must be skipped, not sent.
+      const blob = findFile(cacheDir, sha256Hex(damaged));
+      chmodSync(blob, 0o644);
+      writeFileSync(blob, Buffer.alloc(200_000, 8));
+
+      const dry = await runCli(["--cache-dir", cacheDir, "cache", "push", "--dry-run", "--remote", db.url]);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stderr, /Would push 4 entries/);
+      assert.deepEqual(await sql(db.url, "SELECT name FROM cachet_entries WHERE name LIKE 'push-%'"), []);
+
+      const push = await runCli(["--cache-dir", cacheDir, "cache", "push", "--json"], { CACHET_REMOTE: db.url });
+      assert.equal(push.code, 0, push.stderr);
+      const { remote: _where, ...counts } = JSON.parse(push.stdout);
+      assert.deepEqual(counts, { dryRun: false, pushed: 3, bytes: 11 + big.length + "tree file\n".length, present: 0, skipped: 1 });
+      assert.match(push.stderr, /skipped push-damaged d1/);
+      const remote = await openRemoteStore({ url: db.url });
+      try {
+        const value = await remote.readValue("push-value", "v1");
+        assert.deepEqual([Buffer.from(value!.value.data).toString(), value!.value.format, value!.meta.origin, value!.meta.costMs], ["small value", "f/1", "downloaded", 42]);
+        const chunks: Buffer[] = [];
+        for await (const chunk of (await remote.getStream("push-blob", "b1"))!) chunks.push(chunk as Buffer);
+        assert.ok(Buffer.concat(chunks).equals(big));
+        const restored = join(dirs.path, "restored");
+        assert.ok(await remote.linkTree("push-tree", "t1", restored));
+        assert.equal(readFileSync(join(restored, "sub", "a.txt"), "utf8"), "tree file\n");
+        assert.equal(await remote.lookup("push-damaged", "d1"), undefined, "the damaged entry was not sent");
+        assert.equal(await remote.lookup(FILE_DIGEST_MEMO_NAME, "m1"), undefined, "the memo stays on the machine");
+      } finally {
+        await remote.close();
+      }
+
+      const again = await runCli(["--cache-dir", cacheDir, "cache", "push", "--json", "--remote", db.url]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual([JSON.parse(again.stdout).pushed, JSON.parse(again.stdout).present], [0, 3]);
+
+      const readOnly = await runCli(["--cache-dir", cacheDir, "cache", "push", "--remote-read-only", "--remote", db.url]);
+      assert.equal(readOnly.code, 2);
+      assert.match(readOnly.stderr, /is read-only here/);
+    } finally {
+      dirs.cleanup();
+    }
+  });
+
   test("passwords in connection strings are never printed: a server that does not answer, a bad setting", async () => {
     const port = await freePort();
     const down = await runCli(["cache", "ls", "--remote", `postgres://postgres:pa55w0rd-secret@127.0.0.1:${port}/x`]);
@@ -92,3 +156,12 @@ describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
     assert.match(none.stderr, /--remote needs a URL/);
   });
 });
+
+/** The file under `dir` whose name contains `digest` (a blob in the cache's content store). */
+function findFile(dir: string, digest: string): string {
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath ?? entry.path, entry.name);
+    if (entry.name.includes(digest) && statSync(path).isFile()) return path;
+  }
+  throw new Error(`no file named after ${digest} under ${dir}`);
+}

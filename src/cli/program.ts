@@ -115,6 +115,14 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     );
 
   cache
+    .command("push")
+    .description("send the local entries the shared cache (--remote, CACHET_REMOTE) lacks, e.g. uploads dropped while it was down")
+    .argument("[names...]", "only entries of these names")
+    .option("--dry-run", "list what would be sent, and send nothing")
+    .option("--json", "also print the counts as JSON on stdout")
+    .action(action((context, names: string[], flags: { dryRun?: boolean; json?: boolean }) => import("./commands/cache-remote.js").then((r) => r.remotePushCommand(context, names, flags))));
+
+  cache
     .command("explain")
     .description("show what a task's entry (or a git source's checkout) was keyed on and how it differs from the name's most recently used other entry")
     .argument("<name>", "task or source name")

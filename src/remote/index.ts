@@ -7,3 +7,5 @@ export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 export { RemoteError, RemoteTimeoutError, LeaseLostError, SignatureError, RemoteIntegrityError, RemoteReadOnlyError, RemoteRefusedError } from "./errors.js";
 export { TreeArchiveError } from "./tree-archive.js";
 export type { RemoteSize, RemoteRemoval, RemotePruneOptions, RemoteVerifyResult } from "./maintenance-results.js";
+export { pushToRemote } from "./remote-push.js";
+export type { PushOptions, PushOutcome, PushResult } from "./remote-push.js";

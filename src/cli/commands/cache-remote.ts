@@ -1,6 +1,7 @@
-import { openRemoteStore, remoteOptionsFromSettings, type RemoteRemoval, type RemoteStore } from "../../remote/index.js";
+import { openRemoteStore, pushToRemote, remoteOptionsFromSettings, type RemoteRemoval, type RemoteStore } from "../../remote/index.js";
+import { FILE_DIGEST_MEMO_NAME } from "../../sources/index.js";
 import { assertValidName } from "../../store/index.js";
-import type { CommandContext } from "../context.js";
+import { openExistingStore, type CommandContext } from "../context.js";
 import { formatAge, formatBytes, plural, shortEntryKey } from "../format.js";
 import { printData, printNote } from "../output.js";
 import { TableWriter } from "../table.js";
@@ -89,6 +90,41 @@ export function remoteVerifyCommand(context: CommandContext, flags: { json?: boo
     for (const bad of result.bad) printNote(context.output, `removed ${bad.name}/${bad.key}: ${bad.reason}`);
     printNote(context.output, `Checked ${plural(result.entries, "inline value", "inline values")} and ${plural(result.blobs, "blob", "blobs")} in ${store.root}: ${result.bad.length === 0 ? "all good" : `${plural(result.bad.length, "entry", "entries")} removed`}`);
     return result.bad.length === 0 ? 0 : 1;
+  });
+}
+
+/**
+ * `cachet cache push [NAME...] [--dry-run]`: sends the local entries the shared cache lacks (uploads dropped while
+ * it was down or slow), most recently used first. The file-stat memo of cache keys stays local.
+ */
+export function remotePushCommand(context: CommandContext, names: string[], flags: { dryRun?: boolean; json?: boolean }): Promise<number> {
+  for (const name of names) assertValidName(name);
+  return withRemote(context, async (remote) => {
+    if (!remote.writable) throw new UsageError(`the shared cache ${remote.root} is read-only here (--remote-read-only or CACHET_REMOTE_WRITE=0): nothing can be pushed`);
+    const local = await openExistingStore(context);
+    if (local === undefined) return 0;
+    try {
+      const verb = flags.dryRun ? "would push" : "pushed";
+      const result = await pushToRemote(local, remote, {
+        names,
+        exclude: [FILE_DIGEST_MEMO_NAME],
+        dryRun: flags.dryRun,
+        onEntry: (entry, outcome) => {
+          if (outcome.kind === "pushed") printNote(context.output, `${verb} ${entry.name} ${entry.key} (${formatBytes(entry.size)})`);
+          else if (outcome.kind === "skipped") printNote(context.output, `skipped ${entry.name} ${entry.key}: ${outcome.reason}`);
+        },
+      });
+      if (flags.json) printData(context.output, JSON.stringify({ remote: remote.root, dryRun: flags.dryRun === true, ...result }));
+      printNote(
+        context.output,
+        `${flags.dryRun ? "Would push" : "Pushed"} ${plural(result.pushed, "entry", "entries")} (${formatBytes(result.bytes)}) to ${remote.root}; ` +
+          `${plural(result.present, "entry was", "entries were")} there already` +
+          (result.skipped > 0 ? `; ${plural(result.skipped, "damaged local entry", "damaged local entries")} skipped` : ""),
+      );
+      return 0;
+    } finally {
+      await local.close();
+    }
   });
 }
 

@@ -1,0 +1,95 @@
+import type { CacheStore, EntryInfo, PutOptions } from "../store/cache-store.js";
+import type { RemoteStore } from "./remote-store.js";
+
+/** Options of {@link pushToRemote}. */
+export interface PushOptions {
+  /** Only entries of these names (default: every name). */
+  names?: readonly string[] | undefined;
+  /** Names never pushed: entries that only mean something on this machine. */
+  exclude?: readonly string[] | undefined;
+  /** Say what would be sent, and send nothing. */
+  dryRun?: boolean | undefined;
+  /** Called once per entry looked at, with what happened to it. */
+  onEntry?: ((entry: EntryInfo, outcome: PushOutcome) => void) | undefined;
+}
+
+/** What happened to one local entry: sent (or would be, in a dry run), already there, or not readable here. */
+export type PushOutcome = { kind: "pushed" } | { kind: "present" } | { kind: "skipped"; reason: string };
+
+/** What {@link pushToRemote} did. */
+export interface PushResult {
+  /** Entries sent (or, in a dry run, that would be). */
+  pushed: number;
+  /** Their bytes. */
+  bytes: number;
+  /** Entries the shared tier already held with the same content. */
+  present: number;
+  /** Local entries that could not be read (damaged or removed meanwhile): nothing sent for them. */
+  skipped: number;
+}
+
+/**
+ * Sends the local entries the shared tier lacks, or holds with other content, most recently used first: what the
+ * background uploads dropped (the remote was down, the queue full, the process ended before its flush). Each entry
+ * is read through the local store's checks, so a damaged local entry is skipped, never sent; the remote commits
+ * each one whole. A failure of the remote itself is thrown.
+ */
+export async function pushToRemote(local: CacheStore, remote: RemoteStore, options: PushOptions = {}): Promise<PushResult> {
+  const result: PushResult = { pushed: 0, bytes: 0, present: 0, skipped: 0 };
+  const excluded = new Set(options.exclude ?? []);
+  const names = options.names?.length ? options.names : [undefined];
+  for (const name of names) {
+    for await (const entry of local.list(name)) {
+      if (excluded.has(entry.name)) continue;
+      const outcome = await pushEntry(local, remote, entry, options.dryRun === true);
+      if (outcome.kind === "pushed") {
+        result.pushed++;
+        result.bytes += entry.size;
+      } else result[outcome.kind]++;
+      options.onEntry?.(entry, outcome);
+    }
+  }
+  return result;
+}
+
+async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInfo, dryRun: boolean): Promise<PushOutcome> {
+  const { name, key } = entry;
+  if (holds(await remote.lookup(name, key), entry)) return { kind: "present" };
+  if (dryRun) return { kind: "pushed" };
+  const meta: PutOptions = { origin: entry.origin, costMs: entry.costMs, format: entry.format, components: local.components(name, key) };
+  if (entry.storage === "tree") {
+    const dir = await local.treePath(name, key);
+    if (dir === undefined) return { kind: "skipped", reason: "the local tree no longer matches its manifest" };
+    await remote.putTree(name, key, dir, meta);
+    return { kind: "pushed" };
+  }
+  if (entry.storage === "inline") {
+    const value = await local.getValue(name, key);
+    if (value === undefined) return { kind: "skipped", reason: "removed from the local cache meanwhile" };
+    await remote.put(name, key, value.data, { ...meta, digest: entry.digest });
+    return { kind: "pushed" };
+  }
+  const stream = await local.getStream(name, key);
+  if (stream === undefined) return { kind: "skipped", reason: "removed from the local cache meanwhile" };
+  try {
+    await remote.putStream(name, key, stream, { ...meta, digest: entry.digest });
+  } catch (error) {
+    // The local bytes failed their digest as they were read: the entry is dropped locally and nothing was committed.
+    if ((error as { code?: unknown }).code === "CACHET_INTEGRITY") return { kind: "skipped", reason: (error as Error).message };
+    throw error;
+  } finally {
+    stream.destroy();
+  }
+  return { kind: "pushed" };
+}
+
+/**
+ * Whether the remote's entry of the key is the local one. Values compare by content digest. A tree is stored
+ * remotely as an archive, whose digest is not the tree's: it counts as there when the remote's tree was written no
+ * earlier than the local one (a later local rewrite of the key, as `--refresh` makes, is sent again).
+ */
+function holds(remote: EntryInfo | undefined, entry: EntryInfo): boolean {
+  if (remote === undefined) return false;
+  if (entry.storage === "tree") return remote.storage === "tree" && remote.createdAt.getTime() >= entry.createdAt.getTime();
+  return remote.storage !== "tree" && remote.digest === entry.digest;
+}
