@@ -15,7 +15,7 @@ import { fmt, info, judged, type Figure } from "./report.js";
 import { writeTree } from "./trees.js";
 
 const SUITE = "run-restore";
-const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
+const CLI = new URL("../dist/cli/cachet.js", import.meta.url).pathname;
 const TURBO_ENV = { TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1" };
 
 /** The task both tools cache: copies the prepared tree to `out/` (its cost does not matter: only hits are timed). */
@@ -102,7 +102,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   }
 }
 
-/** The platform binary the `turbo` package runs (started directly, as `node dist/cli/main.js` is for cachet). */
+/** The platform binary the `turbo` package runs (started directly, as `node dist/cli/cachet.js`, the package's bin, is for cachet). */
 function turboBinary(): string | undefined {
   const names: Record<string, string> = { "linux-x64": "linux-64", "linux-arm64": "linux-arm64", "darwin-x64": "darwin-64", "darwin-arm64": "darwin-arm64" };
   const name = names[`${platform()}-${arch()}`];
