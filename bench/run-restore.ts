@@ -2,7 +2,9 @@
 // command, start-up included — against Turborepo 2 restoring the same output of the same task from its local
 // cache, and against `cp -r` and GNU tar extracting the same tree, all in the same run on one filesystem:
 // - outputs deleted, default mode (clone, else a parallel copy) and CACHET_LINK_MODE=hardlink;
-// - outputs intact (both tools leave them alone; what is left is start-up and checking).
+// - outputs intact (both tools leave them alone; what is left is start-up and checking), with Turborepo also
+//   run with --no-daemon (info: the bench starts no daemon, and `turbo run` 2.11 checks its outputs with an lstat
+//   each either way), and `node -e 0` (info: the start-up of the Node.js process alone, cachet's floor).
 // Turbo's Linux binary runs offline with TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1, in a throwaway workspace.
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
@@ -15,7 +17,8 @@ import { fmt, info, judged, type Figure } from "./report.js";
 import { writeTree } from "./trees.js";
 
 const SUITE = "run-restore";
-const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
+// BENCH_CACHET_CLI names another build's CLI (e.g. an earlier commit's dist/cli/main.js), for before/after runs.
+const CLI = process.env.BENCH_CACHET_CLI || new URL("../dist/cli/cachet.js", import.meta.url).pathname;
 const TURBO_ENV = { TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", TURBO_NO_UPDATE_NOTIFIER: "1" };
 
 /** The task both tools cache: copies the prepared tree to `out/` (its cost does not matter: only hits are timed). */
@@ -39,7 +42,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
     const cachetWs = workspace(join(scratch.path, "cachet-ws"), tree);
     const cachetCache = join(scratch.path, "cachet-cache");
 
-    const turboRun = () => exec(turbo, ["run", "build", "--output-logs=none"], { cwd: turboWs, env: TURBO_ENV });
+    const turboRun = (...flags: string[]) => exec(turbo, ["run", "build", "--output-logs=none", ...flags], { cwd: turboWs, env: TURBO_ENV });
     const cachetRun = (env: NodeJS.ProcessEnv = {}) =>
       exec(process.execPath, [CLI, "--cache-dir", cachetCache, "run", "--name", "bench", "--out", "out", "--", process.execPath, "make.cjs", tree], {
         cwd: cachetWs,
@@ -58,9 +61,11 @@ export async function run(context: BenchContext): Promise<Figure[]> {
       cpal: [] as number[],
       turboIntact: [] as number[],
       cachetIntact: [] as number[],
+      turboNoDaemon: [] as number[],
+      node: [] as number[],
     };
     const restores: Record<"turbo" | "copy" | "hardlink" | "cp" | "tar" | "cpal", { target: string; restore: () => Promise<void> }> = {
-      turbo: { target: join(turboWs, "out"), restore: turboRun },
+      turbo: { target: join(turboWs, "out"), restore: () => turboRun() },
       copy: { target: join(cachetWs, "out"), restore: () => cachetRun() },
       hardlink: { target: join(cachetWs, "out"), restore: () => cachetRun({ CACHET_LINK_MODE: "hardlink" }) },
       cp: { target: join(scratch.path, "cp-out"), restore: () => exec("cp", ["-r", tree, join(scratch.path, "cp-out")]) },
@@ -81,9 +86,9 @@ export async function run(context: BenchContext): Promise<Figure[]> {
       // Outputs intact: each tool's hit over the output it restored last, left alone.
       await restores.copy.restore();
       await turboRun();
-      for (const method of rep % 2 ? (["turboIntact", "cachetIntact"] as const) : (["cachetIntact", "turboIntact"] as const)) {
-        times[method].push(await timed(method === "turboIntact" ? turboRun : () => cachetRun()));
-      }
+      const intact = { turboIntact: () => turboRun(), cachetIntact: () => cachetRun(), turboNoDaemon: () => turboRun("--no-daemon"), node: () => exec(process.execPath, ["-e", "0"]) };
+      const methods = Object.keys(intact) as Array<keyof typeof intact>;
+      for (const method of rep % 2 ? methods.reverse() : methods) times[method].push(await timed(intact[method]));
     }
     // Other processes' disk traffic only ever adds time: judge the fastest repetition, show the medians too.
     const best = (method: keyof typeof times) => Math.min(...times[method]);
@@ -93,6 +98,8 @@ export async function run(context: BenchContext): Promise<Figure[]> {
       judged(SUITE, `hit, outputs deleted (default mode): turbo ÷ cachet`, `${shown("turbo", "turbo")} · ${shown("cachet run", "copy")}`, best("turbo") / best("copy"), "×", { atLeast: 1.5 }, 2),
       judged(SUITE, `hit, outputs deleted (hardlink): turbo ÷ cachet`, `${shown("turbo", "turbo")} · ${shown("cachet run", "hardlink")}`, best("turbo") / best("hardlink"), "×", { atLeast: 4 }, 2),
       judged(SUITE, `hit, outputs intact: cachet ÷ turbo`, `${shown("cachet run", "cachetIntact")} · ${shown("turbo", "turboIntact")}`, best("cachetIntact") / best("turboIntact"), "×", { atMost: 1.5 }, 2),
+      info(SUITE, `hit, outputs intact: cachet ÷ turbo --no-daemon`, `${shown("cachet run", "cachetIntact")} · ${shown("turbo --no-daemon", "turboNoDaemon")}`, `${(best("cachetIntact") / best("turboNoDaemon")).toFixed(2)}×`),
+      info(SUITE, `Node.js start-up alone (node -e 0)`, `${shown("node -e 0", "node")} · ${shown("cachet run intact", "cachetIntact")}`, fmt.ms(best("node"))),
       info(SUITE, `cp -r ÷ cachet run (default mode)`, `${shown("cp -r", "cp")} · ${shown("cachet run", "copy")}`, `${(best("cp") / best("copy")).toFixed(2)}×`),
       info(SUITE, `tar -x ÷ cachet run (default mode)`, `${shown("tar -x", "tar")} · ${shown("cachet run", "copy")}`, `${(best("tar") / best("copy")).toFixed(2)}×`),
       info(SUITE, `cp -al ÷ cachet run (hardlink)`, `${shown("cp -al", "cpal")} · ${shown("cachet run", "hardlink")}`, `${(best("cpal") / best("hardlink")).toFixed(2)}×`),
@@ -102,7 +109,7 @@ export async function run(context: BenchContext): Promise<Figure[]> {
   }
 }
 
-/** The platform binary the `turbo` package runs (started directly, as `node dist/cli/main.js` is for cachet). */
+/** The platform binary the `turbo` package runs (started directly, as `node dist/cli/cachet.js`, the package's bin, is for cachet). */
 function turboBinary(): string | undefined {
   const names: Record<string, string> = { "linux-x64": "linux-64", "linux-arm64": "linux-arm64", "darwin-x64": "darwin-64", "darwin-arm64": "darwin-arm64" };
   const name = names[`${platform()}-${arch()}`];

@@ -11,7 +11,7 @@ export function tempDir(label = "cachet-test-"): { path: string; cleanup: () => 
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export const CLI = new URL("../dist/cli/main.js", import.meta.url).pathname;
+export const CLI = new URL("../dist/cli/cachet.js", import.meta.url).pathname;
 
 export interface CliRun {
   code: number | null;

@@ -113,3 +113,37 @@ test("a stamp is for one tree: restoring another tree's entry into the same targ
     await store.close();
   }
 });
+
+test("a damaged stamp, or one in the first (JSON) format, counts as changed: the target is restored and stamped anew", async () => {
+  const damages: Record<string, (stamp: Buffer) => Buffer> = {
+    truncated: (stamp) => stamp.subarray(0, stamp.length - 3),
+    "a number changed": (stamp) => {
+      const copy = Buffer.from(stamp);
+      copy[copy.length - 1] = copy[copy.length - 1]! ^ 0x40;
+      return copy;
+    },
+    "an entry count that does not match": (stamp) => Buffer.from(stamp.toString("latin1").replace(/"count":(\d+)/, (_, n: string) => `"count":${Number(n) + 1}`), "latin1"),
+    "the first format": () => Buffer.from(JSON.stringify({ format: "cachet-restore-stamp/1", target: "", digest: "", entries: [] })),
+    empty: () => Buffer.alloc(0),
+  };
+  for (const [damage, apply] of Object.entries(damages)) {
+    const { store, out } = await fresh();
+    try {
+      await store.putTree("build", "k", out, { stampSource: true });
+      const stamps = join(store.root, "stamps-v1");
+      const [name] = readdirSync(stamps);
+      assert.match(name ?? "", /^[0-9a-f]{64}\.stamp$/, damage);
+      const file = join(stamps, name!);
+      writeFileSync(file, apply(readFileSync(file)));
+      const inode = statSync(join(out, "a.txt")).ino;
+      const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+      assert.equal(tally?.kept, undefined, damage);
+      assert.notEqual(statSync(join(out, "a.txt")).ino, inode, damage);
+      assert.deepEqual(listing(out), ORIGINAL, damage);
+      const again = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+      assert.equal(again?.kept, true, damage);
+    } finally {
+      await store.close();
+    }
+  }
+});

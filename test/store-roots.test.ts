@@ -101,7 +101,7 @@ describe("a native module that is not built", () => {
     assert.match(run.stdout, /^results 4 4 6 runs 3$/m);
     assert.match(run.stdout, /^warnings 1 .*npm rebuild/m);
 
-    const cli = spawnSync(process.execPath, ["--require", blocker, new URL("../dist/cli/main.js", import.meta.url).pathname, "cache", "ls"], {
+    const cli = spawnSync(process.execPath, ["--require", blocker, new URL("../dist/cli/cachet.js", import.meta.url).pathname, "cache", "ls"], {
       encoding: "utf8",
       timeout: 30_000,
       env: { ...process.env, CACHET_CACHE_DIR: join(scratch.path, "native") },

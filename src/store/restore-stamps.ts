@@ -8,7 +8,12 @@ import { stagingPath } from "./staging.js";
 /**
  * Restore stamps: what a restored (or published) tree's target looked like, one `lstat` per entry, so the next
  * restore of the same tree into it can see, by a `stat` each, that the target still is that tree and leave it
- * alone. A stamp lives in `stamps-v1/<sha256 of the target's absolute path>.json`, written by rename.
+ * alone. A stamp lives in `stamps-v1/<sha256 of the target's absolute path>.stamp`, written by rename.
+ *
+ * A stamp is read on every hit, so it is laid out to be read in one go: a JSON header line (format, target,
+ * digest, entry count, byte length of the paths), the relative paths joined by NUL (a byte no path holds), zero
+ * padding to a multiple of 8 bytes, then five float64s per entry (inode, mode, size, mtime and ctime in ms) in
+ * the machine's byte order. Decoding is one UTF-8 decode and a typed-array view, not a parse of 10 000 arrays.
  *
  * An entry counts as unchanged when its inode, mode, size, mtime and ctime are the same. Writing a
  * file, replacing it, `chmod`, `touch` and renaming all move the ctime, which only the kernel sets; a directory's
@@ -16,7 +21,9 @@ import { stagingPath } from "./staging.js";
  * without reading a directory.
  */
 
-const STAMP_FORMAT = "cachet-restore-stamp/1";
+const STAMP_FORMAT = "cachet-restore-stamp/2";
+/** The numbers stored per entry: inode, mode, size, mtime, ctime. */
+const FIELDS = 5;
 const PARENT_STEP = /(^|\/)\.\.(\/|$)/;
 
 /**
@@ -25,25 +32,40 @@ const PARENT_STEP = /(^|\/)\.\.(\/|$)/;
  */
 type StampEntry = [path: string, ino: number, mode: number, size: number, mtimeMs: number, ctimeMs: number];
 
-interface Stamp {
+interface StampHeader {
   format: typeof STAMP_FORMAT;
   target: string;
   digest: string;
-  entries: StampEntry[];
+  count: number;
+  pathBytes: number;
+}
+
+/** A decoded stamp: `paths[i]` was stamped with `fields[i * FIELDS …]`. */
+interface Stamp {
+  header: StampHeader;
+  paths: string[];
+  fields: Float64Array;
 }
 
 /** The stamp file of `target`. */
 export function stampPath(layout: CacheLayout, target: string): string {
   const id = createHash("sha256").update(resolve(target)).digest("hex");
-  return join(layout.bucket("stamps"), `${id}.json`);
+  return join(layout.bucket("stamps"), `${id}.stamp`);
+}
+
+/** Where cachet 0.1's first stamp format (JSON) kept the stamp of `target`: removed with the current one. */
+function legacyStampPath(layout: CacheLayout, target: string): string {
+  return stampPath(layout, target).replace(/\.stamp$/, ".json");
 }
 
 function entryOf(path: string, stats: Stats): StampEntry {
   return [path, stats.ino, stats.mode, stats.size, stats.mtimeMs, stats.ctimeMs];
 }
 
+const NO_THROW = { throwIfNoEntry: false } as const;
+
 function lstatOrUndefined(path: string): Stats | undefined {
-  return lstatSync(path, { throwIfNoEntry: false });
+  return lstatSync(path, NO_THROW);
 }
 
 /** The stamp entries of `paths` (relative, "" first) under `target`, or undefined if one is missing. */
@@ -88,12 +110,11 @@ export function samePaths(entries: readonly StampEntry[], paths: readonly string
 
 /** Records that `target` now holds the tree `digest`, as `entries` describe it. Never throws: a stamp is a hint. */
 export function writeStamp(layout: CacheLayout, target: string, digest: string, entries: StampEntry[]): void {
-  const stamp: Stamp = { format: STAMP_FORMAT, target: resolve(target), digest, entries };
   const path = stampPath(layout, target);
   const staged = stagingPath(layout.tmp, "stamp");
   try {
     ensureDirectory(dirname(path));
-    writeFileSync(staged, JSON.stringify(stamp), { flag: "wx" });
+    writeFileSync(staged, encodeStamp(resolve(target), digest, entries), { flag: "wx" });
     renameSync(staged, path);
   } catch {
     rmSync(staged, { force: true });
@@ -103,6 +124,51 @@ export function writeStamp(layout: CacheLayout, target: string, digest: string, 
 /** Forgets what `target` held (before a restore replaces it, so a failed restore leaves no stale stamp). */
 export function removeStamp(layout: CacheLayout, target: string): void {
   rmSync(stampPath(layout, target), { force: true });
+  rmSync(legacyStampPath(layout, target), { force: true });
+}
+
+function encodeStamp(target: string, digest: string, entries: readonly StampEntry[]): Buffer {
+  const paths = Buffer.from(entries.map((entry) => entry[0]).join("\0"), "utf8");
+  const header: StampHeader = { format: STAMP_FORMAT, target, digest, count: entries.length, pathBytes: paths.length };
+  const head = Buffer.from(`${JSON.stringify(header)}\n`, "utf8");
+  const fieldsAt = alignTo8(head.length + paths.length);
+  const fields = new Float64Array(entries.length * FIELDS);
+  entries.forEach((entry, i) => fields.set(entry.slice(1) as number[], i * FIELDS));
+  const out = Buffer.alloc(fieldsAt + fields.byteLength);
+  head.copy(out, 0);
+  paths.copy(out, head.length);
+  Buffer.from(fields.buffer, fields.byteOffset, fields.byteLength).copy(out, fieldsAt);
+  return out;
+}
+
+/** The stamp in `bytes`, or undefined when it is not one this version wrote in full. */
+function decodeStamp(bytes: Buffer): Stamp | undefined {
+  const newline = bytes.indexOf(10);
+  if (newline < 0) return undefined;
+  let header: StampHeader;
+  try {
+    header = JSON.parse(bytes.toString("utf8", 0, newline)) as StampHeader;
+  } catch {
+    return undefined;
+  }
+  if (header?.format !== STAMP_FORMAT || !Number.isSafeInteger(header.count) || !Number.isSafeInteger(header.pathBytes)) return undefined;
+  if (header.count < 1 || header.pathBytes < 0) return undefined;
+  const pathsAt = newline + 1;
+  const fieldsAt = alignTo8(pathsAt + header.pathBytes);
+  if (bytes.length !== fieldsAt + header.count * FIELDS * 8) return undefined;
+  const paths = bytes.toString("utf8", pathsAt, pathsAt + header.pathBytes).split("\0");
+  if (paths.length !== header.count) return undefined;
+  // A typed array needs an aligned start; a file read into a pooled buffer may not have one, so copy then.
+  const start = bytes.byteOffset + fieldsAt;
+  const fields =
+    start % 8 === 0
+      ? new Float64Array(bytes.buffer, start, header.count * FIELDS)
+      : new Float64Array(Uint8Array.prototype.slice.call(bytes, fieldsAt).buffer);
+  return { header, paths, fields };
+}
+
+function alignTo8(n: number): number {
+  return Math.ceil(n / 8) * 8;
 }
 
 /**
@@ -110,27 +176,29 @@ export function removeStamp(layout: CacheLayout, target: string): void {
  * (one `lstat` each). Anything unreadable or odd in the stamp is "changed", so the caller restores.
  */
 export function targetHoldsTree(layout: CacheLayout, target: string, digest: string): boolean {
-  let stamp: Stamp;
+  let stamp: Stamp | undefined;
   try {
-    stamp = JSON.parse(readFileSync(stampPath(layout, target), "utf8")) as Stamp;
+    stamp = decodeStamp(readFileSync(stampPath(layout, target)));
   } catch {
     return false;
   }
-  if (stamp?.format !== STAMP_FORMAT || stamp.digest !== digest || stamp.target !== resolve(target)) return false;
-  if (!Array.isArray(stamp.entries) || stamp.entries.length === 0 || stamp.entries[0]?.[0] !== "") return false;
-  // One lstat per entry, compared as it goes: no copy of the listing is made, and the first difference ends it.
+  if (stamp === undefined || stamp.header.digest !== digest || stamp.header.target !== resolve(target)) return false;
+  const { paths, fields } = stamp;
+  if (paths[0] !== "") return false;
+  // One lstat per entry, compared as it goes: the first difference ends it.
   const prefix = `${target}/`;
-  for (const entry of stamp.entries) {
-    const path = entry[0];
-    if (typeof path !== "string" || path.startsWith("/") || PARENT_STEP.test(path)) return false;
-    const stats = lstatOrUndefined(path === "" ? target : prefix + path);
+  for (let i = 0; i < paths.length; i++) {
+    const path = paths[i]!;
+    if (i > 0 && (path === "" || path.startsWith("/") || PARENT_STEP.test(path))) return false;
+    const stats = lstatOrUndefined(i === 0 ? target : prefix + path);
+    const at = i * FIELDS;
     if (
       stats === undefined ||
-      stats.ino !== entry[1] ||
-      stats.mode !== entry[2] ||
-      stats.size !== entry[3] ||
-      stats.mtimeMs !== entry[4] ||
-      stats.ctimeMs !== entry[5]
+      stats.ino !== fields[at] ||
+      stats.mode !== fields[at + 1] ||
+      stats.size !== fields[at + 2] ||
+      stats.mtimeMs !== fields[at + 3] ||
+      stats.ctimeMs !== fields[at + 4]
     ) {
       return false;
     }

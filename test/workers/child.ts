@@ -24,7 +24,7 @@ export function workerPath(file: string): string {
 }
 
 /** The built CLI (`npm run build`, which `npm test` runs first). */
-export const CLI_PATH = new URL("../../dist/cli/main.js", import.meta.url).pathname;
+export const CLI_PATH = new URL("../../dist/cli/cachet.js", import.meta.url).pathname;
 
 export interface ChildExit {
   code: number | null;

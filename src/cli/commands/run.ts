@@ -7,10 +7,9 @@ import { contentEntryKey } from "../../task/content-entries.js";
 import { storeOptions, type CommandContext } from "../context.js";
 import { printData, printNote, type Output } from "../output.js";
 import { UsageError } from "../usage-error.js";
-import { describeRunKeyChanges, previousRunEntry } from "../run/run-explain.js";
 import { RUN_LOG_FORMAT, decodeRunLog, type LogChunk } from "../run/run-log.js";
 import { outputsStored, restoreOutputs, storeOutputs, type RunOutput } from "../run/run-outputs.js";
-import { runCommand, type CommandOutcome } from "../run/run-process.js";
+import type { CommandOutcome } from "../run/run-process.js";
 import { alwaysRuns, readPackageCachetFields } from "../../sources/cache-keys.js";
 import { cwdInPackage, defaultRunName, findPackage, runKey, type RunKeyComponents } from "./run-key.js";
 
@@ -118,6 +117,8 @@ class CachedRun {
         const code = await this.replay();
         if (code !== undefined) return code;
       }
+      // Loaded only on a miss: a hit never starts a process (child_process and its sockets stay unloaded).
+      const { runCommand } = await import("../run/run-process.js");
       const outcome = await runCommand(this.components.command, this.output, !this.broken, this.context.env);
       const code = exitCodeOf(outcome);
       if (outcome.startError !== undefined) printNote(this.output, `error: ${outcome.startError}`);
@@ -146,6 +147,7 @@ class CachedRun {
       printData(this.output, `hit: ${this.name} would replay its output and restore its outputs (key ${this.key.slice(0, 12)}…)`);
       return 0;
     }
+    const { describeRunKeyChanges, previousRunEntry } = await import("../run/run-explain.js");
     const previous = await this.guard(() => previousRunEntry(store, this.name, this.key));
     const changes = previous === undefined ? [] : describeRunKeyChanges(previous.components, this.components);
     if (previous === undefined) printData(this.output, `miss: ${this.name} would run: no entry of ${this.name} yet`);
