@@ -5,7 +5,7 @@ import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openStore, type Store } from "../src/index.js";
+import { openStore, pruneCache, type Store } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 
 const scratch = tempDir("cachet-restore-stamps-");
@@ -145,5 +145,43 @@ test("a damaged stamp, or one in the first (JSON) format, counts as changed: the
     } finally {
       await store.close();
     }
+  }
+});
+
+test("prune removes the stamps of folders that are gone and of trees no entry holds, and keeps the ones a restore can use", async () => {
+  const { store, out } = await fresh();
+  const cacheDir = store.root;
+  const gone = join(out, "..", "gone");
+  const other = join(out, "..", "other");
+  try {
+    await store.putTree("build", "k", out, { stampSource: true });
+    assert.ok(await store.linkTree("build", "k", gone, { replace: true, keepUnchanged: true }));
+    assert.ok(await store.linkTree("build", "k", other, { replace: true, keepUnchanged: true }));
+    writeFileSync(join(out, "..", "dropped.txt"), "x");
+    mkdirSync(join(out, "..", "dropped"));
+    writeFileSync(join(out, "..", "dropped", "c.txt"), "gamma");
+    assert.ok(await store.putTree("dropped", "k", join(out, "..", "dropped"), { stampSource: true }));
+    await store.delete("dropped", "k");
+  } finally {
+    await store.close();
+  }
+  rmSync(gone, { recursive: true });
+  const stamps = join(cacheDir, "stamps-v1");
+  writeFileSync(join(stamps, "0".repeat(64) + ".json"), "{}"); // the first format's file
+  assert.equal(readdirSync(stamps).length, 5);
+
+  const removed: string[] = [];
+  const result = await pruneCache({ cacheDir, onItem: (item) => void (item.kind === "stamp" && removed.push(item.path)) });
+  assert.equal(result.found, true);
+  assert.equal(removed.length, 3, "the gone folder's, the deleted entry's and the old-format stamp");
+  assert.equal(readdirSync(stamps).length, 2);
+
+  // The two kept stamps still serve: both folders are left alone by the next restore.
+  const reopened = await openStore({ cacheDir, env: {}, onWarning: () => {} });
+  try {
+    assert.equal((await reopened.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, true);
+    assert.equal((await reopened.linkTree("build", "k", other, { replace: true, keepUnchanged: true }))?.kept, true);
+  } finally {
+    await reopened.close();
   }
 });

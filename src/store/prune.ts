@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
 import type { DropCount, DroppedRow, Origin } from "./entry-index.js";
 import { gitDatabasesDir } from "./git-databases.js";
+import { stampStillUseful } from "./restore-stamps.js";
 import { keptDamagedIndexes, readableRows } from "./index-salvage.js";
 import { BUCKETS, BUCKET_NAME, TMP_DIR, type CacheLayout } from "./layout.js";
 import { openMaintenanceIndex, withExclusiveRoot, type MaintenanceOptions } from "./maintenance-lock.js";
@@ -39,9 +40,10 @@ export type PruneItem =
       /**
        * `bucket`: a bucket of a version this build does not know; `staging`: a file left in `tmp/` by an
        * interrupted write; `lock`: a folder of per-key lock files; `blob`/`tree`: content no entry refers to;
-       * `git`: a git repository database no entry was checked out from.
+       * `git`: a git repository database no entry was checked out from; `stamp`: a restore stamp whose target
+       * is gone or whose tree no entry holds.
        */
-      kind: "bucket" | "staging" | "lock" | "blob" | "tree" | "git";
+      kind: "bucket" | "staging" | "lock" | "blob" | "tree" | "git" | "stamp";
       path: string;
       bytes: number;
     };
@@ -110,6 +112,7 @@ async function pruneEntries(layout: CacheLayout, options: PruneOptions, remover:
       }
       tally = addTally(tally, await removeUnreferenced(layout.bucket("blobs"), 2, referenced.blobs, remover));
       tally = addTally(tally, await removeUnreferencedTrees(layout.bucket("trees"), referenced.trees, remover));
+      tally = addTally(tally, await removeStaleStamps(layout.bucket("stamps"), referenced.trees, remover));
       // Salvaged rows carry no components, so with a damaged index kept no database is known to be unused.
       if (damaged.length === 0) tally = addTally(tally, await removeUnreferencedGitDatabases(layout, referenced.gitDatabases, remover));
     });
@@ -156,6 +159,16 @@ async function removeUnreferencedTrees(dir: string, keep: Set<string>, remover: 
   unreferenced.sort((a, b) => Number(isManifestName(a)) - Number(isManifestName(b)));
   let tally = emptyTally();
   for (const name of unreferenced) tally = addTally(tally, await remover.remove("tree", join(dir, name)));
+  return tally;
+}
+
+/** Removes the restore stamps that can no longer serve a restore (see `stampStillUseful`). */
+async function removeStaleStamps(dir: string, trees: ReadonlySet<string>, remover: Remover): Promise<Tally> {
+  let tally = emptyTally();
+  for (const entry of await entriesIn(dir)) {
+    const path = join(dir, entry.name);
+    if (!entry.isFile() || !stampStillUseful(path, trees)) tally = addTally(tally, await remover.remove("stamp", path));
+  }
   return tally;
 }
 

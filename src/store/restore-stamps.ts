@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { lstatSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from "node:fs";
+import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, writeFileSync, type Stats } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
@@ -165,6 +165,38 @@ function decodeStamp(bytes: Buffer): Stamp | undefined {
       ? new Float64Array(bytes.buffer, start, header.count * FIELDS)
       : new Float64Array(Uint8Array.prototype.slice.call(bytes, fieldsAt).buffer);
   return { header, paths, fields };
+}
+
+/** How much of a stamp file is read for its header: more than any target path a file system allows. */
+const HEADER_READ_LIMIT = 64 * 1024;
+
+/**
+ * Whether the stamp file at `path` (an entry of the stamps bucket) can still serve a restore: a stamp of this
+ * format whose target still exists and whose tree is one of `trees`. Prune removes the others: stamps of targets
+ * deleted since (a CI workspace, a temporary folder), of trees no entry holds any more, and of older formats.
+ */
+export function stampStillUseful(path: string, trees: ReadonlySet<string>): boolean {
+  if (!path.endsWith(".stamp")) return false;
+  let head: Buffer;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      head = Buffer.alloc(HEADER_READ_LIMIT);
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
+  const newline = head.indexOf(10);
+  if (newline < 0) return false;
+  try {
+    const header = JSON.parse(head.toString("utf8", 0, newline)) as Partial<StampHeader>;
+    return header.format === STAMP_FORMAT && typeof header.target === "string" && trees.has(String(header.digest)) && lstatOrUndefined(header.target) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function alignTo8(n: number): number {

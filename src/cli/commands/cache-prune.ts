@@ -86,6 +86,7 @@ const CONTENT_REASONS: Record<Exclude<PruneItem["kind"], "entry">, string> = {
   blob: "no entry refers to it",
   tree: "no entry refers to it",
   git: "a git repository database no entry uses",
+  stamp: "a restore stamp whose folder is gone or whose tree no entry holds",
 };
 
 const ENTRY_REASONS = {
