@@ -55,6 +55,38 @@ describe("cachedFetch: HTTP caching rules", () => {
     assert.equal(origin.count("/fresh"), 1);
   });
 
+  test("a hit after another process replaced the response serves the new one (nothing kept in memory outlives it)", async () => {
+    origin.route("/replaced", answer((n) => `version ${n}`, { "cache-control": "max-age=3600" }));
+    assert.equal((await get("/replaced")).body, "version 1");
+    for (let i = 0; i < 3; i++) assert.deepEqual([(await get("/replaced")).body, (await get("/replaced")).cacheStatus], ["version 1", "cachet; hit"]);
+    const child = startNode(["--import", "tsx", workerPath("http-fetcher.ts"), dir.path, origin.url("/replaced"), "reload"], {}, { cwd: REPO });
+    try {
+      await child.waitFor(/\}\n/);
+      assert.equal((JSON.parse(child.stdout().trim()) as { body: string }).body, "version 2");
+    } finally {
+      await child.kill9();
+    }
+    const after = await get("/replaced");
+    assert.deepEqual([after.body, after.cacheStatus], ["version 2", "cachet; hit"]);
+    assert.equal(after.response.headers.get("x-n"), "2", "the headers are the new response's too");
+    assert.equal(origin.count("/replaced"), 2);
+  });
+
+  test("a 304 that changes nothing but Date answers with its Date, each time", async () => {
+    const dates = ["Mon, 02 Nov 2026 10:00:00 GMT", "Mon, 02 Nov 2026 10:00:05 GMT", "Mon, 02 Nov 2026 10:00:09 GMT"];
+    origin.route("/dated", (request, response, n) => {
+      if (request.headers["if-none-match"] === '"d"') return void response.writeHead(304, { etag: '"d"', "cache-control": "max-age=0", date: dates[n - 1]! }).end();
+      response.writeHead(200, { etag: '"d"', "cache-control": "max-age=0", date: dates[0]! }).end("dated body");
+    });
+    assert.equal((await get("/dated")).response.headers.get("date"), dates[0]);
+    for (const date of dates.slice(1)) {
+      const revalidated = await get("/dated");
+      assert.deepEqual([revalidated.body, revalidated.cacheStatus], ["dated body", "cachet; fwd=stale; fwd-status=304; stored"]);
+      assert.equal(revalidated.response.headers.get("date"), date);
+      assert.equal(revalidated.response.headers.get("etag"), '"d"');
+    }
+  });
+
   test("ETag: a stale response is revalidated with If-None-Match; the 304 updates headers and keeps the body", async () => {
     origin.route("/etag", (request, response, n) => {
       if (request.headers["if-none-match"] === '"v1"') {

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import CachePolicy from "http-cache-semantics";
-import { readSettings, refreshes } from "../config/index.js";
+import { readSettings, refreshes, type RefreshSetting } from "../config/index.js";
 import { sha256Hex } from "../hash/index.js";
-import { INLINE_LIMIT, type CacheStore, type WarningHandler } from "../store/index.js";
+import { INLINE_LIMIT, type CacheStore, type StoredValue, type WarningHandler } from "../store/index.js";
 import { captureBody, drain } from "./body-capture.js";
 import { HOP_BY_HOP, parseCacheControl } from "./cache-headers.js";
 import { answersStored, conditionalHeaders, endToEnd, keptPolicy, policyOf, policyRequestOf, storedPolicy, type PolicyRequest } from "./response-policy.js";
@@ -24,7 +24,7 @@ import {
   type StoredHead,
 } from "./http-entries.js";
 import { defaultSourceStore, emitSourceWarning, reportSourceFailure } from "./source-store.js";
-import { hostEntryName, requestKeyUrl, splitUrl } from "./source-urls.js";
+import { hostEntryName, requestKeyUrl, splitUrl, type SplitUrl } from "./source-urls.js";
 
 /** The init of a request, with fetch's `cache` mode (Node's types leave it out). */
 export type CachedRequestInit = RequestInit & { cache?: CacheMode | undefined };
@@ -57,6 +57,11 @@ const MAX_REDIRECTS = 20;
 const COALESCE_WAIT_MS = 30_000;
 /** Decoded heads kept per cachedFetch. */
 const MAX_DECODED = 512;
+/** URL strings kept split per cachedFetch. */
+const MAX_TARGETS = 512;
+const HIT_STATUS = hitStatus();
+/** The settings a request reads when neither CACHET_OFFLINE nor CACHET_REFRESH is set. */
+const UNSET_SETTINGS: { offline: boolean; refresh: RefreshSetting } = { offline: false, refresh: { all: false, names: new Set<string>() } };
 /** A 304 never replaces these in a stored response: the stored body depends on them (RFC 9111 §3.2). */
 const KEPT_ON_UPDATE = new Set(["content-length", "content-encoding", "transfer-encoding", "content-range"]);
 
@@ -68,7 +73,25 @@ interface Found {
   inlineBody: Uint8Array | undefined;
   policy: CachePolicy;
   /** The stored headers a hit replays (without Age, Cache-Status and no-cache=… fields), made on the first hit. */
-  served?: [string, string][];
+  served?: Headers;
+  /** A Date replacing the one in `served` (a 304 that changed nothing else shares the stored head's `served`). */
+  servedDate?: string | undefined;
+}
+
+/** A URL string split, with the entry name and the key of its head when it does not vary. */
+interface UrlTarget {
+  split: SplitUrl;
+  name: string;
+  plainKey: string;
+}
+
+/** The read of a URL's plain head made by plainHit, for the general path to use instead of reading again. */
+interface PlainRead {
+  name: string;
+  key: string;
+  value: StoredValue | undefined;
+  /** The head decoded from `value`, when it is one. */
+  found: Found | undefined;
 }
 
 /** One GET on one URL (a hop of a redirect chain) and what the cache knows of it. */
@@ -78,7 +101,7 @@ interface Hop {
   name: string;
   /** Headers sent to the origin. */
   headers: Headers;
-  /** The request as the policy sees it: lower-cased headers, secrets as digests. */
+  /** The request as the policy sees it: lower-cased headers, secrets as digests (also read for the cache's own checks). */
   policyRequest: PolicyRequest;
   mode: CacheMode;
   init: RequestInit;
@@ -106,6 +129,8 @@ class HttpCache {
   private readonly refreshed = new Set<string>();
   /** Heads decoded lately, by entry, with their bytes: a read returning the same bytes skips decoding them. */
   private readonly decoded = new Map<string, { bytes: Buffer; found: Found }>();
+  /** URL strings split lately (see targetOf). */
+  private readonly targets = new Map<string, UrlTarget>();
 
   constructor(private readonly options: CachedFetchOptions) {
     const network = options.fetch ?? globalThis.fetch;
@@ -114,12 +139,18 @@ class HttpCache {
   }
 
   async fetch(input: string | URL | Request, init: CachedRequestInit = {}): Promise<Response> {
+    let prefetched: PlainRead | undefined;
+    if (typeof input === "string" && isEmpty(init)) {
+      const plain = await this.plainHit(input);
+      if (plain instanceof Response) return plain;
+      prefetched = plain;
+    }
     const { cache, ...rest } = init;
     // As fetch does: an aborted signal rejects at once, even when the answer is stored.
     (rest.signal ?? (input instanceof Request ? input.signal : undefined))?.throwIfAborted();
     const requested: string = cache ?? (input instanceof Request ? (input as { cache?: string }).cache : undefined) ?? "default";
     const mode: CacheMode = CACHE_MODES.has(requested) ? (requested as CacheMode) : "default";
-    const split = splitUrl(input instanceof Request ? input.url : input);
+    const split = typeof input === "string" ? this.splitString(input) : splitUrl(input instanceof Request ? input.url : input);
     // A GET given as a URL needs no Request object (constructing one costs more than a whole hit).
     // With a body it takes the Request, which refuses it as fetch does.
     const plainGet = !(input instanceof Request) && (rest.method === undefined || rest.method.toUpperCase() === "GET") && rest.body == null;
@@ -132,7 +163,9 @@ class HttpCache {
       headers0.set("cache-control", "no-cache");
     }
     if (mode === "no-cache" && !headers0.has("cache-control")) headers0.set("cache-control", "max-age=0");
-    const settings = readSettings({ env: this.options.env ?? process.env });
+    const env = this.options.env ?? process.env;
+    // Parsing the settings costs more than reading the two variables: unset, they are known.
+    const settings = env.CACHET_OFFLINE === undefined && env.CACHET_REFRESH === undefined ? UNSET_SETTINGS : readSettings({ env });
     const method = request ? request.method.toUpperCase() : "GET";
     const redirectMode = request ? request.redirect : (rest.redirect ?? "follow");
 
@@ -162,9 +195,10 @@ class HttpCache {
         offline: settings.offline,
         refresh: refreshes(settings.refresh, name),
       };
-      const response = await this.get(hop, true);
-      const location = response.headers.get("location");
-      if (!REDIRECTS.has(response.status) || location === null || redirectMode === "manual") return finish(response, url, redirects > 0);
+      const response = await this.get(hop, true, prefetched);
+      prefetched = undefined;
+      const location = REDIRECTS.has(response.status) ? response.headers.get("location") : null;
+      if (location === null || redirectMode === "manual") return finish(response, url, redirects > 0);
       await response.arrayBuffer(); // a redirect's body is read (so it is stored), not cancelled
       if (redirectMode === "error") throw new TypeError(`fetch failed: ${url.href} redirects and redirect is "error"`);
       if (redirects + 1 > MAX_REDIRECTS) throw new TypeError(`fetch failed: more than ${MAX_REDIRECTS} redirects from ${split.url.href}`);
@@ -179,6 +213,54 @@ class HttpCache {
     }
   }
 
+  /**
+   * A GET of a URL string without init, answered from a fresh stored response with an inline body that does
+   * not vary or redirect: what the general path would answer, without building its request headers and hop.
+   * Anything else (settings set, a miss, a stale or other response, a store that failed) is left to the
+   * general path, with the head read here when there was one.
+   */
+  private async plainHit(input: string): Promise<Response | PlainRead | undefined> {
+    const target = this.targetOf(input);
+    if (target === undefined) return undefined;
+    const env = this.options.env ?? process.env;
+    if (env.CACHET_OFFLINE !== undefined || env.CACHET_REFRESH !== undefined) return undefined;
+    const store = this.options.store ?? (await this.store());
+    if (store === undefined) return undefined;
+    let value: StoredValue | undefined;
+    try {
+      value = await store.getValue(target.name, target.plainKey);
+    } catch {
+      return undefined; // the general path reads again, and reports the failure
+    }
+    const found = value !== undefined && value.format === HEAD_FORMAT ? this.decode(target.name, target.plainKey, value.data) : undefined;
+    const read: PlainRead = { name: target.name, key: target.plainKey, value, found };
+    if (found === undefined || found.head.body.key !== undefined || REDIRECTS.has(found.head.status) || found.head.headers.some(([name]) => name === "vary")) return read;
+    if (found.policy.stale()) return read;
+    return finish(storedResponse(found, inlineBodyOf(found), HIT_STATUS), target.split.url, false);
+  }
+
+  /**
+   * A URL string split as splitUrl does, with the entry name and plain head key it maps to; kept for the next
+   * call with the same string when it has no credentials (the URL object is shared: it is only read, and the
+   * network is given its string). Undefined for a string with credentials.
+   */
+  private targetOf(input: string): UrlTarget | undefined {
+    const known = this.targets.get(input);
+    if (known !== undefined) return known;
+    const split = splitUrl(input);
+    if (split.authorization !== undefined) return undefined;
+    const name = hostEntryName(split.url);
+    const keyUrl = requestKeyUrl(split.url);
+    const target: UrlTarget = { split, name, plainKey: headKey(keyUrl, variantOf([], {})) };
+    if (this.targets.size >= MAX_TARGETS) this.targets.delete(this.targets.keys().next().value!);
+    this.targets.set(input, target);
+    return target;
+  }
+
+  private splitString(input: string): SplitUrl {
+    return this.targetOf(input)?.split ?? splitUrl(input);
+  }
+
   /** The store, or undefined (with one warning) when it cannot be used. */
   private async store(): Promise<CacheStore | undefined> {
     if (this.options.store) return this.options.store;
@@ -190,17 +272,20 @@ class HttpCache {
     }
   }
 
-  private async get(hop: Hop, coalesce: boolean): Promise<Response> {
+  private async get(hop: Hop, coalesce: boolean, prefetched?: PlainRead): Promise<Response> {
     const store = this.options.store ?? (await this.store());
-    const bypass = hop.mode === "no-store" || hop.headers.has("range") || /(?:^|,)\s*no-store\s*(?:,|$)/i.test(hop.headers.get("cache-control") ?? "");
+    // The request's fields are read from the policy's record of them: Headers' own methods cost more than a hit's lookup.
+    const fields = hop.policyRequest.headers;
+    const cacheControl = fields["cache-control"];
+    const bypass = hop.mode === "no-store" || fields.range !== undefined || (cacheControl !== undefined && /(?:^|,)\s*no-store\s*(?:,|$)/i.test(cacheControl));
     if (store === undefined || bypass) {
       if (hop.offline) throw new OfflineMissError(hop.keyUrl);
-      const response = await this.network(hop.url, { ...hop.init, headers: hop.headers });
+      const response = await this.network(hop.url.href, { ...hop.init, headers: hop.headers });
       return withCacheStatus(response, forwardStatus("bypass", response.status, false, store === undefined ? "cache-unavailable" : undefined));
     }
 
-    if (/(?:^|,)\s*only-if-cached\s*(?:,|$)/i.test(hop.headers.get("cache-control") ?? "")) hop = { ...hop, mode: "only-if-cached" };
-    const { found, names, known } = await this.lookup(store, hop);
+    if (cacheControl !== undefined && /(?:^|,)\s*only-if-cached\s*(?:,|$)/i.test(cacheControl)) hop = { ...hop, mode: "only-if-cached" };
+    const { found, names, known } = await this.lookup(store, hop, prefetched);
     const variant = variantOf(names, hop.policyRequest.headers);
     const id = `${hop.name}\0${headKey(hop.keyUrl, variant)}`;
 
@@ -227,9 +312,9 @@ class HttpCache {
       } else {
         const stale = found.policy.stale();
         // Fresh, and the request has no directives of its own: what evaluateRequest would say, without its work.
-        if (!stale && !hop.headers.has("cache-control") && !hop.headers.has("pragma")) return this.serveFresh(store, hop, found);
+        if (!stale && cacheControl === undefined && fields.pragma === undefined) return this.serveFresh(store, hop, found);
         // RFC 8246: a fresh immutable response is used even when the request asks to revalidate (a reload).
-        if (!stale && isImmutable(found.policy) && /(?:no-cache|max-age=0)/i.test(hop.headers.get("cache-control") ?? "")) return this.serveFresh(store, hop, found);
+        if (!stale && isImmutable(found.policy) && /(?:no-cache|max-age=0)/i.test(cacheControl ?? "")) return this.serveFresh(store, hop, found);
         const evaluation = found.policy.evaluateRequest(hop.policyRequest);
         // must-revalidate: a stale response is never used, not even under max-stale or stale-while-revalidate.
         const usable = evaluation.response !== undefined && !(stale && found.head.mustRevalidate);
@@ -275,13 +360,14 @@ class HttpCache {
   }
 
   /** Reads the stored response for the request, if any, with the Vary names its URL keeps. */
-  private async lookup(store: CacheStore, hop: Hop): Promise<{ found: Found | undefined; names: string[]; known: boolean }> {
+  private async lookup(store: CacheStore, hop: Hop, prefetched: PlainRead | undefined): Promise<{ found: Found | undefined; names: string[]; known: boolean }> {
     try {
       // Most URLs do not vary: their one head is read first, without the vary entry.
       const plainKey = headKey(hop.keyUrl, variantOf([], hop.policyRequest.headers));
-      const plain = await store.getValue(hop.name, plainKey);
+      const read = prefetched !== undefined && prefetched.name === hop.name && prefetched.key === plainKey ? prefetched : undefined;
+      const plain = read ? read.value : await store.getValue(hop.name, plainKey);
       if (plain !== undefined && plain.format === HEAD_FORMAT) {
-        const found = this.decode(hop.name, plainKey, plain.data);
+        const found = read ? read.found : this.decode(hop.name, plainKey, plain.data);
         if (found && !found.head.headers.some(([name]) => name === "vary")) return { found, names: [], known: true };
       }
       const vary = await store.getValue(hop.name, varyKey(hop.keyUrl));
@@ -314,7 +400,7 @@ class HttpCache {
 
   /** A fresh stored response; a 304 when the caller's own validators match it. */
   private serveFresh(store: CacheStore, hop: Hop, found: Found): Response | Promise<Response> {
-    const conditional = hop.headers.has("if-none-match") || hop.headers.has("if-modified-since");
+    const conditional = hop.policyRequest.headers["if-none-match"] !== undefined || hop.policyRequest.headers["if-modified-since"] !== undefined;
     const headers = conditional ? Object.fromEntries(found.head.headers) : {};
     if (conditional && found.head.status === 200 && notModified(hop.headers, headers)) {
       const kept = new Headers();
@@ -331,7 +417,7 @@ class HttpCache {
   /** The stored response with its current headers (Age updated) and `status` as its Cache-Status. */
   private serve(store: CacheStore, hop: Hop, found: Found, status: string): Response | Promise<Response> {
     // An inline body needs no read: the response is made without an async hop.
-    if (found.head.body.key === undefined) return this.respond(hop, found, found.inlineBody === undefined || found.inlineBody.byteLength === 0 ? null : found.inlineBody, status);
+    if (found.head.body.key === undefined) return this.respond(hop, found, inlineBodyOf(found), status);
     return this.serveFromEntry(store, hop, found, status);
   }
 
@@ -387,7 +473,7 @@ class HttpCache {
     }
     let response: Response;
     try {
-      response = await this.network(hop.url, { ...hop.init, headers });
+      response = await this.network(hop.url.href, { ...hop.init, headers });
     } catch (error) {
       settle();
       if (found && staleIfError(found, hop.policyRequest)) return this.serve(store, hop, found, forwardStatus(reason, undefined, false, "stale-if-error"));
@@ -420,7 +506,9 @@ class HttpCache {
     // the next request revalidates all the same: it is used for this answer and not written.
     if (policy.timeToLive() === 0 && sameButDate(headers, found.head.headers)) {
       this.refreshed.add(id);
-      return { head: { ...found.head, headers, mustRevalidate }, inlineBody: found.inlineBody, policy };
+      found.served ??= servedHeaders(found.head.headers);
+      const servedDate = found.served.has("date") ? headers.find(([name]) => name === "date")?.[1] : undefined;
+      return { head: { ...found.head, headers, mustRevalidate }, inlineBody: found.inlineBody, policy, served: found.served, servedDate };
     }
     const head: StoredHead = { ...found.head, headers, mustRevalidate, policy: keptPolicy(policy, names) };
     try {
@@ -563,6 +651,18 @@ class HttpCache {
 
 
 
+/** The body of a stored response kept inline in its head: null when empty. */
+function inlineBodyOf(found: Found): Uint8Array | null {
+  return found.inlineBody === undefined || found.inlineBody.byteLength === 0 ? null : found.inlineBody;
+}
+
+/** An init that asks for nothing (`{}`): the request is a plain GET of its URL. */
+function isEmpty(init: CachedRequestInit): boolean {
+  if (init === null) return false; // refused by the general path, as before
+  for (const _key in init) return false;
+  return true;
+}
+
 /** The two header lists are the same, field for field in order, but for Date. */
 function sameButDate(a: [string, string][], b: [string, string][]): boolean {
   let i = 0;
@@ -643,16 +743,41 @@ function notModified(request: Headers, stored: Record<string, string>): boolean 
 
 function storedResponse(found: Found, body: Uint8Array | ReadableStream<Uint8Array> | null, status: string): Response {
   found.served ??= servedHeaders(found.head.headers);
-  const out = found.served.slice();
-  out.push(["age", String(Math.floor(found.policy.age()))], [CACHE_STATUS, status]);
-  return new Response(NULL_BODY.has(found.head.status) ? null : body, { status: found.head.status, statusText: found.head.statusText, headers: out });
+  const nullBody = NULL_BODY.has(found.head.status);
+  const response = new Response(nullBody || body === null ? null : body instanceof Uint8Array ? bytesStream(body) : body, {
+    status: found.head.status,
+    statusText: found.head.statusText,
+    headers: found.served,
+  });
+  response.headers.append("age", String(Math.floor(found.policy.age())));
+  response.headers.append(CACHE_STATUS, status);
+  if (found.servedDate !== undefined) response.headers.set("date", found.servedDate);
+  return response;
 }
 
-/** The stored headers a hit replays: all but Age, Cache-Status and the fields `no-cache=…` names. */
-function servedHeaders(headers: [string, string][]): [string, string][] {
+/**
+ * A byte stream of a copy of `bytes` (the caller may write into what it reads), queued at once: cheaper than
+ * the stream `new Response(bytes)` makes, which waits for a pull and closes a microtask later.
+ */
+function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  const copy = new Uint8Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  return new ReadableStream({
+    type: "bytes",
+    start(controller) {
+      controller.enqueue(copy);
+      controller.close();
+    },
+  });
+}
+
+/**
+ * The stored headers a hit replays: all but Age, Cache-Status and the fields `no-cache=…` names. A Headers
+ * object, which Response copies without the conversion a list of pairs goes through.
+ */
+function servedHeaders(headers: [string, string][]): Headers {
   const cacheControl = headers.find(([name]) => name === "cache-control")?.[1];
   const omitted = new Set(cacheControl !== undefined && /no-cache\s*=/i.test(cacheControl) ? parseCacheControl(cacheControl).noCacheFields : []);
-  return headers.filter(([name]) => name !== "age" && name !== CACHE_STATUS && !omitted.has(name));
+  return new Headers(headers.filter(([name]) => name !== "age" && name !== CACHE_STATUS && !omitted.has(name)));
 }
 
 /** The response with a body that errors with the signal's reason when it aborts before the body is read (as fetch's). */

@@ -55,12 +55,16 @@ export function conditionalHeaders(policy: CachePolicy, request: PolicyRequest, 
  * validator in the 304, which servers often leave out), unless the caller sent validators of their own.
  */
 export function answersStored(storedHeaders: [string, string][], response: Response, request: Headers): boolean {
-  const stored = Object.fromEntries(storedHeaders);
+  const stored = (name: string) => storedHeaders.findLast((pair) => pair[0] === name)?.[1];
   const etag = response.headers.get("etag");
   const bare = (tag: string) => tag.trim().replace(/^W\//, "");
-  if (etag !== null) return stored.etag !== undefined && bare(stored.etag) === bare(etag);
+  if (etag !== null) {
+    const storedEtag = stored("etag");
+    return storedEtag !== undefined && bare(storedEtag) === bare(etag);
+  }
   const modified = response.headers.get("last-modified");
-  if (modified !== null && stored["last-modified"] !== undefined) return stored["last-modified"] === modified;
+  const storedModified = stored("last-modified");
+  if (modified !== null && storedModified !== undefined) return storedModified === modified;
   return !request.has("if-none-match") && !request.has("if-modified-since");
 }
 
