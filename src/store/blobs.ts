@@ -104,7 +104,7 @@ async function writeBatches(handle: FileHandle, chunks: AsyncIterable<Uint8Array
   return size;
 }
 
-/** Largest single write: single writes of 1 MiB and more into the page cache were measured to stall for up to a second at times. */
+/** Largest single write: writes of 1 MiB and more into the page cache were measured to stall for up to a second. */
 const WRITE_SIZE = 256 << 10;
 
 async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
