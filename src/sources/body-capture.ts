@@ -53,11 +53,11 @@ class ChunkChannel implements AsyncIterable<Uint8Array> {
       for (;;) {
         if (this.failure) throw this.failure.error;
         if (this.queue.length > 0) {
-          // Chunks that queued up while the store wrote go as one write (as a file stream's writev would).
+          // Handed on one by one, not joined: the store gathers chunks into large writes itself.
           const chunks = this.queue;
           this.queue = [];
           this.release();
-          yield chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          yield* chunks;
           continue;
         }
         if (this.ended) return;

@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
-import { sha256Hex } from "../hash/index.js";
+import { HashWorkerGoneError, OFFLOAD_AFTER, SLOT_SIZE, StreamSha256, hashFile, releaseBatch, sha256Hex, takeBatch, type Batch } from "../hash/index.js";
 import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
 import { BlobIntegrityError, asWriteError } from "./errors.js";
@@ -21,41 +21,96 @@ export type BlobSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8
 /**
  * Writes content into `blobs-v1/` under its sha256: streamed into `tmp/` while hashing, then renamed into
  * place, so a reader sees the whole blob or none. Writing content that is already there costs the write of
- * the staging file only.
+ * the staging file only. A large stream is hashed on the process's hash worker (`StreamSha256`) beside the
+ * writes; if that worker dies, the staged file is hashed here instead. Either way the digest is known before
+ * the rename.
  */
 export async function writeBlob(layout: CacheLayout, source: BlobSource): Promise<BlobRef> {
   const staged = stagingPath(layout.tmp, "blob");
-  const hash = createHash("sha256");
-  let size = 0;
+  const hash = new StreamSha256();
   try {
     const handle = await open(staged, "wx", 0o444); // read-only in the cache; this handle may still write it
+    let size: number;
+    let digest: string | undefined;
     try {
-      const chunks = source instanceof Uint8Array ? [source] : source;
-      for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+      if (source instanceof Uint8Array && source.byteLength <= OFFLOAD_AFTER) {
         // Start the write on the thread pool, hash on this thread meanwhile: hashing and disk overlap.
-        const written = writeFully(handle, chunk);
-        hash.update(chunk);
-        size += chunk.byteLength;
+        const written = writeFully(handle, source);
+        digest = sha256Hex(source);
+        size = source.byteLength;
         await written;
-      }
+      } else size = await writeBatches(handle, source instanceof Uint8Array ? [source] : source, hash);
     } finally {
       await handle.close();
     }
-    const digest = hash.digest("hex");
+    digest ??= await hash.digest().catch(async (error: unknown) => {
+      if (!(error instanceof HashWorkerGoneError)) throw error;
+      return (await hashFile(staged)).digest;
+    });
     const target = layout.blob(digest);
     ensureDirectory(dirname(target));
     await rename(staged, target);
     return { digest, size };
   } catch (error) {
+    hash.abandon();
     await rm(staged, { force: true });
     throw asWriteError(staged, error);
   }
 }
 
-async function writeFully(handle: import("node:fs/promises").FileHandle, chunk: Uint8Array): Promise<void> {
+/**
+ * Copies the chunks into batches of the hash pool's slot size (`takeBatch`), writes each (one write in flight
+ * while the next fills) and then hands it to `hash`: a few large writes instead of one per network chunk, and
+ * bytes the hash worker can read where they are.
+ */
+async function writeBatches(handle: FileHandle, chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, hash: StreamSha256): Promise<number> {
+  let batch: Batch | undefined;
+  let filled = 0;
+  let size = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const flush = async () => {
+    const full = batch!;
+    const length = filled;
+    batch = undefined;
+    filled = 0;
+    await writing;
+    writing = writeFully(handle, full.bytes.subarray(0, length)).then(
+      () => hash.add(full, length),
+      (error: unknown) => {
+        releaseBatch(full);
+        throw error;
+      },
+    );
+    writing.catch(() => {}); // observed by the next flush or at the end
+  };
+  try {
+    for await (const chunk of chunks as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      for (let offset = 0; offset < chunk.byteLength; ) {
+        batch ??= takeBatch();
+        const take = Math.min(SLOT_SIZE - filled, chunk.byteLength - offset);
+        batch.bytes.set(chunk.subarray(offset, offset + take), filled);
+        filled += take;
+        offset += take;
+        if (filled === SLOT_SIZE) await flush();
+      }
+    }
+    if (filled > 0) await flush();
+  } finally {
+    if (batch !== undefined) releaseBatch(batch);
+    await writing.catch(() => {}); // no write left running on a handle about to close; its error is thrown below
+  }
+  await writing;
+  return size;
+}
+
+/** Largest single write: writes of 1 MiB and more into the page cache were measured to stall for up to a second. */
+const WRITE_SIZE = 256 << 10;
+
+async function writeFully(handle: FileHandle, chunk: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset);
+    const { bytesWritten } = await handle.write(chunk, offset, Math.min(WRITE_SIZE, chunk.byteLength - offset));
     offset += bytesWritten;
   }
 }

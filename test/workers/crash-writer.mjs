@@ -4,7 +4,7 @@
 //   node crash-writer.mjs <cacheDir> <scratchDir> <writerId> [mode]
 //
 // mode "random" (default): a random mix of inline puts, blob puts, streamed blob puts (chunked, yielding between
-// chunks so a kill lands mid-stream), tree puts, deletes, and reads that verify what they see.
+// chunks so a kill lands mid-stream; some large enough to be hashed on the store's worker thread), tree puts, deletes, and reads that verify what they see.
 // mode "stall-stream": starts one streamed put, writes half of it, prints "mid" and waits to be killed.
 //
 // Prints "ready" once the store is open, then "+" after each finished operation. Anything wrong it sees goes to stderr as a line starting "BAD".
@@ -38,10 +38,11 @@ async function* chunked(bytes, size) {
 }
 
 if (mode === "stall-stream") {
-  const value = encodeValue({ name: "crash-stall", key: `stall-${writer}`, writer, seq: 0 }, randomBytes(256 * 1024));
+  // 12 MiB: past half of it, the store hashes the stream on its worker thread when the kill lands.
+  const value = encodeValue({ name: "crash-stall", key: `stall-${writer}`, writer, seq: 0 }, randomBytes(12 << 20));
   async function* stalled() {
-    yield* chunked(value.subarray(0, value.byteLength / 2), 16 * 1024);
-    // The store has written every chunk it pulled before pulling the next: half the value is in tmp/ now.
+    yield* chunked(value.subarray(0, value.byteLength / 2), 256 * 1024);
+    // The store has pulled half the value: most of it is in tmp/ now, the rest in its write buffer.
     process.stdout.write("mid\n");
     setInterval(() => {}, 1 << 30); // keep the process alive until it is killed
     await new Promise(() => {});
@@ -59,8 +60,10 @@ for (let seq = 0; ; seq++) {
   } else if (roll < 0.42) {
     await store.put(name, key, encodeValue(meta, randomBytes(between(17 * 1024, 200 * 1024))));
   } else if (roll < 0.62) {
-    const value = encodeValue(meta, randomBytes(between(17 * 1024, 300 * 1024)));
-    await store.putStream(name, key, chunked(value, between(4, 32) * 1024));
+    // Now and then a stream large enough to be hashed on the store's worker thread.
+    const large = Math.random() < 0.1;
+    const value = encodeValue(meta, randomBytes(large ? between(5 << 20, 7 << 20) : between(17 * 1024, 300 * 1024)));
+    await store.putStream(name, key, chunked(value, (large ? 256 : between(4, 32)) * 1024));
   } else if (roll < 0.8) {
     const dir = join(scratch, `src-${writer}-${seq}-${process.pid}`);
     writeTree(dir, meta, randomBytes);
