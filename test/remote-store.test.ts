@@ -113,6 +113,12 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       assert.equal(second.digest, first.digest);
       assert.deepEqual(await counts(first.digest), [1, 1]);
       for (const key of ["a", "b"]) assert.ok(Buffer.from((await store.getValue("one", key))!.data).equals(whole));
+      // The same new content from two writers at once: both entries, one blob of one chunk.
+      const twice = Buffer.alloc(500_000, 5);
+      const [c, d] = await Promise.all([store.putStream("one", "c", [twice]), store.putStream("one", "d", [twice])]);
+      assert.equal(c.digest, d.digest);
+      assert.deepEqual(await counts(c.digest), [1, 1]);
+      assert.ok(Buffer.from((await store.getValue("one", "d"))!.data).equals(twice));
       assert.equal((await store.getValue("one", "a"))!.format, "bin/1");
       const empty = await store.putStream("one", "empty", Readable.from([]));
       assert.equal(empty.size, 0);
