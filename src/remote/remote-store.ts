@@ -392,9 +392,13 @@ export class RemoteStore implements CacheStore {
 
   // ---- writing
 
-  /** Uploads a blob and commits its entry, in one transaction when the blob is new. */
+  /** Uploads a blob and commits its entry with it when the blob is new (see `uploadBlob`). */
   private async uploadAndCommit(name: string, key: string, storage: Storage, source: Uint8Array | AsyncIterable<Uint8Array>, digest: string | undefined, options: PutOptions): Promise<EntryInfo> {
-    const blob = await uploadBlob(this.database, source, digest, (client, uploaded) => this.writeRow(client, name, key, storage, uploaded.digest, uploaded.size, null, options, false));
+    const fence = this.fenceFor(name, key);
+    const blob = await uploadBlob<EntryRow>(this.database, source, digest, {
+      before: fence === undefined ? undefined : (client) => checkFence(client, fence.lease),
+      insert: (uploaded, from, when) => this.entryInsert(name, key, storage, uploaded.digest, uploaded.size, null, options, fence, from, when),
+    });
     return blob.committed !== undefined ? this.remember(blob.committed) : this.commit(name, key, storage, blob.digest, blob.size, null, options);
   }
 
@@ -415,26 +419,10 @@ export class RemoteStore implements CacheStore {
     options: PutOptions,
     checkBlob: boolean,
   ): Promise<EntryRow> {
-    const origin = options.origin ?? "computed";
-    const format = options.format;
-    const components = options.components === undefined ? null : JSON.parse(JSON.stringify(options.components));
-    const fields: SignedFields = { name, key, storage, digest, size, origin, format, components };
-    const signature = this.options.signingKey ? signEntry(this.options.signingKey, fields) : null;
     const fence = this.fenceFor(name, key);
-    if (fence !== undefined) {
-      const owned = await client.query(FENCE_CHECK, [fence.lease.name, fence.lease.key, fence.lease.owner, fence.lease.token]);
-      if (owned.rowCount !== 1) throw new LeaseLostError(fence.lease.name, fence.lease.key, fence.lease.token);
-    }
-    const written = await client.query<EntryRow>(
-      `INSERT INTO cachet_entries (name, key, storage, digest, size, inline, origin, cost_ms, format, components, signature, fence)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-       ON CONFLICT (name, key) DO UPDATE SET storage = EXCLUDED.storage, digest = EXCLUDED.digest, size = EXCLUDED.size,
-         inline = EXCLUDED.inline, origin = EXCLUDED.origin, cost_ms = EXCLUDED.cost_ms, format = EXCLUDED.format,
-         components = EXCLUDED.components, signature = EXCLUDED.signature, fence = EXCLUDED.fence,
-         created_at = now(), last_used_at = now()
-       RETURNING ${ENTRY_COLUMNS}`,
-      [name, key, storage, digest, size, inline, origin, options.costMs ?? 0, format ?? null, components === null ? null : JSON.stringify(components), signature, fence?.lease.token ?? null],
-    );
+    if (fence !== undefined) await checkFence(client, fence.lease);
+    const insert = this.entryInsert(name, key, storage, digest, size, inline, options, fence, 1, "true");
+    const written = await client.query<EntryRow>(insert.text, insert.values);
     if (checkBlob) {
       // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
       // table, so once this row is written no prune can): then nothing is committed.
@@ -442,6 +430,39 @@ export class RemoteStore implements CacheStore {
       if (present.rowCount !== 1) throw new RemoteError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
     }
     return written.rows[0]!;
+  }
+
+  /**
+   * The upsert of an entry's row, signed (with a signing key) and carrying the fence's token; its parameters are
+   * numbered from `from`, it writes only when the SQL condition `when` holds, and it returns the row.
+   */
+  private entryInsert(
+    name: string,
+    key: string,
+    storage: Storage,
+    digest: string,
+    size: number,
+    inline: Buffer | null,
+    options: PutOptions,
+    fence: HeldLease | undefined,
+    from: number,
+    when: string,
+  ): { text: string; values: unknown[] } {
+    const origin = options.origin ?? "computed";
+    const format = options.format;
+    const components = options.components === undefined ? null : JSON.parse(JSON.stringify(options.components));
+    const fields: SignedFields = { name, key, storage, digest, size, origin, format, components };
+    const signature = this.options.signingKey ? signEntry(this.options.signingKey, fields) : null;
+    const values = [name, key, storage, digest, size, inline, origin, options.costMs ?? 0, format ?? null, components === null ? null : JSON.stringify(components), signature, fence?.lease.token ?? null];
+    const types = ["text", "text", "text", "text", "bigint", "bytea", "text", "double precision", "text", "jsonb", "bytea", "bigint"];
+    const text = `INSERT INTO cachet_entries (name, key, storage, digest, size, inline, origin, cost_ms, format, components, signature, fence)
+       SELECT ${types.map((type, i) => `$${from + i}::${type}`).join(", ")} WHERE ${when}
+       ON CONFLICT (name, key) DO UPDATE SET storage = EXCLUDED.storage, digest = EXCLUDED.digest, size = EXCLUDED.size,
+         inline = EXCLUDED.inline, origin = EXCLUDED.origin, cost_ms = EXCLUDED.cost_ms, format = EXCLUDED.format,
+         components = EXCLUDED.components, signature = EXCLUDED.signature, fence = EXCLUDED.fence,
+         created_at = now(), last_used_at = now()
+       RETURNING ${ENTRY_COLUMNS}`;
+    return { text, values };
   }
 
   /** The held lease that fences a write of `(name, key)`: its own, or that of the key it is a content entry of. */
@@ -660,6 +681,12 @@ export class RemoteStore implements CacheStore {
 interface HeldLease {
   lease: Lease;
   release(): void;
+}
+
+/** The fence: refuses the commit when the lease is no longer this holder's (see `FENCE_CHECK`). */
+async function checkFence(client: DatabaseClient, lease: Lease): Promise<void> {
+  const owned = await client.query(FENCE_CHECK, [lease.name, lease.key, lease.owner, lease.token]);
+  if (owned.rowCount !== 1) throw new LeaseLostError(lease.name, lease.key, lease.token);
 }
 
 function rowKey(name: string, key: string): string {
