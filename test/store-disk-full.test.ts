@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { runCli } from "./helpers.js";
 import { join } from "node:path";
 import { openStore, StoreWriteError, type Store } from "../src/store/index.js";
+import { freeSlotsForTesting } from "../src/hash/sha256-worker.js";
 
 const MOUNT_SIZE = "2m";
 
@@ -199,6 +200,28 @@ describe("store on a full disk (tmpfs)", { skip: mount.skip }, () => {
       assert.ok((await names(store)).some((name) => name.startsWith("make/")), "stored once there was room");
     } finally {
       await store.close();
+    }
+  });
+
+  it("gives every slot of the hash pool back when streamed writes fail on a full disk, again and again", async () => {
+    rmSync(root, { recursive: true, force: true });
+    const store = await openStore({ cacheDir: root });
+    try {
+      fill(filler, 512 * 1024);
+      const big = Buffer.alloc(6 * 1024 * 1024, 7);
+      // More failed streams than the pool has slots: a slot lost per failure would empty it.
+      for (let attempt = 0; attempt < freeSlotsForTesting().total + 2; attempt++) {
+        await expectDiskFull(store.putStream("tool", `streamed-${attempt}`, chunks(big, 64 * 1024)), new RegExp(`while writing ${root}/tmp/`));
+      }
+      for (let waited = 0; waited < 5000 && freeSlotsForTesting().free < freeSlotsForTesting().total; waited += 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.deepEqual(freeSlotsForTesting(), { free: freeSlotsForTesting().total, total: freeSlotsForTesting().total }, "every slot of the hash pool is back");
+      assert.deepEqual(readdirSync(join(root, "tmp")), [], "staging leftovers in tmp/");
+      assert.deepEqual(await names(store), []);
+    } finally {
+      await store.close();
+      rmSync(filler, { force: true });
     }
   });
 });

@@ -73,7 +73,12 @@ async function writeBatches(handle: FileHandle, chunks: AsyncIterable<Uint8Array
     const length = filled;
     batch = undefined;
     filled = 0;
-    await writing;
+    try {
+      await writing;
+    } catch (error) {
+      releaseBatch(full); // an earlier write failed: this batch is never written, its slot goes back
+      throw error;
+    }
     writing = writeFully(handle, full.bytes.subarray(0, length)).then(
       () => hash.add(full, length),
       (error: unknown) => {
