@@ -25,6 +25,8 @@ export async function remoteBlobSize(database: Database, digest: string): Promis
 }
 
 const statementNames = new Map<string, string>();
+/** Bumped when the server says a prepared statement no longer fits the tables: every name is new after that. */
+let statementGeneration = 0;
 
 /**
  * A name per distinct statement text (a handful), so each connection prepares the one-statement upload once: its
@@ -33,8 +35,16 @@ const statementNames = new Map<string, string>();
  */
 function statementName(text: string): string {
   let name = statementNames.get(text);
-  if (name === undefined) statementNames.set(text, (name = `cachet_upload_${statementNames.size}`));
+  if (name === undefined) statementNames.set(text, (name = `cachet_upload_${statementGeneration}_${statementNames.size}`));
   return name;
+}
+
+/**
+ * True for the server's refusal to run a statement prepared before a table's column types changed (a migration
+ * while this process ran): every connection that prepared it would refuse it again, so it must be prepared anew.
+ */
+function isStalePreparedStatement(error: unknown): boolean {
+  return (error as { cause?: { code?: unknown } }).cause?.code === "0A000" && /cached plan must not change result type/.test((error as Error).message);
 }
 
 /** How the entry that refers to an uploaded blob is committed with it (see {@link uploadBlob}). */
@@ -108,15 +118,23 @@ async function uploadWhole<R>(database: Database, chunks: Buffer[], expectedDige
        RETURNING id)
      ${rows ? `, chunks AS (INSERT INTO cachet_blob_chunks (blob_id, seq, data) SELECT blob.id, chunk.seq, chunk.data FROM blob, (VALUES ${rows}) AS chunk (seq, data))` : ""}
      ${entry ? `, entry AS (${entry.text}) SELECT (SELECT count(*) FROM blob) AS cachet_uploaded, entry.* FROM entry` : "SELECT count(*) AS cachet_uploaded FROM blob"}`;
-  const query = { name: statementName(text), text, values: entry ? [...values, ...entry.values] : values };
   const before = commit?.before;
-  const result =
-    before === undefined
-      ? await database.query(query)
-      : await database.transaction(async (client) => {
+  const run = () => {
+    const query = { name: statementName(text), text, values: entry ? [...values, ...entry.values] : values };
+    return before === undefined
+      ? database.query(query)
+      : database.transaction(async (client) => {
           await before(client);
           return client.query(query);
         });
+  };
+  const result = await run().catch((error: unknown) => {
+    if (!isStalePreparedStatement(error)) throw error;
+    // Nothing was written (the statement was refused); under new names it is prepared against the tables as they are.
+    statementGeneration++;
+    statementNames.clear();
+    return run();
+  });
   const { cachet_uploaded: uploaded, ...row } = result.rows[0]!;
   return { digest, size, uploaded: Number(uploaded) === 1, ...(entry ? { committed: row as R } : {}) };
 }
