@@ -16,6 +16,8 @@ export interface RemoteBlob {
   size: number;
   /** False when a blob with that digest was there already and nothing was sent. */
   uploaded: boolean;
+  /** True when that blob was found before anything of the source was read (the source can still be sent). */
+  unread?: boolean;
 }
 
 /** The size of the complete blob `digest`, or undefined when the shared tier does not hold it. */
@@ -78,7 +80,7 @@ export async function uploadBlob<R = never>(
 ): Promise<RemoteBlob & { committed?: R }> {
   if (expectedDigest !== undefined) {
     const size = await remoteBlobSize(database, expectedDigest);
-    if (size !== undefined) return { digest: expectedDigest, size, uploaded: false };
+    if (size !== undefined) return { digest: expectedDigest, size, uploaded: false, unread: true };
   }
   const chunks = rechunk(source);
   try {

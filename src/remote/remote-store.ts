@@ -395,11 +395,20 @@ export class RemoteStore implements CacheStore {
   /** Uploads a blob and commits its entry with it when the blob is new (see `uploadBlob`). */
   private async uploadAndCommit(name: string, key: string, storage: Storage, source: Uint8Array | AsyncIterable<Uint8Array>, digest: string | undefined, options: PutOptions): Promise<EntryInfo> {
     const fence = this.fenceFor(name, key);
-    const blob = await uploadBlob<EntryRow>(this.database, source, digest, {
-      before: fence === undefined ? undefined : (client) => checkFence(client, fence.lease),
-      insert: (uploaded, from, when) => this.entryInsert(name, key, storage, uploaded.digest, uploaded.size, null, options, fence, from, when),
-    });
-    return blob.committed !== undefined ? this.remember(blob.committed) : this.commit(name, key, storage, blob.digest, blob.size, null, options);
+    for (let attempt = 1; ; attempt++) {
+      const blob = await uploadBlob<EntryRow>(this.database, source, digest, {
+        before: fence === undefined ? undefined : (client) => checkFence(client, fence.lease),
+        insert: (uploaded, from, when) => this.entryInsert(name, key, storage, uploaded.digest, uploaded.size, null, options, fence, from, when),
+      });
+      if (blob.committed !== undefined) return this.remember(blob.committed);
+      try {
+        return await this.commit(name, key, storage, blob.digest, blob.size, null, options);
+      } catch (error) {
+        // A prune removed the blob found stored before the entry referring to it was committed: the source,
+        // not read then, is sent after all (a prune takes a moment; a few tries, not a loop against a busy one).
+        if (!(error instanceof BlobPrunedError) || !blob.unread || attempt === 3) throw error;
+      }
+    }
   }
 
   private async commit(name: string, key: string, storage: Storage, digest: string, size: number, inline: Buffer | null, options: PutOptions): Promise<EntryInfo> {
@@ -427,7 +436,7 @@ export class RemoteStore implements CacheStore {
       // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
       // table, so once this row is written no prune can): then nothing is committed.
       const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR SHARE", [digest]);
-      if (present.rowCount !== 1) throw new RemoteError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
+      if (present.rowCount !== 1) throw new BlobPrunedError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
     }
     return written.rows[0]!;
   }
@@ -684,6 +693,9 @@ interface HeldLease {
 }
 
 /** The fence: refuses the commit when the lease is no longer this holder's (see `FENCE_CHECK`). */
+/** The blob an entry was being committed with was removed by a prune meanwhile; nothing was committed. */
+class BlobPrunedError extends RemoteError {}
+
 async function checkFence(client: DatabaseClient, lease: Lease): Promise<void> {
   const owned = await client.query(FENCE_CHECK, [lease.name, lease.key, lease.owner, lease.token]);
   if (owned.rowCount !== 1) throw new LeaseLostError(lease.name, lease.key, lease.token);
