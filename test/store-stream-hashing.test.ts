@@ -104,6 +104,33 @@ describe("streamed blobs hashed on the worker thread", () => {
     await allSlotsBack();
   });
 
+  test("many large streams at once, more than the pool's slots: right digests, and each writer past the pool holds little memory", async () => {
+    const cache = await open();
+    const streams = 48;
+    const chunk = randomBytes(64 * 1024);
+    async function* stream(index: number): AsyncGenerator<Uint8Array> {
+      yield Buffer.alloc(64 * 1024, index); // a different blob each
+      for (let sent = 1; sent < 128; sent++) {
+        yield chunk;
+        await new Promise((resolve) => setImmediate(resolve)); // as from a network: every stream is in flight at once
+      }
+    }
+    const expected = Array.from({ length: streams }, (_, index) => sha256(Buffer.concat([Buffer.alloc(64 * 1024, index), ...Array.from({ length: 127 }, () => chunk)])));
+    const before = process.memoryUsage().arrayBuffers;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().arrayBuffers)), 5);
+    try {
+      const infos = await Promise.all(Array.from({ length: streams }, (_, index) => cache.putStream("many", `stream-${index}`, stream(index))));
+      assert.deepEqual(infos.map((info) => info.digest), expected);
+    } finally {
+      clearInterval(sampler);
+    }
+    // 48 writers of 8 MiB: about 80 MiB of buffers with the 32 MiB pool; 300 MiB when each kept 4 MiB of its own.
+    assert.ok(peak - before < 160 * MiB, `buffers grew by ${Math.round((peak - before) / MiB)} MiB for ${streams} streams`);
+    for (const [index, digest] of expected.entries()) assert.equal(sha256((await cache.get("many", `stream-${index}`))!), digest);
+    await allSlotsBack();
+  });
+
   test("a process that streamed a large blob exits on its own, after the blob is stored", () => {
     const cacheDir = join(dir.path, "child-cache");
     const child = spawnSync(process.execPath, [workerPath("large-stream-put.mjs"), cacheDir], { encoding: "utf8", timeout: 60_000 });

@@ -23,6 +23,8 @@ export class StreamSha256 {
   private worker: HashWorker | undefined;
   private id: number | undefined;
   private queued = 0;
+  /** The writer waiting in `add` is woken once no more than this is queued. */
+  private wakeAt = MAX_QUEUED / 2;
   private wakeWriter: (() => void) | undefined;
   private result: Promise<string> | undefined;
   private settle: { resolve(hex: string): void; reject(error: Error): void } | undefined;
@@ -31,22 +33,27 @@ export class StreamSha256 {
   /** Adds the first `length` bytes of `batch`; the promise, when there is one, asks the writer to wait. */
   add(batch: Batch, length: number): Promise<void> | undefined {
     this.size += length;
+    const ownMemory = batch.slot === undefined;
     if (this.local !== undefined) {
-      if (this.size <= OFFLOAD_AFTER || this.kept === undefined || !this.offload()) {
+      // A batch of the writer's own memory (every slot in use: many writers at once) is never kept, so each of
+      // them holds little: this stream is then hashed here to its end, as one past the limit with no worker.
+      const keep = this.kept !== undefined && !ownMemory;
+      if (!keep || this.size <= OFFLOAD_AFTER || !this.offload()) {
         this.local.update(batch.bytes.subarray(0, length));
-        if (this.size <= OFFLOAD_AFTER) this.kept!.push({ batch, length });
+        if (keep && this.size <= OFFLOAD_AFTER) this.kept!.push({ batch, length });
         else {
-          // Past the limit with no worker: the stream is hashed here to its end, nothing more is kept.
           this.releaseKept();
           releaseBatch(batch);
         }
         return undefined;
       }
-      for (const kept of this.kept) this.send(kept.batch, kept.length);
+      for (const kept of this.kept!) this.send(kept.batch, kept.length);
       this.kept = undefined;
     }
     this.send(batch, length);
-    if (this.queued <= MAX_QUEUED || this.outcome !== undefined) return undefined;
+    // Own memory sent to the worker is waited for before the next batch: a stream has at most one such in flight.
+    this.wakeAt = ownMemory ? 0 : MAX_QUEUED / 2;
+    if (this.queued <= (ownMemory ? 0 : MAX_QUEUED) || this.outcome !== undefined) return undefined;
     return new Promise((resolve) => (this.wakeWriter = resolve));
   }
 
@@ -78,7 +85,7 @@ export class StreamSha256 {
     const id = worker?.open({
       hashed: (bytes) => {
         this.queued -= bytes;
-        if (this.queued <= MAX_QUEUED / 2) this.release();
+        if (this.queued <= this.wakeAt) this.release();
       },
       digest: (hex) => {
         this.outcome = { digest: hex };

@@ -15,6 +15,11 @@ import { Worker } from "node:worker_threads";
 export const SLOT_SIZE = 1 << 20;
 /** Slots in the pool: a large stream holds about ten at a time; writers past that use memory of their own. */
 const SLOT_COUNT = 32;
+/**
+ * Size of a batch of a writer's own memory (all slots in use): small, since such a batch is never kept or queued
+ * for long (see `StreamSha256`), so many writers at once hold little each.
+ */
+export const OWN_BATCH_SIZE = 256 << 10;
 
 /** A writer's buffer: a slot of the shared pool, or (when all slots are in use) memory of its own. */
 export interface Batch {
@@ -30,11 +35,14 @@ function slotPool(): { memory: SharedArrayBuffer; free: number[] } {
   return pool;
 }
 
-/** A free batch buffer of {@link SLOT_SIZE} bytes; give it back with {@link releaseBatch} once hashed. */
+/**
+ * A free batch buffer: a slot of {@link SLOT_SIZE} bytes, or {@link OWN_BATCH_SIZE} of its own when every slot is
+ * in use; give it back with {@link releaseBatch} once hashed.
+ */
 export function takeBatch(): Batch {
   const { memory, free } = slotPool();
   const slot = free.pop();
-  if (slot === undefined) return { bytes: Buffer.allocUnsafeSlow(SLOT_SIZE), slot: undefined };
+  if (slot === undefined) return { bytes: Buffer.allocUnsafeSlow(OWN_BATCH_SIZE), slot: undefined };
   return { bytes: new Uint8Array(memory, slot * SLOT_SIZE, SLOT_SIZE), slot };
 }
 

@@ -3,7 +3,7 @@ import { constants } from "node:fs";
 import { open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
-import { HashWorkerGoneError, OFFLOAD_AFTER, SLOT_SIZE, StreamSha256, hashFile, releaseBatch, sha256Hex, takeBatch, type Batch } from "../hash/index.js";
+import { HashWorkerGoneError, OFFLOAD_AFTER, StreamSha256, hashFile, releaseBatch, sha256Hex, takeBatch, type Batch } from "../hash/index.js";
 import { ensureDirectory } from "./directories.js";
 import type { CacheLayout } from "./layout.js";
 import { BlobIntegrityError, asWriteError } from "./errors.js";
@@ -93,11 +93,11 @@ async function writeBatches(handle: FileHandle, chunks: AsyncIterable<Uint8Array
       size += chunk.byteLength;
       for (let offset = 0; offset < chunk.byteLength; ) {
         batch ??= takeBatch();
-        const take = Math.min(SLOT_SIZE - filled, chunk.byteLength - offset);
+        const take = Math.min(batch.bytes.byteLength - filled, chunk.byteLength - offset);
         batch.bytes.set(chunk.subarray(offset, offset + take), filled);
         filled += take;
         offset += take;
-        if (filled === SLOT_SIZE) await flush();
+        if (filled === batch.bytes.byteLength) await flush();
       }
     }
     if (filled > 0) await flush();
