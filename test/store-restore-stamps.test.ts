@@ -185,3 +185,33 @@ test("prune removes the stamps of folders that are gone and of trees no entry ho
     await reopened.close();
   }
 });
+
+test("a stamps bucket that is a file holds no stamp: restores still work, and prune removes the file", async () => {
+  const { store, out } = await fresh();
+  const cacheDir = store.root;
+  const bucket = join(cacheDir, "stamps-v1");
+  try {
+    await store.putTree("build", "k", out, { stampSource: true });
+    rmSync(bucket, { recursive: true });
+    writeFileSync(bucket, "not a directory");
+    writeFileSync(join(out, "a.txt"), "edited");
+    const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+    assert.ok(tally, "restored from the cache");
+    assert.equal(tally.kept, undefined);
+    assert.deepEqual(listing(out), ORIGINAL);
+  } finally {
+    await store.close();
+  }
+  const removed: string[] = [];
+  const result = await pruneCache({ cacheDir, onItem: (item) => void (item.kind === "stamp" && removed.push(item.path)) });
+  assert.equal(result.found, true);
+  assert.deepEqual(removed, [bucket]);
+  assert.equal(existsSync(bucket), false);
+  const reopened = await openStore({ cacheDir, env: {}, onWarning: () => {} });
+  try {
+    assert.equal((await reopened.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, undefined);
+    assert.equal((await reopened.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, true, "stamps are written again");
+  } finally {
+    await reopened.close();
+  }
+});

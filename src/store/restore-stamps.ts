@@ -123,8 +123,17 @@ export function writeStamp(layout: CacheLayout, target: string, digest: string, 
 
 /** Forgets what `target` held (before a restore replaces it, so a failed restore leaves no stale stamp). */
 export function removeStamp(layout: CacheLayout, target: string): void {
-  rmSync(stampPath(layout, target), { force: true });
-  rmSync(legacyStampPath(layout, target), { force: true });
+  removeIfThere(stampPath(layout, target));
+  removeIfThere(legacyStampPath(layout, target));
+}
+
+/** Removes a stamp file; none can be there when the stamps bucket is not a directory (ENOTDIR), which is no error. */
+function removeIfThere(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOTDIR") throw error;
+  }
 }
 
 function encodeStamp(target: string, digest: string, entries: readonly StampEntry[]): Buffer {
