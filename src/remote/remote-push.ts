@@ -1,3 +1,4 @@
+import { hashTree } from "../hash/index.js";
 import type { CacheStore, EntryInfo, PutOptions } from "../store/cache-store.js";
 import type { RemoteStore } from "./remote-store.js";
 
@@ -60,6 +61,17 @@ async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInf
   if (entry.storage === "tree") {
     const dir = await local.treePath(name, key);
     if (dir === undefined) return { kind: "skipped", reason: "the local tree no longer matches its manifest" };
+    // The local check is by stats (a file edited in place with its size and mtime put back passes it). What goes to
+    // the shared tier is served to every machine, so the tree is re-hashed against its digest first.
+    const actual = await hashTree(dir).then(
+      (hashed) => hashed.digest,
+      (error: unknown) => `unreadable (${(error as Error).message})`,
+    );
+    if (actual !== entry.digest) {
+      // As a blob that fails its digest: the entry is dropped here too (unless it was replaced meanwhile).
+      if (local.info(name, key)?.digest === entry.digest) await local.delete(name, key);
+      return { kind: "skipped", reason: `the local tree no longer matches its digest (found ${actual}); the entry was dropped` };
+    }
     await remote.putTree(name, key, dir, meta);
     return { kind: "pushed" };
   }
