@@ -1,4 +1,4 @@
-import { hashTree } from "../hash/index.js";
+import { hashTree, sha256Hex } from "../hash/index.js";
 import type { CacheStore, EntryInfo, PutOptions } from "../store/cache-store.js";
 import type { RemoteStore } from "./remote-store.js";
 
@@ -32,7 +32,8 @@ export interface PushResult {
 /**
  * Sends the local entries the shared tier lacks, or holds with other content, most recently used first: what the
  * background uploads dropped (the remote was down, the queue full, the process ended before its flush). Each entry
- * is read through the local store's checks, so a damaged local entry is skipped, never sent; the remote commits
+ * is read through the local store's checks, so a damaged local entry is skipped, never sent (as is one removed or
+ * replaced after it was listed); the remote commits
  * each one whole. A failure of the remote itself is thrown.
  */
 export async function pushToRemote(local: CacheStore, remote: RemoteStore, options: PushOptions = {}): Promise<PushResult> {
@@ -53,14 +54,32 @@ export async function pushToRemote(local: CacheStore, remote: RemoteStore, optio
   return result;
 }
 
+const REMOVED: PushOutcome = { kind: "skipped", reason: "removed from the local cache meanwhile" };
+const REPLACED: PushOutcome = { kind: "skipped", reason: "replaced in the local cache meanwhile (a later push sends the new entry)" };
+
 async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInfo, dryRun: boolean): Promise<PushOutcome> {
   const { name, key } = entry;
   if (holds(await remote.lookup(name, key), entry)) return { kind: "present" };
   if (dryRun) return { kind: "pushed" };
+  // The listing is a snapshot: the entry may have gone, or been replaced (by another kind, too), since it was
+  // listed. Only the listed entry is sent, with its own metadata; a replacement is the next push's to send.
+  const current = local.info(name, key);
+  if (current === undefined) return REMOVED;
+  if (current.storage !== entry.storage || current.digest !== entry.digest || current.format !== entry.format) return REPLACED;
+  try {
+    return await sendEntry(local, remote, entry);
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "CACHET_ENTRY_KIND") return REPLACED;
+    throw error;
+  }
+}
+
+async function sendEntry(local: CacheStore, remote: RemoteStore, entry: EntryInfo): Promise<PushOutcome> {
+  const { name, key } = entry;
   const meta: PutOptions = { origin: entry.origin, costMs: entry.costMs, format: entry.format, components: local.components(name, key) };
   if (entry.storage === "tree") {
     const dir = await local.treePath(name, key);
-    if (dir === undefined) return { kind: "skipped", reason: "the local tree no longer matches its manifest" };
+    if (dir === undefined) return local.info(name, key) === undefined ? { kind: "skipped", reason: "the local tree no longer matches its manifest" } : REPLACED;
     // The local check is by stats (a file edited in place with its size and mtime put back passes it). What goes to
     // the shared tier is served to every machine, so the tree is re-hashed against its digest first.
     const actual = await hashTree(dir).then(
@@ -69,7 +88,8 @@ async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInf
     );
     if (actual !== entry.digest) {
       // As a blob that fails its digest: the entry is dropped here too (unless it was replaced meanwhile).
-      if (local.info(name, key)?.digest === entry.digest) await local.delete(name, key);
+      if (local.info(name, key)?.digest !== entry.digest) return REPLACED;
+      await local.delete(name, key);
       return { kind: "skipped", reason: `the local tree no longer matches its digest (found ${actual}); the entry was dropped` };
     }
     await remote.putTree(name, key, dir, meta);
@@ -77,13 +97,15 @@ async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInf
   }
   if (entry.storage === "inline") {
     const value = await local.getValue(name, key);
-    if (value === undefined) return { kind: "skipped", reason: "removed from the local cache meanwhile" };
+    if (value === undefined) return REMOVED;
+    if (sha256Hex(value.data) !== entry.digest) return REPLACED;
     await remote.put(name, key, value.data, { ...meta, digest: entry.digest });
     return { kind: "pushed" };
   }
   const stream = await local.getStream(name, key);
-  if (stream === undefined) return { kind: "skipped", reason: "removed from the local cache meanwhile" };
+  if (stream === undefined) return REMOVED;
   try {
+    // The remote checks the bytes against the listed digest: a replacement read instead is refused, not sent.
     await remote.putStream(name, key, stream, { ...meta, digest: entry.digest });
   } catch (error) {
     // The local bytes failed their digest as they were read: the entry is dropped locally and nothing was committed.

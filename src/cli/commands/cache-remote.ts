@@ -119,7 +119,7 @@ export function remotePushCommand(context: CommandContext, names: string[], flag
         context.output,
         `${flags.dryRun ? "Would push" : "Pushed"} ${plural(result.pushed, "entry", "entries")} (${formatBytes(result.bytes)}) to ${remote.root}; ` +
           `${plural(result.present, "entry was", "entries were")} there already` +
-          (result.skipped > 0 ? `; ${plural(result.skipped, "damaged local entry", "damaged local entries")} skipped` : ""),
+          (result.skipped > 0 ? `; ${plural(result.skipped, "local entry", "local entries")} skipped (damaged, or removed or replaced meanwhile)` : ""),
       );
       return 0;
     } finally {

@@ -1,0 +1,89 @@
+// `pushToRemote` (what `cachet cache push` runs) against local entries that change while it runs: the listing is a
+// snapshot, so an entry removed or replaced (by another kind, or by other bytes of another format) after it was
+// listed is skipped, never sent with the listed entry's metadata, and never ends the push with an error.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openRemoteStore, openStore, pushToRemote, type RemoteStore, type Store } from "../src/index.js";
+import { tempDir } from "./helpers.js";
+import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
+
+describe("pushToRemote with local entries changing under it", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  const dirs = tempDir("cachet-remote-push-");
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+
+  /** The remote, with `change` run when the push first asks it about `key` (after listing, before reading). */
+  function changingBefore(remote: RemoteStore, key: string, change: () => Promise<unknown>): RemoteStore {
+    let done = false;
+    return new Proxy(remote, {
+      get(target, property) {
+        if (property === "lookup") {
+          return async (name: string, asked: string) => {
+            if (asked === key && !done) {
+              done = true;
+              await change();
+            }
+            return target.lookup(name, asked);
+          };
+        }
+        const value = Reflect.get(target, property, target) as unknown;
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  }
+
+  test("an entry replaced by another kind, or by other bytes of another format, after it was listed is skipped", async () => {
+    const tree = join(dirs.path, "tree");
+    mkdirSync(tree, { recursive: true });
+    writeFileSync(join(tree, "f.txt"), "a file\n");
+    const cases: Record<string, { name: string; setUp: (local: Store) => Promise<unknown>; change: (local: Store) => Promise<unknown> }> = {
+      "value replaced by a tree": {
+        name: "push-kind-a",
+        setUp: (local) => local.put("push-kind-a", "k", "a value"),
+        change: (local) => local.putTree("push-kind-a", "k", tree),
+      },
+      "tree replaced by a value": {
+        name: "push-kind-b",
+        setUp: (local) => local.putTree("push-kind-b", "k", tree),
+        change: (local) => local.put("push-kind-b", "k", "a value"),
+      },
+      "value replaced by another value of another format": {
+        name: "push-kind-c",
+        setUp: (local) => local.put("push-kind-c", "k", "old bytes", { format: "f/1" }),
+        change: (local) => local.put("push-kind-c", "k", "new bytes of f/2", { format: "f/2" }),
+      },
+    };
+    for (const [label, { name, setUp, change }] of Object.entries(cases)) {
+      const local = await openStore({ cacheDir: join(dirs.path, name), env: {}, onWarning: () => {} });
+      const remote = await openRemoteStore({ url: db.url, onWarning: () => {} });
+      try {
+        await setUp(local);
+        const outcomes: string[] = [];
+        const result = await pushToRemote(local, changingBefore(remote, "k", () => change(local)), {
+          onEntry: (_entry, outcome) => outcomes.push(outcome.kind === "skipped" ? outcome.reason : outcome.kind),
+        });
+        assert.deepEqual([result.pushed, result.skipped], [0, 1], label);
+        assert.match(outcomes[0] ?? "", /replaced in the local cache meanwhile/, label);
+        assert.equal(await remote.lookup(name, "k"), undefined, `${label}: nothing sent`);
+        // The replacement is the next push's to send, whole and with its own metadata.
+        const next = await pushToRemote(local, remote);
+        assert.equal(next.pushed, 1, label);
+        if (name === "push-kind-c") {
+          const sent = await remote.readValue(name, "k");
+          assert.deepEqual([Buffer.from(sent!.value.data).toString(), sent!.value.format], ["new bytes of f/2", "f/2"]);
+        }
+      } finally {
+        await remote.close();
+        await local.close();
+      }
+    }
+  });
+});
