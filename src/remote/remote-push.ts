@@ -33,8 +33,7 @@ export interface PushResult {
  * Sends the local entries the shared tier lacks, or holds with other content, most recently used first: what the
  * background uploads dropped (the remote was down, the queue full, the process ended before its flush). Each entry
  * is read through the local store's checks, so a damaged local entry is skipped, never sent (as is one removed or
- * replaced after it was listed); the remote commits
- * each one whole. A failure of the remote itself is thrown.
+ * replaced after it was listed); the remote commits each one whole. A failure of the remote itself is thrown.
  */
 export async function pushToRemote(local: CacheStore, remote: RemoteStore, options: PushOptions = {}): Promise<PushResult> {
   const result: PushResult = { pushed: 0, bytes: 0, present: 0, skipped: 0 };
