@@ -127,10 +127,13 @@ export function removeStamp(layout: CacheLayout, target: string): void {
   removeIfThere(legacyStampPath(layout, target));
 }
 
-/** Removes a stamp file; none can be there when the stamps bucket is not a directory (ENOTDIR), which is no error. */
+/**
+ * Removes a stamp, whatever is at its path (a directory there would keep every restore from stamping, or from
+ * running at all); none can be there when the stamps bucket is not a directory (ENOTDIR), which is no error.
+ */
 function removeIfThere(path: string): void {
   try {
-    rmSync(path, { force: true });
+    rmSync(path, { force: true, recursive: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOTDIR") throw error;
   }
