@@ -1,15 +1,15 @@
-// `pushToRemote` (what `cachet cache push` runs) against local entries that change while it runs: the listing is a
-// snapshot, so an entry removed or replaced (by another kind, or by other bytes of another format) after it was
-// listed is skipped, never sent with the listed entry's metadata, and never ends the push with an error.
+// `pushToRemote` (what `cachet cache push` runs): the machine-local memo is never sent, whoever calls it; and the
+// listing is a snapshot, so an entry removed or replaced (by another kind, or by other bytes of another format)
+// after it was listed is skipped, never sent with the listed entry's metadata, and never ends the push with an error.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openRemoteStore, openStore, pushToRemote, type RemoteStore, type Store } from "../src/index.js";
+import { computeCacheKey, FILE_DIGEST_MEMO_NAME, openRemoteStore, openStore, pushToRemote, type RemoteStore, type Store } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
 
-describe("pushToRemote with local entries changing under it", { skip: postgresSkipReason }, () => {
+describe("pushToRemote: what it never sends", { skip: postgresSkipReason }, () => {
   let db: { url: string; drop: () => Promise<void> };
   const dirs = tempDir("cachet-remote-push-");
   before(async () => {
@@ -84,6 +84,29 @@ describe("pushToRemote with local entries changing under it", { skip: postgresSk
         await remote.close();
         await local.close();
       }
+    }
+  });
+
+  test("the library's pushToRemote never sends the file-stat memo of cache keys either", async () => {
+    const project = join(dirs.path, "memo-project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "a.txt"), "a\n");
+    const local = await openStore({ cacheDir: join(dirs.path, "memo-cache"), env: {}, onWarning: () => {} });
+    const remote = await openRemoteStore({ url: db.url, onWarning: () => {} });
+    try {
+      await computeCacheKey(project, [{ file: "*.txt" }], { store: local });
+      await local.put("push-memo-neighbour", "k", "shared");
+      const memo: string[] = [];
+      for await (const entry of local.list(FILE_DIGEST_MEMO_NAME)) memo.push(entry.key);
+      assert.equal(memo.length, 1, "the memo is in the local cache");
+      for (const names of [undefined, [FILE_DIGEST_MEMO_NAME, "push-memo-neighbour"]]) {
+        await pushToRemote(local, remote, names === undefined ? undefined : { names });
+        assert.equal(await remote.lookup(FILE_DIGEST_MEMO_NAME, memo[0]!), undefined, `names: ${String(names)}`);
+      }
+      assert.ok(await remote.lookup("push-memo-neighbour", "k"));
+    } finally {
+      await remote.close();
+      await local.close();
     }
   });
 });

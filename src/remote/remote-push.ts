@@ -1,12 +1,13 @@
 import { hashTree, sha256Hex } from "../hash/index.js";
 import type { CacheStore, EntryInfo, PutOptions } from "../store/cache-store.js";
+import { MACHINE_LOCAL_NAMES } from "../store/machine-local.js";
 import type { RemoteStore } from "./remote-store.js";
 
 /** Options of {@link pushToRemote}. */
 export interface PushOptions {
   /** Only entries of these names (default: every name). */
   names?: readonly string[] | undefined;
-  /** Names never pushed: entries that only mean something on this machine. */
+  /** Names never pushed, besides the machine-local ones (the file-stat memo of cache keys), which never are. */
   exclude?: readonly string[] | undefined;
   /** Say what would be sent, and send nothing. */
   dryRun?: boolean | undefined;
@@ -37,7 +38,7 @@ export interface PushResult {
  */
 export async function pushToRemote(local: CacheStore, remote: RemoteStore, options: PushOptions = {}): Promise<PushResult> {
   const result: PushResult = { pushed: 0, bytes: 0, present: 0, skipped: 0 };
-  const excluded = new Set(options.exclude ?? []);
+  const excluded = new Set([...MACHINE_LOCAL_NAMES, ...(options.exclude ?? [])]);
   const names = options.names?.length ? options.names : [undefined];
   for (const name of names) {
     for await (const entry of local.list(name)) {

@@ -1,5 +1,4 @@
 import { openRemoteStore, pushToRemote, remoteOptionsFromSettings, type RemoteRemoval, type RemoteStore } from "../../remote/index.js";
-import { FILE_DIGEST_MEMO_NAME } from "../../sources/index.js";
 import { assertValidName } from "../../store/index.js";
 import { openExistingStore, type CommandContext } from "../context.js";
 import { formatAge, formatBytes, plural, shortEntryKey } from "../format.js";
@@ -107,7 +106,6 @@ export function remotePushCommand(context: CommandContext, names: string[], flag
       const verb = flags.dryRun ? "would push" : "pushed";
       const result = await pushToRemote(local, remote, {
         names,
-        exclude: [FILE_DIGEST_MEMO_NAME],
         dryRun: flags.dryRun,
         onEntry: (entry, outcome) => {
           if (outcome.kind === "pushed") printNote(context.output, `${verb} ${entry.name} ${entry.key} (${formatBytes(entry.size)})`);
