@@ -137,4 +137,39 @@ describe("pushToRemote: what it never sends", { skip: postgresSkipReason }, () =
       await again.close();
     }
   });
+
+  test("a tree this machine got from the shared tier is not sent back: its local copy is newer, its archive the same", async () => {
+    const tree = join(dirs.path, "filled-tree");
+    mkdirSync(join(tree, "sub"), { recursive: true });
+    writeFileSync(join(tree, "sub", "f.txt"), "made on machine A\n");
+    const machineA = await openStore({ cacheDir: join(dirs.path, "machine-a"), env: {}, onWarning: () => {} });
+    const remote = await openRemoteStore({ url: db.url, onWarning: () => {} });
+    try {
+      await machineA.putTree("push-filled", "k", tree);
+      assert.equal((await pushToRemote(machineA, remote, { names: ["push-filled"] })).pushed, 1);
+    } finally {
+      await machineA.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the copy machine B makes is strictly newer
+    const cacheDir = join(dirs.path, "machine-b");
+    const tiered = await openConfiguredStore({ cacheDir, env: { CACHET_REMOTE: db.url } });
+    try {
+      assert.ok(await tiered.linkTree("push-filled", "k", join(dirs.path, "filled-target")), "a shared hit, kept locally");
+    } finally {
+      await tiered.close();
+    }
+    const machineB = await openStore({ cacheDir, env: {}, onWarning: () => {} });
+    try {
+      const before = (await remote.lookup("push-filled", "k"))!;
+      assert.ok(machineB.info("push-filled", "k")!.createdAt.getTime() > before.createdAt.getTime());
+      for (const dryRun of [true, false]) {
+        const result = await pushToRemote(machineB, remote, { names: ["push-filled"], dryRun });
+        assert.deepEqual([result.pushed, result.present], [0, 1], `dry run: ${dryRun}`);
+      }
+      assert.equal((await remote.lookup("push-filled", "k"))!.createdAt.getTime(), before.createdAt.getTime(), "the shared row is not rewritten");
+    } finally {
+      await machineB.close();
+      await remote.close();
+    }
+  });
 });

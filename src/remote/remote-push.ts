@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import { hashTree, sha256Hex } from "../hash/index.js";
 import type { CacheStore, EntryInfo, PutOptions } from "../store/cache-store.js";
 import { MACHINE_LOCAL_NAMES } from "../store/machine-local.js";
 import type { RemoteStore } from "./remote-store.js";
+import { packTree } from "./tree-archive.js";
 
 /** Options of {@link pushToRemote}. */
 export interface PushOptions {
@@ -59,7 +61,9 @@ const REPLACED: PushOutcome = { kind: "skipped", reason: "replaced in the local 
 
 async function pushEntry(local: CacheStore, remote: RemoteStore, entry: EntryInfo, dryRun: boolean): Promise<PushOutcome> {
   const { name, key } = entry;
-  if (holds(await remote.lookup(name, key), entry)) return { kind: "present" };
+  const there = await remote.lookup(name, key);
+  if (holds(there, entry)) return { kind: "present" };
+  if (entry.storage === "tree" && there?.storage === "tree" && (await packsTo(local, entry, there.digest))) return { kind: "present" };
   if (dryRun) return { kind: "pushed" };
   // The listing is a snapshot: the entry may have gone, or been replaced (by another kind, too), since it was
   // listed. Only the listed entry is sent, with its own metadata; a replacement is the next push's to send.
@@ -118,9 +122,27 @@ async function sendEntry(local: CacheStore, remote: RemoteStore, entry: EntryInf
 }
 
 /**
+ * Whether the local tree packs to the archive `archiveDigest` the remote holds for its key: a tree this machine
+ * got from the shared tier is newer here than there, and is not sent back. Any failure is a "no" (the push then
+ * reads the tree through its checks and reports what is wrong).
+ */
+async function packsTo(local: CacheStore, entry: EntryInfo, archiveDigest: string): Promise<boolean> {
+  try {
+    const dir = await local.treePath(entry.name, entry.key);
+    if (dir === undefined) return false;
+    const hash = createHash("sha256");
+    for await (const piece of packTree(dir)) hash.update(piece);
+    return hash.digest("hex") === archiveDigest;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Whether the remote's entry of the key is the local one. Values compare by content digest. A tree is stored
  * remotely as an archive, whose digest is not the tree's: it counts as there when the remote's tree was written no
- * earlier than the local one (a later local rewrite of the key, as `--refresh` makes, is sent again).
+ * earlier than the local one (a later local rewrite of the key, as `--refresh` makes, is sent again), or, when
+ * the remote's is older, when the local tree packs to the same archive (see packsTo).
  */
 function holds(remote: EntryInfo | undefined, entry: EntryInfo): boolean {
   if (remote === undefined) return false;
