@@ -9,7 +9,7 @@ import { computeCacheKey, FILE_DIGEST_MEMO_NAME, openConfiguredStore, openRemote
 import { tempDir } from "./helpers.js";
 import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
 
-describe("pushToRemote: what it never sends", { skip: postgresSkipReason }, () => {
+describe("pushToRemote: what it sends, and what it never does", { skip: postgresSkipReason }, () => {
   let db: { url: string; drop: () => Promise<void> };
   const dirs = tempDir("cachet-remote-push-");
   before(async () => {
@@ -163,13 +163,29 @@ describe("pushToRemote: what it never sends", { skip: postgresSkipReason }, () =
       const before = (await remote.lookup("push-filled", "k"))!;
       assert.ok(machineB.info("push-filled", "k")!.createdAt.getTime() > before.createdAt.getTime());
       for (const dryRun of [true, false]) {
-        const result = await pushToRemote(machineB, remote, { names: ["push-filled"], dryRun });
+        const result = await pushToRemote(machineB, remote, { names: ["push-filled", "push-filled"], dryRun });
         assert.deepEqual([result.pushed, result.present], [0, 1], `dry run: ${dryRun}`);
       }
       assert.equal((await remote.lookup("push-filled", "k"))!.createdAt.getTime(), before.createdAt.getTime(), "the shared row is not rewritten");
     } finally {
       await machineB.close();
       await remote.close();
+    }
+  });
+
+  test("a name given twice is pushed and counted once", async () => {
+    const local = await openStore({ cacheDir: join(dirs.path, "twice"), env: {}, onWarning: () => {} });
+    const remote = await openRemoteStore({ url: db.url, onWarning: () => {} });
+    try {
+      await local.put("push-twice", "a", "one");
+      await local.put("push-twice", "b", "two");
+      const dry = await pushToRemote(local, remote, { names: ["push-twice", "push-twice"], dryRun: true });
+      assert.deepEqual([dry.pushed, dry.bytes, dry.present], [2, 6, 0]);
+      const done = await pushToRemote(local, remote, { names: ["push-twice", "push-twice"] });
+      assert.deepEqual([done.pushed, done.present], [2, 0]);
+    } finally {
+      await remote.close();
+      await local.close();
     }
   });
 });

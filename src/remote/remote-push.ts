@@ -41,7 +41,8 @@ export interface PushResult {
 export async function pushToRemote(local: CacheStore, remote: RemoteStore, options: PushOptions = {}): Promise<PushResult> {
   const result: PushResult = { pushed: 0, bytes: 0, present: 0, skipped: 0 };
   const excluded = new Set([...MACHINE_LOCAL_NAMES, ...(options.exclude ?? [])]);
-  const names = options.names?.length ? options.names : [undefined];
+  // A name given twice is walked once (its entries would be counted twice).
+  const names = options.names?.length ? [...new Set(options.names)] : [undefined];
   for (const name of names) {
     for await (const entry of local.list(name)) {
       if (excluded.has(entry.name)) continue;
