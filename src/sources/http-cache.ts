@@ -77,7 +77,7 @@ interface Found {
   /** A Date replacing the one in `served` (a 304 that changed nothing else shares the stored head's `served`). */
   servedDate?: string | undefined;
   /** The validators a conditional request of the plain GET of its URL sends, made on its first revalidation. */
-  plainValidators?: [string, string][];
+  plainValidators?: Record<string, string>;
 }
 
 /** A URL string split, with the entry name and the key of its head when it does not vary. */
@@ -278,7 +278,7 @@ class HttpCache {
       offline: false,
       refresh: false,
     };
-    found.plainValidators ??= [...conditionalHeaders(found.policy, policyRequest, hop.headers)];
+    found.plainValidators ??= Object.fromEntries(conditionalHeaders(found.policy, policyRequest, hop.headers));
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
     this.inflight.set(id, done);
@@ -286,7 +286,8 @@ class HttpCache {
       if (this.inflight.get(id) === done) this.inflight.delete(id);
       settle();
     };
-    const response = this.forward(store, hop, found, true, [], true, "stale", id, finish, found.plainValidators);
+    // A record, not a Headers: fetch converts it for less; a copy, as the network may keep what it is given.
+    const response = this.forward(store, hop, found, true, [], true, "stale", id, finish, { ...found.plainValidators });
     response.catch(finish);
     return response;
   }
@@ -518,12 +519,12 @@ class HttpCache {
     id: string,
     settle: () => void,
     /** The conditional request's headers, when the caller made them already. */
-    validators?: [string, string][],
+    validators?: Record<string, string>,
   ): Promise<Response> {
     const found = conditional ? stored : undefined;
-    let headers = hop.headers;
+    let headers: Headers | Record<string, string> = hop.headers;
     if (found) {
-      headers = validators ? new Headers(validators) : conditionalHeaders(found.policy, hop.policyRequest, hop.headers);
+      headers = validators ?? conditionalHeaders(found.policy, hop.policyRequest, hop.headers);
     }
     let response: Response;
     try {
