@@ -274,7 +274,7 @@ class HttpCache {
       headers: new Headers(),
       policyRequest,
       mode: "default",
-      init: { method: "GET", redirect: "manual" },
+      init: { redirect: "manual" },
       offline: false,
       refresh: false,
     };
