@@ -34,10 +34,13 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 /** Values parsed lately: an origin sends the same few, and a revalidation parses its response's again. */
 const parsedCacheControls = new Map<string, CacheControl>();
 const MAX_PARSED = 256;
+/** Longer values are parsed each time, so what is kept stays small whatever an origin sends. */
+const MAX_KEPT_LENGTH = 256;
 
 /** Parses Cache-Control values (as joined by fetch) per RFC 9111 §5.2. */
 export function parseCacheControl(value: string | undefined): CacheControl {
   if (value === undefined) return { normalized: "", noCacheFields: [] };
+  if (value.length > MAX_KEPT_LENGTH) return parseDirectives(value);
   let parsed = parsedCacheControls.get(value);
   if (parsed === undefined) {
     parsed = parseDirectives(value);
