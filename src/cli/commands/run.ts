@@ -171,7 +171,7 @@ class CachedRun {
     if (store === undefined) return undefined;
     const found = await this.guard(async () => {
       const record = await this.readRecord(store);
-      if (record === undefined || !outputsStored(store, this.name, this.key, record.outputs)) return undefined;
+      if (record === undefined || !(await outputsStored(store, this.name, this.key, record.outputs))) return undefined;
       const stored = await store.getValue(this.name, contentEntryKey(this.key, 0));
       const log = stored?.format === RUN_LOG_FORMAT ? decodeRunLog(stored.data) : undefined;
       if (log === undefined) return undefined;
@@ -216,8 +216,16 @@ class CachedRun {
     });
   }
 
+  /**
+   * The local cache, or the local cache in front of the shared tier when one is configured (a CI fleet replays
+   * what one machine ran). The remote layer is loaded only then, so a local hit starts as lean as before.
+   */
   private async open(): Promise<CacheStore> {
-    this.store ??= await openStore(storeOptions(this.context));
+    if (this.store === undefined) {
+      const options = storeOptions(this.context);
+      const shared = this.context.settings.remote !== undefined && !this.context.root.temporary;
+      this.store = shared ? await (await import("../../open-store.js")).openConfiguredStore(options, this.context.settings) : await openStore(options);
+    }
     return this.store;
   }
 

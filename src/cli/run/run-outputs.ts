@@ -38,9 +38,27 @@ export async function storeOutputs(store: CacheStore, name: string, key: string,
   return recorded;
 }
 
-/** True when every stored output of the run is still in the cache (checked before anything is restored). */
-export function outputsStored(store: CacheStore, name: string, key: string, outputs: readonly RunOutput[]): boolean {
-  return outputs.every((output, index) => output.kind === "absent" || store.info(name, outputEntryKey(key, index)) !== undefined);
+/**
+ * True when every stored output of the run is in this machine's cache (checked before anything is restored). An
+ * output only the shared tier behind the store holds is brought into the local cache first; one it lacks too
+ * makes the run a miss.
+ */
+export async function outputsStored(store: CacheStore, name: string, key: string, outputs: readonly RunOutput[]): Promise<boolean> {
+  for (const [index, output] of outputs.entries()) {
+    if (output.kind === "absent") continue;
+    const entryKey = outputEntryKey(key, index);
+    if (store.info(name, entryKey) !== undefined) continue;
+    if (store.local === undefined) return false;
+    if (output.kind === "dir") {
+      if ((await store.treePath(name, entryKey)) === undefined) return false;
+    } else {
+      const content = await store.getStream(name, entryKey);
+      if (content === undefined) return false;
+      content.destroy();
+    }
+    if (store.info(name, entryKey) === undefined) return false;
+  }
+  return true;
 }
 
 /**
