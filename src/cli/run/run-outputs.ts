@@ -86,7 +86,8 @@ async function restoreFile(store: CacheStore, name: string, entryKey: string, fu
   const info = store.info(name, entryKey);
   if (info === undefined) return false;
   // Files are compared by content: there is no stamp for them, and an output file is usually small.
-  const lock = await store.lockKey("cachet-run-output", full);
+  // The file is this machine's: its lock is the local cache's, never a lease other machines would wait on.
+  const lock = await (store.local ?? store).lockKey("cachet-run-output", full);
   try {
     const existing = await lstat(full).catch(() => undefined);
     if (existing?.isFile() && existing.size === info.size && (existing.mode & 0o7777) === mode && (await fileDigest(full)) === info.digest) {
