@@ -122,6 +122,21 @@ describe("cachet run: hits and misses", () => {
     assert.match(result.stderr, /cannot run .*no-such-program/);
   });
 
+  test("runs use the local cache only: --remote is ignored with one warning line, CACHET_REMOTE silently", async () => {
+    const p = project();
+    // Nothing listens on port 1: a run that tried the shared tier would warn that it cannot reach it.
+    const unreachable = "postgres://nobody@127.0.0.1:1/none";
+    const first = await run(p, ["--remote", unreachable, "--out", "out", ...BUILD, "ok"]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, "built\n");
+    assert.equal(first.stderr, "warning: cachet run uses the local cache only; --remote is ignored (the shared tier serves tasks and sources)\n");
+    const second = await run(p, ["--out", "out", ...BUILD, "ok"], { CACHET_REMOTE: unreachable });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, "built\n");
+    assert.equal(second.stderr, "");
+    assert.equal(p.runs(), 1, "the second run replays the local entry");
+  });
+
   test("the command must come after --", async () => {
     const p = project();
     const result = await run(p, ["true"]);

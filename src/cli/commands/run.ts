@@ -48,6 +48,8 @@ export async function runRunCommand(context: CommandContext, command: string[], 
   } catch (error) {
     throw new UsageError(`${(error as Error).message}${flags.name === undefined ? " (pass --name NAME)" : ""}`);
   }
+  // Runs are kept in the local cache only; a shared tier asked for on the command line would otherwise be ignored silently.
+  if (context.remote) printNote(context.output, "warning: cachet run uses the local cache only; --remote is ignored (the shared tier serves tasks and sources)");
   const fields = home.dir === undefined ? undefined : readPackageCachetFields(home.dir);
   const run = new CachedRun(context, name, cwd, fields !== undefined && alwaysRuns(fields, name));
   try {
