@@ -259,6 +259,24 @@ describe("cachet run: outputs", () => {
     assert.equal(p.runs(), 1);
   });
 
+  test("an --out that is the working directory, holds it, or holds the cache root is refused before anything runs", async () => {
+    const p = project();
+    mkdirSync(join(p.dir, "sub"));
+    writeFileSync(join(p.dir, "notes.txt"), "mine");
+    for (const [out, cwd] of [[".", p.dir], ["./", p.dir], [p.dir, p.dir], ["..", join(p.dir, "sub")]] as const) {
+      const result = await runCli(["--cache-dir", p.cache, "run", "--out", out, ...BUILD, "ok"], {}, { cwd });
+      assert.equal(result.code, 2, `--out ${out}: ${result.stderr}`);
+      assert.equal(result.stderr, `error: --out ${out} is the working directory or holds it: a hit would replace it whole; name the folders or files the command writes (--out dist)\n`);
+    }
+    const aroundCache = await run(p, ["--out", ".cache", ...BUILD, "ok"]);
+    assert.equal(aroundCache.code, 2);
+    assert.match(aroundCache.stderr, /^error: --out \.cache holds the cache root /);
+    assert.equal(p.runs(), 0, "the command never ran");
+    assert.equal(readFileSync(join(p.dir, "notes.txt"), "utf8"), "mine");
+    const sibling = await runCli(["--cache-dir", p.cache, "run", "--out", "../out", ...BUILD.slice(0, 2), "../build.cjs", "ok"], {}, { cwd: join(p.dir, "sub") });
+    assert.equal(sibling.code, 0, `a folder beside the working directory is fine: ${sibling.stderr}`);
+  });
+
   test("a scoped package's default name replaces the slash: @scope+pkg:node", async () => {
     const p = project();
     writeFileSync(join(p.dir, "package.json"), JSON.stringify({ name: "@scope/pkg", version: "1.0.0" }));
