@@ -1,4 +1,5 @@
 import { constants } from "node:os";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { refreshes } from "../../config/index.js";
 import { assertValidName } from "../../store/entry-name.js";
 import type { CacheStore, KeyLock } from "../../store/index.js";
@@ -48,6 +49,7 @@ export async function runRunCommand(context: CommandContext, command: string[], 
   } catch (error) {
     throw new UsageError(`${(error as Error).message}${flags.name === undefined ? " (pass --name NAME)" : ""}`);
   }
+  refuseOutsAroundWorkingDir(flags.out ?? [], cwd, context.root.path);
   const fields = home.dir === undefined ? undefined : readPackageCachetFields(home.dir);
   const run = new CachedRun(context, name, cwd, fields !== undefined && alwaysRuns(fields, name));
   try {
@@ -244,6 +246,25 @@ class CachedRun {
       return undefined;
     }
   }
+}
+
+/**
+ * A hit replaces each `--out` path whole, so one that is the working directory or holds it (`.`, `..`, the package
+ * root from a subfolder) would swap out the folder the command runs in, deleting every file the key does not cover;
+ * one that is or holds the cache root would store the cache into itself. Both are refused before anything runs.
+ */
+function refuseOutsAroundWorkingDir(outs: readonly string[], cwd: string, cacheRoot: string): void {
+  for (const out of outs) {
+    const full = resolve(cwd, out);
+    if (holds(full, cwd)) throw new UsageError(`--out ${out} is the working directory or holds it: a hit would replace it whole; name the folders or files the command writes (--out dist)`);
+    if (holds(full, resolve(cacheRoot))) throw new UsageError(`--out ${out} holds the cache root ${cacheRoot}; name the folders or files the command writes, or move the cache (--cache-dir)`);
+  }
+}
+
+/** True when `path` is `inner` or one of its ancestors. */
+function holds(path: string, inner: string): boolean {
+  const fromPath = relative(path, inner);
+  return fromPath === "" || (fromPath !== ".." && !fromPath.startsWith(`..${sep}`) && !isAbsolute(fromPath));
 }
 
 /** The exit code to pass on: the command's, 128 + the signal's number for a signal death, 127 if it never started. */
