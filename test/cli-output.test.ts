@@ -4,10 +4,11 @@
 // where the terminal matters.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dir as dirRef, file as fileRef, openStore, task } from "../src/index.js";
-import { runCli, runCliInTerminal, tempDir, terminalAvailable } from "./helpers.js";
+import { CLI, runCli, runCliInTerminal, tempDir, terminalAvailable } from "./helpers.js";
 
 const noTerminal = terminalAvailable() ? false : "util-linux `script` is not installed (needed for a pseudo-terminal)";
 const ESC = "\u001b";
@@ -203,6 +204,12 @@ describe("help", () => {
     assert.equal(cache.stdout, "");
     assert.match(cache.stderr, /^Usage: cachet cache \[options\] \[command\]/);
     assert.match(cache.stderr, /^ {2}ls \[options\] \[name\] /m);
+  });
+
+  test("a reader that closes the pipe early (`cachet --help | head -1`) is no error: exit 0, nothing on stderr", () => {
+    const piped = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${CLI}" --help | head -c 1 >/dev/null`], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(piped.stderr, "");
+    assert.equal(piped.status, 0);
   });
 
   test("--help prints the same help on stdout and exits 0", async () => {

@@ -122,6 +122,21 @@ describe("cachet run: hits and misses", () => {
     assert.match(result.stderr, /cannot run .*no-such-program/);
   });
 
+  test("a shared tier that cannot be reached is one warning: the run works on the local cache and hits it next time", async () => {
+    const p = project();
+    // Nothing listens on port 1.
+    const unreachable = "postgres://nobody@127.0.0.1:1/none";
+    const first = await run(p, ["--remote", unreachable, "--out", "out", ...BUILD, "ok"]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.equal(first.stdout, "built\n");
+    assert.match(first.stderr, /^warning: .*127\.0\.0\.1:1/);
+    assert.equal(first.stderr.trim().split("\n").length, 1, first.stderr);
+    const second = await run(p, ["--out", "out", ...BUILD, "ok"], { CACHET_REMOTE: unreachable });
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout, "built\n");
+    assert.equal(p.runs(), 1, "the second run replays the local entry");
+  });
+
   test("the command must come after --", async () => {
     const p = project();
     const result = await run(p, ["true"]);
@@ -242,6 +257,24 @@ describe("cachet run: outputs", () => {
     assert.equal(hit.stderr, "");
     assert.equal(existsSync(join(p.dir, "never-made")), false);
     assert.equal(p.runs(), 1);
+  });
+
+  test("an --out that is the working directory, holds it, or holds the cache root is refused before anything runs", async () => {
+    const p = project();
+    mkdirSync(join(p.dir, "sub"));
+    writeFileSync(join(p.dir, "notes.txt"), "mine");
+    for (const [out, cwd] of [[".", p.dir], ["./", p.dir], [p.dir, p.dir], ["..", join(p.dir, "sub")]] as const) {
+      const result = await runCli(["--cache-dir", p.cache, "run", "--out", out, ...BUILD, "ok"], {}, { cwd });
+      assert.equal(result.code, 2, `--out ${out}: ${result.stderr}`);
+      assert.equal(result.stderr, `error: --out ${out} is the working directory or holds it: a hit would replace it whole; name the folders or files the command writes (--out dist)\n`);
+    }
+    const aroundCache = await run(p, ["--out", ".cache", ...BUILD, "ok"]);
+    assert.equal(aroundCache.code, 2);
+    assert.match(aroundCache.stderr, /^error: --out \.cache holds the cache root /);
+    assert.equal(p.runs(), 0, "the command never ran");
+    assert.equal(readFileSync(join(p.dir, "notes.txt"), "utf8"), "mine");
+    const sibling = await runCli(["--cache-dir", p.cache, "run", "--out", "../out", ...BUILD.slice(0, 2), "../build.cjs", "ok"], {}, { cwd: join(p.dir, "sub") });
+    assert.equal(sibling.code, 0, `a folder beside the working directory is fine: ${sibling.stderr}`);
   });
 
   test("a scoped package's default name replaces the slash: @scope+pkg:node", async () => {

@@ -2,6 +2,7 @@
 // the machine's PostgreSQL; and connection strings with passwords, which are never printed.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openRemoteStore, openStore, FILE_DIGEST_MEMO_NAME, sha256Hex } from "../src/index.js";
@@ -154,6 +155,52 @@ describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
     const none = await runCli(["cache", "ls", "--remote"]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /--remote needs a URL/);
+  });
+
+  test("push re-hashes a tree before sending it: a file edited in place with its size and mtime put back is not sent", async () => {
+    const dirs = tempDir("cachet-remote-push-tree-");
+    try {
+      const cacheDir = join(dirs.path, "cache");
+      const tree = join(dirs.path, "out");
+      mkdirSync(tree, { recursive: true });
+      writeFileSync(join(tree, "a.txt"), "the real output\n");
+      const local = await openStore({ cacheDir });
+      let digest: string;
+      try {
+        digest = (await local.putTree("push-edited-tree", "t1", tree)).digest;
+      } finally {
+        await local.close();
+      }
+      const file = join(cacheDir, "trees-v1", digest, "a.txt");
+      const before = statSync(file);
+      // touch -r copies the mtime to the nanosecond (utimes from JavaScript rounds it), as `rsync -t` or `cp -p` would.
+      const reference = join(dirs.path, "mtime");
+      execFileSync("touch", ["-r", file, reference]);
+      chmodSync(file, 0o644);
+      writeFileSync(file, "THE REAL OUTPUT\n");
+      chmodSync(file, before.mode & 0o777);
+      execFileSync("touch", ["-r", reference, file]);
+      assert.deepEqual([statSync(file).size, statSync(file).mtimeMs], [before.size, before.mtimeMs]);
+
+      const push = await runCli(["--cache-dir", cacheDir, "cache", "push", "--json", "--remote", db.url]);
+      assert.equal(push.code, 0, push.stderr);
+      assert.deepEqual([JSON.parse(push.stdout).pushed, JSON.parse(push.stdout).skipped], [0, 1]);
+      assert.match(push.stderr, /skipped push-edited-tree t1: the local tree no longer matches its digest/);
+      const remote = await openRemoteStore({ url: db.url });
+      try {
+        assert.equal(await remote.lookup("push-edited-tree", "t1"), undefined, "the edited tree was not sent");
+      } finally {
+        await remote.close();
+      }
+      const reopened = await openStore({ cacheDir });
+      try {
+        assert.equal(reopened.info("push-edited-tree", "t1"), undefined, "and it is dropped locally");
+      } finally {
+        await reopened.close();
+      }
+    } finally {
+      dirs.cleanup();
+    }
   });
 });
 

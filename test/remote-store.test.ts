@@ -154,6 +154,45 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     }
   });
 
+  test("a stream's entry, blob and first chunks come in one query, checked as any read: pages in order, damage, signature, a missing blob", async () => {
+    const { warnings, onWarning } = collect();
+    const signer = await open({ signingKey: "stream key" });
+    const reader = await open({ signingKey: "stream key", onWarning });
+    const readAll = async (stream: Readable | undefined) => {
+      const parts: Buffer[] = [];
+      for await (const part of stream!) parts.push(part as Buffer);
+      return Buffer.concat(parts);
+    };
+    try {
+      // Nine chunks and a bit: the first page comes with the entry, the rest four chunks per query.
+      const paged = Buffer.concat([...Array.from({ length: 9 }, (_, i) => Buffer.alloc(1 << 20, i + 1)), Buffer.alloc(1000, 42)]);
+      await signer.put("streams", "paged", paged);
+      assert.ok((await readAll(await reader.getStream("streams", "paged"))).equals(paged));
+      await signer.put("streams", "small", "inline bytes");
+      assert.equal((await readAll(await reader.getStream("streams", "small"))).toString(), "inline bytes");
+      assert.equal(await reader.getStream("streams", "absent"), undefined);
+
+      // A blob of one chunk, one byte changed in the database: the stream errors before it ends.
+      const one = Buffer.alloc(1 << 20, 7);
+      const info = await signer.put("streams", "one", one);
+      assert.ok((await readAll(await reader.getStream("streams", "one"))).equals(one));
+      await sql(suite.url, "UPDATE cachet_blob_chunks SET data = overlay(data placing '\\x08'::bytea from 500000) WHERE blob_id = (SELECT id FROM cachet_blobs WHERE digest = $1)", [info.digest]);
+      await assert.rejects(readAll(await reader.getStream("streams", "one")), { code: "CACHET_INTEGRITY" });
+
+      // Changed metadata of a signed entry: a miss, none of its content used.
+      await sql(suite.url, "UPDATE cachet_entries SET format = 'v/2' WHERE name = 'streams' AND key = 'paged'");
+      assert.equal(await reader.getStream("streams", "paged"), undefined);
+
+      // An entry whose blob is gone: a miss.
+      const gone = await signer.put("streams", "gone", Buffer.alloc(100_000, 5));
+      await sql(suite.url, "DELETE FROM cachet_blobs WHERE digest = $1", [gone.digest]);
+      assert.equal(await reader.getStream("streams", "gone"), undefined);
+      assert.deepEqual(warnings.map((warning) => warning.code).sort(), ["CACHET_BAD_SIGNATURE", "CACHET_INTEGRITY", "CACHET_MISSING_CONTENT"]);
+    } finally {
+      await Promise.all([signer.close(), reader.close()]);
+    }
+  });
+
   test("trees go in as one archive and come out whole, with modes and symlinks; a target in the way needs replace", async () => {
     const store = await open();
     try {

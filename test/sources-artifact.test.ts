@@ -120,6 +120,27 @@ describe("fetchArtifact", () => {
     }
   });
 
+  test("linkTo that is the current directory or holds it is refused before downloading", async () => {
+    serve("/here.txt", Buffer.from("here"));
+    const here = join(dir.path, "here");
+    (await import("node:fs")).mkdirSync(here, { recursive: true });
+    const previous = process.cwd();
+    const before = origin.seen.length;
+    process.chdir(here);
+    try {
+      for (const target of [".", "..", here]) {
+        await assert.rejects(fetchArtifact(origin.url("/here.txt"), { store, linkTo: target }), (error: Error) => {
+          assert.ok(error instanceof SourceOptionError, String(error));
+          assert.match(error.message, /is the current directory or holds it/);
+          return true;
+        });
+      }
+    } finally {
+      process.chdir(previous);
+    }
+    assert.equal(origin.seen.length, before, "nothing was requested");
+  });
+
   test("offline: a stored download is used even when stale; a missing one names the URL", async () => {
     serve("/stale.bin", Buffer.from("stale but stored"), { "cache-control": "max-age=0", etag: '"s"' });
     const stored = await fetchArtifact(origin.url("/stale.bin"), { store });

@@ -244,6 +244,27 @@ describe("gitSource from a local repository (a path and file://)", () => {
     assert.equal(store.info("failing", commit), undefined);
   });
 
+  test("linkTo that is the current directory or holds it is refused before any git command", async () => {
+    const here = join(dir.path, "here");
+    mkdirSync(here, { recursive: true });
+    writeFileSync(join(here, "mine.txt"), "mine");
+    const previous = process.cwd();
+    process.chdir(here);
+    try {
+      for (const target of [".", "..", here]) {
+        await assert.rejects(gitSource(origin, { store, name: "link-here", ref: first, linkTo: target, settings: online }), (error: Error & { code?: string }) => {
+          assert.equal(error.code, "CACHET_BAD_SOURCE_OPTION");
+          assert.ok(error.message.includes(`linkTo ${target} is the current directory or holds it`), error.message);
+          return true;
+        });
+      }
+    } finally {
+      process.chdir(previous);
+    }
+    assert.equal(readFileSync(join(here, "mine.txt"), "utf8"), "mine");
+    assert.equal(store.info("link-here", first), undefined, "nothing was checked out");
+  });
+
   test("linkTo puts the checkout at a target, replacing what was there", async () => {
     const target = join(dir.path, "vendor", "proj");
     mkdirSync(target, { recursive: true });

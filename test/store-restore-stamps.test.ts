@@ -3,7 +3,7 @@
 // any change (an edit, a touch, a chmod, a file added or removed) makes the restore replace it with the tree.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openStore, pruneCache, type Store } from "../src/index.js";
 import { tempDir } from "./helpers.js";
@@ -183,5 +183,61 @@ test("prune removes the stamps of folders that are gone and of trees no entry ho
     assert.equal((await reopened.linkTree("build", "k", other, { replace: true, keepUnchanged: true }))?.kept, true);
   } finally {
     await reopened.close();
+  }
+});
+
+test("a stamps bucket that is a file holds no stamp: restores still work, and prune removes the file", async () => {
+  const { store, out } = await fresh();
+  const cacheDir = store.root;
+  const bucket = join(cacheDir, "stamps-v1");
+  try {
+    await store.putTree("build", "k", out, { stampSource: true });
+    rmSync(bucket, { recursive: true });
+    writeFileSync(bucket, "not a directory");
+    writeFileSync(join(out, "a.txt"), "edited");
+    const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+    assert.ok(tally, "restored from the cache");
+    assert.equal(tally.kept, undefined);
+    assert.deepEqual(listing(out), ORIGINAL);
+  } finally {
+    await store.close();
+  }
+  const removed: string[] = [];
+  const result = await pruneCache({ cacheDir, onItem: (item) => void (item.kind === "stamp" && removed.push(item.path)) });
+  assert.equal(result.found, true);
+  assert.deepEqual(removed, [bucket]);
+  assert.equal(existsSync(bucket), false);
+  const reopened = await openStore({ cacheDir, env: {}, onWarning: () => {} });
+  try {
+    assert.equal((await reopened.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, undefined);
+    assert.equal((await reopened.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, true, "stamps are written again");
+  } finally {
+    await reopened.close();
+  }
+});
+
+test("a directory or a symlink where a stamp should be is no stamp: the target is restored and stamped anew", async () => {
+  for (const kind of ["directory", "symlink"] as const) {
+    const { store, out } = await fresh();
+    try {
+      await store.putTree("build", "k", out, { stampSource: true });
+      const stamps = join(store.root, "stamps-v1");
+      const [name] = readdirSync(stamps);
+      const file = join(stamps, name!);
+      const copy = join(store.root, "..", "stamp-copy");
+      writeFileSync(copy, readFileSync(file));
+      rmSync(file);
+      if (kind === "directory") mkdirSync(join(file, "inside"), { recursive: true });
+      else symlinkSync(copy, file);
+      writeFileSync(join(out, "a.txt"), "edited");
+      const tally = await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true });
+      assert.ok(tally, kind);
+      assert.equal(tally.kept, undefined, kind);
+      assert.deepEqual(listing(out), ORIGINAL, kind);
+      assert.ok(lstatSync(file).isFile(), `${kind}: replaced by a stamp`);
+      assert.equal((await store.linkTree("build", "k", out, { replace: true, keepUnchanged: true }))?.kept, true, kind);
+    } finally {
+      await store.close();
+    }
   }
 });

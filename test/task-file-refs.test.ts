@@ -2,7 +2,7 @@
 // and which of file() and dir() fits the path.
 import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileRefError, dir, explain, file, task, type StoreWarning } from "../src/index.js";
 import { suiteStore } from "./suite-store.js";
@@ -74,5 +74,31 @@ describe("file() and dir() as results", () => {
     for (const name of ["lost-output", "wrong-kind-output"]) {
       for await (const entry of suite.store.list(name)) assert.fail(`nothing is stored for ${name}, found ${entry.key}`);
     }
+  });
+
+  test("a dir() result that is the current directory or holds it is not stored: a hit would replace it whole", async () => {
+    const here = join(work, "here");
+    mkdirSync(here, { recursive: true });
+    writeFileSync(join(here, "mine.txt"), "mine");
+    const warnings: StoreWarning[] = [];
+    const previous = process.cwd();
+    process.chdir(here);
+    try {
+      let runs = 0;
+      const whole = task({ name: "whole-cwd-output", store: suite.store, onWarning: (warning) => warnings.push(warning) }, async (target: string) => {
+        runs++;
+        writeFileSync(join(target === "." ? here : work, "made.txt"), "made");
+        return { out: dir(target) };
+      });
+      for (const target of [".", "..", "."]) assert.equal((await whole(target)).out.path, target === "." ? here : work);
+      assert.equal(runs, 3, "every call runs: nothing was stored to hit");
+    } finally {
+      process.chdir(previous);
+    }
+    assert.equal(warnings.length, 1, "one warning per task");
+    assert.equal(warnings[0]!.code, "CACHET_UNSTORABLE_RESULT");
+    assert.match(warnings[0]!.message, /result "out": .*\/here is the current directory or holds it; a hit would replace it whole/);
+    for await (const entry of suite.store.list("whole-cwd-output")) assert.fail(`nothing is stored, found ${entry.key}`);
+    assert.equal(readFileSync(join(here, "mine.txt"), "utf8"), "mine");
   });
 });

@@ -9,6 +9,14 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
   process.once(signal, () => process.exit(128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1)));
 }
 
+// A reader that stops early (`cachet cache ls | head`) closes the pipe: what is left to print is dropped, and the
+// command still finishes its work (a restore, an index write) instead of dying on EPIPE half-way.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_DESTROYED") throw error;
+  });
+}
+
 try {
   process.exitCode = await runCli(process.argv.slice(2));
 } catch (error) {

@@ -254,51 +254,85 @@ async function* rechunk(source: Uint8Array | AsyncIterable<Uint8Array>): AsyncGe
 }
 
 /**
+ * How a chunk's bytes travel from the server: as base64 text, which the client decodes in about half the time of
+ * `bytea`'s default hex text (and which is two thirds of its size on the wire). Its column is `data`. A query that
+ * selects it has no `ORDER BY`: a sort would hold the encoded chunks (spilling four of them to disk); the chunks
+ * are put in order here instead.
+ */
+export const CHUNK_DATA = "encode(c.data, 'base64') AS data";
+
+/** A page of a blob's chunks as a query returns them (`seq`, and `data` as {@link CHUNK_DATA}). */
+export interface ChunkRow {
+  seq: number | null;
+  data: string | null;
+}
+
+/**
  * A stream of the blob `digest`, fetched a few chunks per query and checked as it goes: the stream errors with
  * {@link RemoteIntegrityError} at its end when the bytes do not hash to `digest` (a missing chunk, a changed
  * one), so a reader that waits for the end never keeps wrong data. Undefined when the blob is not stored.
  */
 export async function openBlobStream(database: Database, digest: string): Promise<Readable | undefined> {
   // The blob's row and its first page of chunks in one round trip (a blob of no bytes has no chunk rows).
-  const found = await database.query<{ id: string; size: string; seq: number | null; data: Buffer | null }>(
-    `SELECT b.id, b.size, c.seq, c.data FROM cachet_blobs b
+  const found = await database.query<{ id: string; size: string } & ChunkRow>({
+    name: "cachet_read_blob",
+    text: `SELECT b.id, b.size, c.seq, ${CHUNK_DATA} FROM cachet_blobs b
      LEFT JOIN cachet_blob_chunks c ON c.blob_id = b.id AND c.seq < $2
-     WHERE b.digest = $1 ORDER BY c.seq`,
-    [digest, CHUNKS_PER_FETCH],
-  );
+     WHERE b.digest = $1`,
+    values: [digest, CHUNKS_PER_FETCH],
+  });
   const row = found.rows[0];
-  if (row === undefined) return undefined;
-  const first = found.rows.filter((chunk) => chunk.seq !== null) as { seq: number; data: Buffer }[];
-  return Readable.from(readChunks(database, row.id, Number(row.size), digest, first), { objectMode: false });
+  return row === undefined ? undefined : blobStream(database, row.id, Number(row.size), digest, found.rows);
 }
 
-async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: Buffer }[]): AsyncGenerator<Buffer> {
+/** The first page of a blob's chunks, for a query that joins them on the blob `b` (see {@link CHUNK_DATA}). */
+export const FIRST_PAGE = `c.seq < ${CHUNKS_PER_FETCH}`;
+
+/**
+ * The stream of the blob `id` of `size` bytes, checked against `digest` as {@link openBlobStream}'s, from its first
+ * page of chunks (rows whose `seq` is null, from a join that found none, are left out) and the pages after it.
+ */
+export function blobStream(database: Database, id: string, size: number, digest: string, firstPage: readonly ChunkRow[]): Readable {
+  const first = inOrder(firstPage.filter((chunk) => chunk.seq !== null) as { seq: number; data: string }[]);
+  return Readable.from(readChunks(database, id, size, digest, first), { objectMode: false });
+}
+
+async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: string }[]): AsyncGenerator<Buffer> {
   const hash = createHash("sha256");
   let read = 0;
   const fetch = (from: number) => {
-    const page = database.query<{ seq: number; data: Buffer }>(
-      "SELECT seq, data FROM cachet_blob_chunks WHERE blob_id = $1 AND seq >= $2 AND seq < $3 ORDER BY seq",
-      [id, from, from + CHUNKS_PER_FETCH],
-    );
-    page.catch(() => {});
-    return page;
+    const page = database.query<{ seq: number; data: string }>({
+      name: "cachet_read_chunks",
+      text: `SELECT c.seq, ${CHUNK_DATA} FROM cachet_blob_chunks c WHERE c.blob_id = $1 AND c.seq >= $2 AND c.seq < $3`,
+      values: [id, from, from + CHUNKS_PER_FETCH],
+    });
+    const ordered = page.then((result) => ({ rows: inOrder(result.rows) }));
+    // A stream destroyed before it reads this page leaves it unawaited.
+    ordered.catch(() => {});
+    return ordered;
   };
   const chunks = Math.ceil(size / CHUNK_SIZE);
-  let next: Promise<{ rows: { seq: number; data: Buffer }[] }> = Promise.resolve({ rows: first });
+  let next: Promise<{ rows: { seq: number; data: string }[] }> = Promise.resolve({ rows: first });
   for (let seq = 0; ; seq += CHUNKS_PER_FETCH) {
     const page = await next;
     // The next page is asked for while this one is hashed and consumed (on a connection of its own).
     if (seq + CHUNKS_PER_FETCH < chunks) next = fetch(seq + CHUNKS_PER_FETCH);
     for (const [offset, chunk] of page.rows.entries()) {
       if (chunk.seq !== seq + offset) throw new RemoteIntegrityError(`blob ${digest}`, digest, `a gap at chunk ${seq + offset}`);
-      hash.update(chunk.data);
-      read += chunk.data.byteLength;
-      yield chunk.data;
+      // Lenient as base64 decoding is, whatever it makes of a damaged chunk is caught by the digest below.
+      const data = Buffer.from(chunk.data, "base64");
+      hash.update(data);
+      read += data.byteLength;
+      yield data;
     }
     if (page.rows.length < CHUNKS_PER_FETCH || seq + CHUNKS_PER_FETCH >= chunks) break;
   }
   const actual = hash.digest("hex");
   if (actual !== digest || read !== size) throw new RemoteIntegrityError(`blob ${digest}`, digest, `${actual} (${read} of ${size} bytes)`);
+}
+
+function inOrder<T extends { seq: number }>(rows: T[]): T[] {
+  return rows.sort((a, b) => a.seq - b.seq);
 }
 
 /** The whole blob `digest`, checked, or undefined when it is not stored. */

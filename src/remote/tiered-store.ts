@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, PutOptions, StoredValue } from "../store/cache-store.js";
+import { MACHINE_LOCAL_NAMES } from "../store/machine-local.js";
 import { EntryKindError, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { Breaker } from "./breaker.js";
 import { LeaseLostError } from "./errors.js";
@@ -75,7 +76,7 @@ export class TieredStore implements CacheStore {
 
   async put(name: string, key: string, data: Uint8Array | string, options: PutOptions = {}): Promise<EntryInfo> {
     const info = await this.options.local.put(name, key, data, options);
-    if (!this.remoteWanted(name, key)) return info;
+    if (MACHINE_LOCAL_NAMES.has(name) || !this.remoteWanted(name, key)) return info;
     if (info.storage !== "inline") {
       // Sent from the local copy when its turn comes: a queue of large values holds no copies of them.
       await this.uploadFromLocal(name, key, info, options);
@@ -104,7 +105,8 @@ export class TieredStore implements CacheStore {
 
   async getValue(name: string, key: string): Promise<StoredValue | undefined> {
     const local = await this.options.local.getValue(name, key);
-    if (local !== undefined) return local;
+    // The file-stat memo is this machine's: another machine's copy in the shared tier is never read back.
+    if (local !== undefined || MACHINE_LOCAL_NAMES.has(name)) return local;
     return this.fromRemote(`reading ${name}/${key}`, async (remote) => {
       const found = await remote.readValue(name, key);
       if (found === undefined) return undefined;

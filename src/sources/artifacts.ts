@@ -16,6 +16,7 @@ import type { FetchFunction } from "./http-cache.js";
 import { answersStored, conditionalHeaders, endToEnd, keptPolicy, policyOf, policyRequestOf, storedPolicy } from "./response-policy.js";
 import { defaultSourceStore, emitSourceWarning, reportSourceFailure } from "./source-store.js";
 import { artifactNameOf, canonicalArtifactUrl, splitUrl } from "./source-urls.js";
+import { assertLinkTargetClear } from "./link-target.js";
 
 /** Progress of a download: bytes received so far, and the total when the server said it. */
 export interface DownloadProgress {
@@ -105,6 +106,7 @@ export async function fetchArtifact(url: string | URL, options: FetchArtifactOpt
   if (options.unpack && archiveFormatOf(fileName) === undefined) {
     throw new UnsupportedArchiveFormatError(fileName, SUPPORTED_EXTENSION_LIST);
   }
+  if (options.linkTo !== undefined) assertLinkTargetClear(`fetchArtifact(${canonical})`, options.linkTo);
   const onWarning = options.onWarning ?? emitSourceWarning;
   const settings = readSettings({ env: options.env ?? process.env });
   const download: Download = {

@@ -31,11 +31,28 @@ export interface CacheControl {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 
+/** Values parsed lately: an origin sends the same few, and a revalidation parses its response's again. */
+const parsedCacheControls = new Map<string, CacheControl>();
+const MAX_PARSED = 256;
+/** Longer values are parsed each time, so what is kept stays small whatever an origin sends. */
+const MAX_KEPT_LENGTH = 256;
+
 /** Parses Cache-Control values (as joined by fetch) per RFC 9111 §5.2. */
 export function parseCacheControl(value: string | undefined): CacheControl {
+  if (value === undefined) return { normalized: "", noCacheFields: [] };
+  if (value.length > MAX_KEPT_LENGTH) return parseDirectives(value);
+  let parsed = parsedCacheControls.get(value);
+  if (parsed === undefined) {
+    parsed = parseDirectives(value);
+    if (parsedCacheControls.size >= MAX_PARSED) parsedCacheControls.delete(parsedCacheControls.keys().next().value!);
+    parsedCacheControls.set(value, parsed);
+  }
+  return { normalized: parsed.normalized, noCacheFields: [...parsed.noCacheFields] };
+}
+
+function parseDirectives(value: string): CacheControl {
   const kept: string[] = [];
   const noCacheFields: string[] = [];
-  if (value === undefined) return { normalized: "", noCacheFields };
   for (const part of splitDirectives(value)) {
     const match = /^([^=\s]+)(?:=(.*))?$/.exec(part.trim());
     if (!match) continue; // spaces around "=", or none at all

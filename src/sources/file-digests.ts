@@ -1,11 +1,12 @@
 import type { Stats } from "node:fs";
 import { hashFile, hashFileSyncChecked, isExecutable, sha256Hex } from "../hash/index.js";
 import type { CacheStore } from "../store/index.js";
+import { FILE_DIGEST_MEMO_NAME } from "../store/machine-local.js";
 import { CacheKeyReadError } from "./cache-key-errors.js";
 import { statIfPresent } from "./key-files.js";
 
 /** The store entry name of the digest memos (one entry per base directory, keyed by its absolute path's sha256). */
-export const FILE_DIGEST_MEMO_NAME = "cachet-file-digests";
+export { FILE_DIGEST_MEMO_NAME };
 /**
  * The memo's bytes: a little-endian u32 length, that many bytes of a JSON array of paths, zero padding to a
  * multiple of 8, four float64 per path in the machine's byte order (size, mtimeMs, ctimeMs,

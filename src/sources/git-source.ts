@@ -8,6 +8,7 @@ import { GIT_DATABASE_COMPONENT, gitStagingPath } from "../store/git-databases.j
 import { GitDatabase } from "./git-database.js";
 import { GitCheckoutError, GitCommandError, GitFetchError, GitOfflineError, GitRefError, GitRefNotFoundError } from "./git-errors.js";
 import { parseGitRemote, type GitRemote } from "./git-url.js";
+import { assertLinkTargetClear } from "./link-target.js";
 
 /** Options of {@link gitSource}. */
 export interface GitSourceOptions {
@@ -80,6 +81,7 @@ export async function gitSource(url: string, options: GitSourceOptions = {}): Pr
   if (ref !== undefined) assertValidRef(ref, remote);
   const name = options.name ?? remote.repositoryName;
   assertValidName(name);
+  if (options.linkTo !== undefined) assertLinkTargetClear(`gitSource(${remote.display})`, options.linkTo);
   const settings = options.settings ?? readSettings();
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   if (typeof timeoutMs !== "number" || !(timeoutMs > 0)) {

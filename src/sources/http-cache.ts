@@ -76,12 +76,15 @@ interface Found {
   served?: Headers;
   /** A Date replacing the one in `served` (a 304 that changed nothing else shares the stored head's `served`). */
   servedDate?: string | undefined;
+  /** The validators a conditional request of the plain GET of its URL sends, made on its first revalidation. */
+  plainValidators?: Record<string, string>;
 }
 
 /** A URL string split, with the entry name and the key of its head when it does not vary. */
 interface UrlTarget {
   split: SplitUrl;
   name: string;
+  keyUrl: string;
   plainKey: string;
 }
 
@@ -92,6 +95,8 @@ interface PlainRead {
   value: StoredValue | undefined;
   /** The head decoded from `value`, when it is one. */
   found: Found | undefined;
+  /** The answer of the origin to plainHit's revalidation, when it redirects: the general path follows it. */
+  redirect?: Response;
 }
 
 /** One GET on one URL (a hop of a redirect chain) and what the cache knows of it. */
@@ -145,6 +150,7 @@ class HttpCache {
       if (plain instanceof Response) return plain;
       prefetched = plain;
     }
+    let answered = prefetched?.redirect;
     const { cache, ...rest } = init;
     // As fetch does: an aborted signal rejects at once, even when the answer is stored.
     (rest.signal ?? (input instanceof Request ? input.signal : undefined))?.throwIfAborted();
@@ -195,7 +201,8 @@ class HttpCache {
         offline: settings.offline,
         refresh: refreshes(settings.refresh, name),
       };
-      const response = await this.get(hop, true, prefetched);
+      const response = answered ?? (await this.get(hop, true, prefetched));
+      answered = undefined;
       prefetched = undefined;
       const location = REDIRECTS.has(response.status) ? response.headers.get("location") : null;
       if (location === null || redirectMode === "manual") return finish(response, url, redirects > 0);
@@ -235,8 +242,54 @@ class HttpCache {
     const found = value !== undefined && value.format === HEAD_FORMAT ? this.decode(target.name, target.plainKey, value.data) : undefined;
     const read: PlainRead = { name: target.name, key: target.plainKey, value, found };
     if (found === undefined || found.head.body.key !== undefined || REDIRECTS.has(found.head.status) || found.head.headers.some(([name]) => name === "vary")) return read;
-    if (found.policy.stale()) return read;
+    if (found.policy.stale()) {
+      if (found.head.status !== 200) return read;
+      const revalidation = this.revalidatePlain(store, target, found);
+      if (revalidation === undefined) return read;
+      const response = await revalidation;
+      if (REDIRECTS.has(response.status) && response.headers.has("location")) return { ...read, redirect: response };
+      return finish(response, target.split.url, false);
+    }
     return finish(storedResponse(found, inlineBodyOf(found), HIT_STATUS), target.split.url, false);
+  }
+
+  /**
+   * The revalidation of a stale stored response by a plain GET of its URL string, as the general path makes it
+   * (same conditional request, same coalescing, and `forward` handles every answer), without building the
+   * request's headers and hop from scratch. Undefined when the general path would not revalidate at once
+   * (stale-while-revalidate, a stale response still usable) or an identical request is in flight.
+   */
+  private revalidatePlain(store: CacheStore, target: UrlTarget, found: Found): Promise<Response> | undefined {
+    const id = `${target.name}\0${target.plainKey}`;
+    if (this.inflight.has(id)) return undefined;
+    // What policyRequestOf makes of a request without headers.
+    const policyRequest: PolicyRequest = { url: target.keyUrl, method: "GET", headers: { host: target.split.url.host } };
+    const evaluation = found.policy.evaluateRequest(policyRequest);
+    const usable = evaluation.response !== undefined && !found.head.mustRevalidate;
+    if (usable && !evaluation.revalidation?.synchronous) return undefined;
+    const hop: Hop = {
+      url: target.split.url,
+      keyUrl: target.keyUrl,
+      name: target.name,
+      headers: new Headers(),
+      policyRequest,
+      mode: "default",
+      init: { redirect: "manual" },
+      offline: false,
+      refresh: false,
+    };
+    found.plainValidators ??= Object.fromEntries(conditionalHeaders(found.policy, policyRequest, hop.headers));
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    this.inflight.set(id, done);
+    const finish = () => {
+      if (this.inflight.get(id) === done) this.inflight.delete(id);
+      settle();
+    };
+    // A record, not a Headers: fetch converts it for less; a copy, as the network may keep what it is given.
+    const response = this.forward(store, hop, found, true, [], true, "stale", id, finish, { ...found.plainValidators });
+    response.catch(finish);
+    return response;
   }
 
   /**
@@ -251,7 +304,7 @@ class HttpCache {
     if (split.authorization !== undefined) return undefined;
     const name = hostEntryName(split.url);
     const keyUrl = requestKeyUrl(split.url);
-    const target: UrlTarget = { split, name, plainKey: headKey(keyUrl, variantOf([], {})) };
+    const target: UrlTarget = { split, name, keyUrl, plainKey: headKey(keyUrl, variantOf([], {})) };
     if (this.targets.size >= MAX_TARGETS) this.targets.delete(this.targets.keys().next().value!);
     this.targets.set(input, target);
     return target;
@@ -465,11 +518,13 @@ class HttpCache {
     reason: ForwardReason,
     id: string,
     settle: () => void,
+    /** The conditional request's headers, when the caller made them already. */
+    validators?: Record<string, string>,
   ): Promise<Response> {
     const found = conditional ? stored : undefined;
-    let headers = hop.headers;
+    let headers: Headers | Record<string, string> = hop.headers;
     if (found) {
-      headers = conditionalHeaders(found.policy, hop.policyRequest, hop.headers);
+      headers = validators ?? conditionalHeaders(found.policy, hop.policyRequest, hop.headers);
     }
     let response: Response;
     try {
@@ -495,12 +550,7 @@ class HttpCache {
   /** After a 304 that matches the stored response: its headers merged into the stored ones, the head rewritten. */
   private async update(store: CacheStore, hop: Hop, found: Found, response: Response, names: string[], id: string): Promise<Found | undefined> {
     if (!answersStored(found.head.headers, response, hop.headers)) return undefined;
-    // RFC 9111 §3.2: each field of the 304 replaces the stored one or is added, except those the body depends on.
-    const replaced = new Set<string>();
-    for (const name of response.headers.keys()) if (!KEPT_ON_UPDATE.has(name) && !HOP_BY_HOP.has(name)) replaced.add(name);
-    const fields = endToEnd(response.headers);
-    const headers: [string, string][] = found.head.headers.filter(([name]) => !replaced.has(name));
-    for (const pair of fields) if (replaced.has(pair[0])) headers.push(pair);
+    const headers = updatedHeaders(found.head.headers, response.headers);
     const { policy, mustRevalidate } = policyOf(hop.policyRequest, found.head.status, headers);
     // A 304 that changes no header but Date, for a response stale at once (max-age=0, no-cache), would store a head
     // the next request revalidates all the same: it is used for this answer and not written.
@@ -661,6 +711,28 @@ function isEmpty(init: CachedRequestInit): boolean {
   if (init === null) return false; // refused by the general path, as before
   for (const _key in init) return false;
   return true;
+}
+
+/**
+ * The stored headers updated by a 304's (RFC 9111 §3.2): each field of the 304 replaces the stored one or is
+ * added, except those the stored body depends on and hop-by-hop ones; a field the 304's Connection names (but
+ * Set-Cookie) removes the stored one and is not added, as endToEnd leaves it out. One pass over the 304's headers.
+ */
+function updatedHeaders(stored: [string, string][], fresh: Headers): [string, string][] {
+  const connection = fresh.get("connection");
+  const named = connection === null ? undefined : new Set(connection.split(",").map((token) => token.trim().toLowerCase()));
+  const replaced = new Set<string>();
+  const added: [string, string][] = [];
+  for (const pair of fresh) {
+    const name = pair[0];
+    if (KEPT_ON_UPDATE.has(name) || HOP_BY_HOP.has(name)) continue;
+    replaced.add(name);
+    if (name !== "set-cookie" && !named?.has(name)) added.push(pair);
+  }
+  const headers = stored.filter(([name]) => !replaced.has(name));
+  for (const pair of added) headers.push(pair);
+  if (replaced.has("set-cookie")) for (const cookie of fresh.getSetCookie()) headers.push(["set-cookie", cookie]);
+  return headers;
 }
 
 /** The two header lists are the same, field for field in order, but for Date. */

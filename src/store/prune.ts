@@ -1,4 +1,4 @@
-import { existsSync, type Dirent } from "node:fs";
+import { existsSync, statSync, type Dirent } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CacheWalk } from "./cache-walk.js";
@@ -164,6 +164,8 @@ async function removeUnreferencedTrees(dir: string, keep: Set<string>, remover: 
 
 /** Removes the restore stamps that can no longer serve a restore (see `stampStillUseful`). */
 async function removeStaleStamps(dir: string, trees: ReadonlySet<string>, remover: Remover): Promise<Tally> {
+  // A file where the bucket should be holds no stamp and keeps every restore from writing one.
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) return remover.remove("stamp", dir);
   let tally = emptyTally();
   for (const entry of await entriesIn(dir)) {
     const path = join(dir, entry.name);

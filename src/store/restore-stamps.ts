@@ -123,8 +123,20 @@ export function writeStamp(layout: CacheLayout, target: string, digest: string, 
 
 /** Forgets what `target` held (before a restore replaces it, so a failed restore leaves no stale stamp). */
 export function removeStamp(layout: CacheLayout, target: string): void {
-  rmSync(stampPath(layout, target), { force: true });
-  rmSync(legacyStampPath(layout, target), { force: true });
+  removeIfThere(stampPath(layout, target));
+  removeIfThere(legacyStampPath(layout, target));
+}
+
+/**
+ * Removes a stamp, whatever is at its path (a directory there would keep every restore from stamping, or from
+ * running at all); none can be there when the stamps bucket is not a directory (ENOTDIR), which is no error.
+ */
+function removeIfThere(path: string): void {
+  try {
+    rmSync(path, { force: true, recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOTDIR") throw error;
+  }
 }
 
 function encodeStamp(target: string, digest: string, entries: readonly StampEntry[]): Buffer {

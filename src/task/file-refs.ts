@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { describeAt, hashFile, hashKey, hashTree, keySegment, UnsupportedFileTypeError } from "../hash/index.js";
 import { FileRefError, describeValue } from "./errors.js";
 
@@ -110,6 +110,19 @@ export async function refFailure(label: "input" | "result", path: RefPath, ref: 
   const denied = error as NodeJS.ErrnoException | null;
   if (denied?.code === "EACCES" && denied.path?.startsWith(ref.path)) return fail(`permission denied reading ${denied.path}`);
   return error;
+}
+
+/**
+ * A hit puts a `dir()` result back whole, so a result directory that is the current directory or holds it would
+ * be swapped out from under the process (deleting what is there): such a result is refused as unstorable.
+ */
+export function assertRestorableDir(path: RefPath, ref: ContentRef): void {
+  if (ref.kind !== "dir") return;
+  const fromRef = relative(ref.path, process.cwd());
+  if (fromRef === "" || (fromRef !== ".." && !fromRef.startsWith(`..${sep}`) && !isAbsolute(fromRef))) {
+    const where = renderRefPath(path);
+    throw new FileRefError(describeAt("result", where, `${ref.path} is the current directory or holds it; a hit would replace it whole (return the folder the task writes, such as dir("out"))`), where, ref.path);
+  }
 }
 
 /** A reference's place in a value as messages print it: `src`, `out.report`, `files[2]`. */

@@ -4,7 +4,7 @@ import { VALUE_FORMAT, deserializeValue, serializeValue } from "../hash/index.js
 import type { CacheStore, PutOptions, StoredValue } from "../store/index.js";
 import { restoreFileInto } from "../store/restore-swap.js";
 import { contentEntryKey } from "./content-entries.js";
-import { DirRef, FileRef, findRefs, refFailure, type ContentRef, type RefPath } from "./file-refs.js";
+import { DirRef, FileRef, assertRestorableDir, findRefs, refFailure, type ContentRef, type RefPath } from "./file-refs.js";
 
 /** Format of a result holding file or directory references: an envelope (in `cachet-value/1`) plus content entries. */
 export const RESULT_WITH_REFS_FORMAT = "cachet-task-result/1";
@@ -39,6 +39,7 @@ export async function storeResult(store: CacheStore, name: string, key: string, 
     await store.put(name, key, serializeValue(value), { ...options, format: VALUE_FORMAT });
     return;
   }
+  for (const [path, ref] of refs) assertRestorableDir(path, ref);
   const stored: StoredRef[] = [];
   let stripped = value;
   for (const [index, [path, ref]] of refs.entries()) {

@@ -1,5 +1,4 @@
 import { openRemoteStore, pushToRemote, remoteOptionsFromSettings, type RemoteRemoval, type RemoteStore } from "../../remote/index.js";
-import { FILE_DIGEST_MEMO_NAME } from "../../sources/index.js";
 import { assertValidName } from "../../store/index.js";
 import { openExistingStore, type CommandContext } from "../context.js";
 import { formatAge, formatBytes, plural, shortEntryKey } from "../format.js";
@@ -107,7 +106,6 @@ export function remotePushCommand(context: CommandContext, names: string[], flag
       const verb = flags.dryRun ? "would push" : "pushed";
       const result = await pushToRemote(local, remote, {
         names,
-        exclude: [FILE_DIGEST_MEMO_NAME],
         dryRun: flags.dryRun,
         onEntry: (entry, outcome) => {
           if (outcome.kind === "pushed") printNote(context.output, `${verb} ${entry.name} ${entry.key} (${formatBytes(entry.size)})`);
@@ -119,7 +117,7 @@ export function remotePushCommand(context: CommandContext, names: string[], flag
         context.output,
         `${flags.dryRun ? "Would push" : "Pushed"} ${plural(result.pushed, "entry", "entries")} (${formatBytes(result.bytes)}) to ${remote.root}; ` +
           `${plural(result.present, "entry was", "entries were")} there already` +
-          (result.skipped > 0 ? `; ${plural(result.skipped, "damaged local entry", "damaged local entries")} skipped` : ""),
+          (result.skipped > 0 ? `; ${plural(result.skipped, "local entry", "local entries")} skipped (damaged, or removed or replaced meanwhile)` : ""),
       );
       return 0;
     } finally {

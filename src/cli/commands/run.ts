@@ -1,4 +1,5 @@
 import { constants } from "node:os";
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { refreshes } from "../../config/index.js";
 import { assertValidName } from "../../store/entry-name.js";
 import type { CacheStore, KeyLock } from "../../store/index.js";
@@ -48,6 +49,7 @@ export async function runRunCommand(context: CommandContext, command: string[], 
   } catch (error) {
     throw new UsageError(`${(error as Error).message}${flags.name === undefined ? " (pass --name NAME)" : ""}`);
   }
+  refuseOutsAroundWorkingDir(flags.out ?? [], cwd, context.root.path);
   const fields = home.dir === undefined ? undefined : readPackageCachetFields(home.dir);
   const run = new CachedRun(context, name, cwd, fields !== undefined && alwaysRuns(fields, name));
   try {
@@ -171,7 +173,7 @@ class CachedRun {
     if (store === undefined) return undefined;
     const found = await this.guard(async () => {
       const record = await this.readRecord(store);
-      if (record === undefined || !outputsStored(store, this.name, this.key, record.outputs)) return undefined;
+      if (record === undefined || !(await outputsStored(store, this.name, this.key, record.outputs))) return undefined;
       const stored = await store.getValue(this.name, contentEntryKey(this.key, 0));
       const log = stored?.format === RUN_LOG_FORMAT ? decodeRunLog(stored.data) : undefined;
       if (log === undefined) return undefined;
@@ -216,8 +218,16 @@ class CachedRun {
     });
   }
 
+  /**
+   * The local cache, or the local cache in front of the shared tier when one is configured (a CI fleet replays
+   * what one machine ran). The remote layer is loaded only then, so a local hit starts as lean as before.
+   */
   private async open(): Promise<CacheStore> {
-    this.store ??= await openStore(storeOptions(this.context));
+    if (this.store === undefined) {
+      const options = storeOptions(this.context);
+      const shared = this.context.settings.remote !== undefined && !this.context.root.temporary;
+      this.store = shared ? await (await import("../../open-store.js")).openConfiguredStore(options, this.context.settings) : await openStore(options);
+    }
     return this.store;
   }
 
@@ -236,6 +246,25 @@ class CachedRun {
       return undefined;
     }
   }
+}
+
+/**
+ * A hit replaces each `--out` path whole, so one that is the working directory or holds it (`.`, `..`, the package
+ * root from a subfolder) would swap out the folder the command runs in, deleting every file the key does not cover;
+ * one that is or holds the cache root would store the cache into itself. Both are refused before anything runs.
+ */
+function refuseOutsAroundWorkingDir(outs: readonly string[], cwd: string, cacheRoot: string): void {
+  for (const out of outs) {
+    const full = resolve(cwd, out);
+    if (holds(full, cwd)) throw new UsageError(`--out ${out} is the working directory or holds it: a hit would replace it whole; name the folders or files the command writes (--out dist)`);
+    if (holds(full, resolve(cacheRoot))) throw new UsageError(`--out ${out} holds the cache root ${cacheRoot}; name the folders or files the command writes, or move the cache (--cache-dir)`);
+  }
+}
+
+/** True when `path` is `inner` or one of its ancestors. */
+function holds(path: string, inner: string): boolean {
+  const fromPath = relative(path, inner);
+  return fromPath === "" || (fromPath !== ".." && !fromPath.startsWith(`..${sep}`) && !isAbsolute(fromPath));
 }
 
 /** The exit code to pass on: the command's, 128 + the signal's number for a signal death, 127 if it never started. */

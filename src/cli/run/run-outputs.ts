@@ -38,9 +38,27 @@ export async function storeOutputs(store: CacheStore, name: string, key: string,
   return recorded;
 }
 
-/** True when every stored output of the run is still in the cache (checked before anything is restored). */
-export function outputsStored(store: CacheStore, name: string, key: string, outputs: readonly RunOutput[]): boolean {
-  return outputs.every((output, index) => output.kind === "absent" || store.info(name, outputEntryKey(key, index)) !== undefined);
+/**
+ * True when every stored output of the run is in this machine's cache (checked before anything is restored). An
+ * output only the shared tier behind the store holds is brought into the local cache first; one it lacks too
+ * makes the run a miss.
+ */
+export async function outputsStored(store: CacheStore, name: string, key: string, outputs: readonly RunOutput[]): Promise<boolean> {
+  for (const [index, output] of outputs.entries()) {
+    if (output.kind === "absent") continue;
+    const entryKey = outputEntryKey(key, index);
+    if (store.info(name, entryKey) !== undefined) continue;
+    if (store.local === undefined) return false;
+    if (output.kind === "dir") {
+      if ((await store.treePath(name, entryKey)) === undefined) return false;
+    } else {
+      const content = await store.getStream(name, entryKey);
+      if (content === undefined) return false;
+      content.destroy();
+    }
+    if (store.info(name, entryKey) === undefined) return false;
+  }
+  return true;
 }
 
 /**
@@ -68,7 +86,8 @@ async function restoreFile(store: CacheStore, name: string, entryKey: string, fu
   const info = store.info(name, entryKey);
   if (info === undefined) return false;
   // Files are compared by content: there is no stamp for them, and an output file is usually small.
-  const lock = await store.lockKey("cachet-run-output", full);
+  // The file is this machine's: its lock is the local cache's, never a lease other machines would wait on.
+  const lock = await (store.local ?? store).lockKey("cachet-run-output", full);
   try {
     const existing = await lstat(full).catch(() => undefined);
     if (existing?.isFile() && existing.size === info.size && (existing.mode & 0o7777) === mode && (await fileDigest(full)) === info.digest) {

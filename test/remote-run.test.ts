@@ -1,0 +1,63 @@
+// `cachet run` with a shared tier configured: what one machine (cache root, checkout folder) ran is replayed on
+// another, outputs restored and the command not run; the run's key does not depend on where the checkout is.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli, tempDir } from "./helpers.js";
+import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+
+const BUILD_SCRIPT = `
+const fs = require("node:fs");
+fs.appendFileSync("runs.log", "run\\n");
+fs.mkdirSync("out/sub", { recursive: true });
+fs.writeFileSync("out/sub/b.txt", "beta");
+fs.writeFileSync("report.txt", "report");
+process.stdout.write("built\\n");
+process.stderr.write("note\\n");
+`;
+
+describe("cachet run through the shared tier", { skip: postgresSkipReason }, () => {
+  let db: { url: string; drop: () => Promise<void> };
+  const dirs = tempDir("cachet-remote-run-");
+  before(async () => {
+    db = await createTestDatabase();
+  });
+  after(async () => {
+    await db?.drop();
+    dirs.cleanup();
+  });
+
+  function machine(label: string): { dir: string; cache: string } {
+    const dir = join(dirs.path, label, "checkout");
+    mkdirSync(join(dir, "src"), { recursive: true });
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "shared-pkg", version: "1.0.0" }));
+    writeFileSync(join(dir, "src", "index.js"), "export {};\n");
+    writeFileSync(join(dir, "build.cjs"), BUILD_SCRIPT);
+    return { dir, cache: join(dirs.path, label, "cache") };
+  }
+  const run = (m: { dir: string; cache: string }, env: NodeJS.ProcessEnv) =>
+    runCli(["--cache-dir", m.cache, "run", "--out", "out", "--out", "report.txt", "--", process.execPath, "build.cjs"], env, { cwd: m.dir });
+
+  test("a run made on one machine is replayed on another: same output, outputs restored, the command not run", async () => {
+    const first = machine("machine-1");
+    const made = await run(first, { CACHET_REMOTE: db.url });
+    assert.equal(made.code, 0, made.stderr);
+    assert.deepEqual([made.stdout, made.stderr], ["built\n", "note\n"]);
+    assert.equal((await sql(db.url, "SELECT name FROM cachet_entries WHERE name = 'shared-pkg:node'")).length, 4, "the record, its log and its two outputs are shared");
+
+    const second = machine("machine-2");
+    const replayed = await run(second, { CACHET_REMOTE: db.url });
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.deepEqual([replayed.stdout, replayed.stderr], ["built\n", "note\n"]);
+    assert.equal(existsSync(join(second.dir, "runs.log")), false, "the command did not run on the second machine");
+    assert.equal(readFileSync(join(second.dir, "out", "sub", "b.txt"), "utf8"), "beta");
+    assert.equal(readFileSync(join(second.dir, "report.txt"), "utf8"), "report");
+
+    // Without the shared tier a third machine runs it itself.
+    const third = machine("machine-3");
+    const alone = await run(third, {});
+    assert.equal(alone.code, 0, alone.stderr);
+    assert.equal(readFileSync(join(third.dir, "runs.log"), "utf8"), "run\n");
+  });
+});
