@@ -56,10 +56,15 @@ export class Database {
 
   /** Runs one statement. */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string | pg.QueryConfig, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      return await (typeof text === "string" ? this.pool.query<R>(text, values) : this.pool.query<R>(text));
-    } catch (error) {
-      throw this.wrap(error);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await (typeof text === "string" ? this.pool.query<R>(text, values) : this.pool.query<R>(text));
+      } catch (error) {
+        // A named statement prepared before a column type changed is refused on every connection that prepared
+        // it; each refusal closes that connection, so within a pool's worth of tries one prepares it anew.
+        if (typeof text !== "string" && text.name !== undefined && isStalePlan(error) && attempt <= (this.options.maxConnections ?? 4)) continue;
+        throw this.wrap(error);
+      }
     }
   }
 
@@ -73,7 +78,8 @@ export class Database {
       await client.query("COMMIT");
       return result;
     } catch (error) {
-      broken = !(await client.query("ROLLBACK").then(() => true, () => false));
+      // A connection whose prepared statement no longer fits the tables would refuse it again: it is closed.
+      broken = !(await client.query("ROLLBACK").then(() => true, () => false)) || isStalePlan(error);
       throw this.wrap(error);
     } finally {
       client.release(broken);
@@ -121,4 +127,9 @@ export class Database {
   async close(): Promise<void> {
     await this.pool.end().catch(() => {});
   }
+}
+
+/** The server's refusal of a statement prepared before a column type of its tables changed (nothing was run). */
+function isStalePlan(error: unknown): boolean {
+  return (error as { code?: unknown }).code === "0A000" && /cached plan must not change result type/.test((error as Error).message);
 }
