@@ -3,6 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { runCli, tempDir } from "./helpers.js";
 import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
@@ -80,5 +81,24 @@ describe("cachet run through the shared tier", { skip: postgresSkipReason }, () 
     assert.equal(again.code, 0, again.stderr);
     assert.equal(readFileSync(join(third.dir, "runs.log"), "utf8"), "run\n", "the command ran");
     assert.equal(readFileSync(join(third.dir, "out", "sub", "b.txt"), "utf8"), "beta");
+  });
+  test("a remote that accepts and never answers: one time limit of waiting in all, one warning, the command runs", async () => {
+    const sockets: Socket[] = [];
+    const hanging = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => hanging.listen(0, "127.0.0.1", resolve));
+    const port = (hanging.address() as { port: number }).port;
+    try {
+      const alone = machine("hanging");
+      const result = await run(alone, { CACHET_REMOTE: `postgres://postgres@127.0.0.1:${port}/none` });
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(readFileSync(join(alone.dir, "runs.log"), "utf8"), "run\n");
+      assert.equal(result.stderr.match(/warning/g)?.length, 1, result.stderr);
+      // The record is asked for, the lease taken and the record asked for again: after the first call ran out of
+      // its time limit the others skip the remote instead of each waiting it out again.
+      assert.equal(sockets.length, 1, `connections to the hanging server: ${sockets.length}`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      hanging.close();
+    }
   });
 });
