@@ -64,13 +64,18 @@ export class Breaker {
       this.warnOnce("CACHET_REMOTE_REFUSED", `cachet: ${what}: ${(error as Error).message}; such entries stay in the local cache only`);
       return;
     }
-    this.inARow++;
     const limit = this.options.failures ?? 3;
+    // A server that does not answer makes every call wait out the whole time limit: one such call is enough to
+    // skip it (three would make a caller that asks three times, as a `cachet run` miss does, wait three limits).
+    const timedOut = (error as { code?: unknown } | undefined)?.code === "CACHET_REMOTE_TIMEOUT";
+    this.inARow = timedOut ? Math.max(this.inARow + 1, limit) : this.inARow + 1;
     const coolOff = Math.round((this.options.coolOffMs ?? 30_000) / 1000);
     this.warnOnce(
       "CACHET_REMOTE_UNAVAILABLE",
       `cachet: ${what} failed (${(error as Error)?.message ?? String(error)}); the local cache is used instead, ` +
-        `and after ${limit} failures in a row the shared cache is skipped for ${coolOff} s, then tried once again`,
+        (timedOut
+          ? `and the shared cache is skipped for ${coolOff} s, then tried once again`
+          : `and after ${limit} failures in a row the shared cache is skipped for ${coolOff} s, then tried once again`),
     );
     if (this.inARow >= limit) this.openUntil = Date.now() + (this.options.coolOffMs ?? 30_000);
   }
