@@ -24,20 +24,23 @@ describe("sources through the shared tier", { skip: postgresSkipReason }, () => 
 
   test("a download, a response and a checkout made on one machine are served on another without origin or repository", async () => {
     const tool = Buffer.from("a tool shared through the remote\n");
+    const large = Buffer.alloc(300_000, 5); // stored apart from its head, as a blob entry of its own
     const origin = await startOrigin({
       "/dist/tool.txt": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(tool),
       "/page": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end("page"),
+      "/large": (_request, response) => void response.writeHead(200, { "cache-control": "max-age=3600" }).end(large),
     });
     const repository = join(dirs.path, "lib");
     const commit = makeRepository(repository, { "lib.txt": "lib\n" });
     const digest = createHash("sha256").update(tool).digest("hex");
-    const urls = { tool: origin.url("/dist/tool.txt"), page: origin.url("/page") };
+    const urls = { tool: origin.url("/dist/tool.txt"), page: origin.url("/page"), large: origin.url("/large") };
 
     const first = await openConfiguredStore({ cacheDir: join(dirs.path, "machine-1"), env: { CACHET_REMOTE: db.url } });
     try {
       assert.ok(first instanceof TieredStore);
       assert.equal((await fetchArtifact(urls.tool, { store: first, sha256: digest })).fromCache, false);
       assert.equal(await (await createCachedFetch({ store: first })(urls.page)).text(), "page");
+      assert.equal((await (await createCachedFetch({ store: first })(urls.large)).arrayBuffer()).byteLength, large.length);
       assert.equal((await gitSource(repository, { ref: commit, store: first })).fetched, true);
     } finally {
       await first.close(); // flushes the uploads
@@ -52,12 +55,14 @@ describe("sources through the shared tier", { skip: postgresSkipReason }, () => 
       assert.ok(artifact.path.startsWith(join(dirs.path, "machine-2")), "restored into this machine's cache");
       const page = await createCachedFetch({ store: second })(urls.page);
       assert.deepEqual([await page.text(), page.headers.get("cache-status")], ["page", "cachet; hit"]);
+      const big = await createCachedFetch({ store: second })(urls.large);
+      assert.deepEqual([Buffer.from(await big.arrayBuffer()).equals(large), big.headers.get("cache-status")], [true, "cachet; hit"]);
       const checkout = await gitSource(repository, { ref: commit, store: second });
       assert.deepEqual([checkout.fromCache, checkout.fetched, readFileSync(join(checkout.path, "lib.txt"), "utf8")], [true, false, "lib\n"]);
     } finally {
       await second.close();
     }
-    assert.equal(origin.count("/dist/tool.txt") + origin.count("/page"), 2, "one request each, from the first machine");
+    assert.equal(origin.count("/dist/tool.txt") + origin.count("/page") + origin.count("/large"), 3, "one request each, from the first machine");
   });
 
   test("the file-stat memo of cache keys stays on the machine: never uploaded, still used", async () => {

@@ -279,13 +279,7 @@ class HttpCache {
       refresh: false,
     };
     found.plainValidators ??= Object.fromEntries(conditionalHeaders(found.policy, policyRequest, hop.headers));
-    let settle!: () => void;
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    this.inflight.set(id, done);
-    const finish = () => {
-      if (this.inflight.get(id) === done) this.inflight.delete(id);
-      settle();
-    };
+    const finish = this.claimInflight(id);
     // A record, not a Headers: fetch converts it for less; a copy, as the network may keep what it is given.
     const response = this.forward(store, hop, found, true, [], true, "stale", id, finish, { ...found.plainValidators });
     response.catch(finish);
@@ -396,13 +390,7 @@ class HttpCache {
         return this.get(hop, false);
       }
     }
-    let settle!: () => void;
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    this.inflight.set(id, done);
-    const finish = () => {
-      if (this.inflight.get(id) === done) this.inflight.delete(id);
-      settle();
-    };
+    const finish = this.claimInflight(id);
     try {
       const response = await this.forward(store, hop, found, conditional, names, known, reason, id, finish);
       return response;
@@ -494,14 +482,34 @@ class HttpCache {
   private async storedBody(store: CacheStore, hop: Hop, body: StoredBody, inline: Uint8Array | undefined): Promise<Uint8Array | ReadableStream<Uint8Array> | null | undefined> {
     if (body.key === undefined) return inline === undefined || inline.byteLength === 0 ? null : inline;
     try {
-      const info = store.info(hop.name, body.key);
-      if (info === undefined || info.digest !== body.digest || info.size !== body.size) return undefined;
-      const stream = await store.getStream(hop.name, body.key);
+      let info = store.info(hop.name, body.key);
+      let stream: Readable | undefined;
+      if (info === undefined && store.local !== undefined) {
+        // Only the shared tier behind the store holds the body: reading it brings it into the local cache.
+        stream = await store.getStream(hop.name, body.key);
+        info = store.info(hop.name, body.key);
+      }
+      if (info === undefined || info.digest !== body.digest || info.size !== body.size) {
+        stream?.destroy();
+        return undefined;
+      }
+      stream ??= await store.getStream(hop.name, body.key);
       return stream === undefined ? undefined : (Readable.toWeb(stream) as ReadableStream<Uint8Array>);
     } catch (error) {
       reportSourceFailure("read", error, store.root, this.onWarning);
       return undefined;
     }
+  }
+
+  /** Marks the request `id` as going to the network (identical ones wait for it); the returned call ends that. */
+  private claimInflight(id: string): () => void {
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    this.inflight.set(id, done);
+    return () => {
+      if (this.inflight.get(id) === done) this.inflight.delete(id);
+      settle();
+    };
   }
 
   /**
@@ -656,13 +664,7 @@ class HttpCache {
   /** Stale-while-revalidate: the stored response was served; this refreshes it and never reaches the caller. */
   private revalidateInBackground(store: CacheStore, hop: Hop, found: Found, names: string[], id: string): void {
     if (this.inflight.has(id)) return;
-    let settle!: () => void;
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    this.inflight.set(id, done);
-    const finish = () => {
-      if (this.inflight.get(id) === done) this.inflight.delete(id);
-      settle();
-    };
+    const finish = this.claimInflight(id);
     const background: Hop = { ...hop, init: { ...hop.init, signal: null } };
     void this.forward(store, background, found, true, names, true, "stale", id, finish)
       .then((response) => (response.body ? drain(response.body) : undefined))
