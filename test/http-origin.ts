@@ -2,6 +2,8 @@
 // recorded (path, method, headers) so tests count what reached the network. Not a test file.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { createCachedFetch, openStore, type CacheStore, type FetchFunction } from "../src/index.js";
+import { tempDir } from "./helpers.js";
 
 /** Answers one request; `n` counts the requests to this path so far, this one included. */
 export type Route = (request: IncomingMessage, response: ServerResponse, n: number) => void | Promise<void>;
@@ -65,4 +67,27 @@ export function answer(body: string | ((n: number) => string), headers: Record<s
     response.writeHead(200, { "content-type": "text/plain", "x-n": String(n), ...headers });
     response.end(typeof body === "function" ? body(n) : body);
   };
+}
+
+/** What a describe block of cachedFetch tests works on: a scratch cache root, a store on it, an origin, the client. */
+export interface FetchSetup {
+  dir: ReturnType<typeof tempDir>;
+  store: CacheStore;
+  origin: Origin;
+  cachedFetch: FetchFunction;
+}
+
+/** Opens a {@link FetchSetup} (a `tempDir` labelled `label`); end it with {@link closeFetchSetup}. */
+export async function openFetchSetup(label: string): Promise<FetchSetup> {
+  const dir = tempDir(label);
+  const store = await openStore({ cacheDir: dir.path });
+  const origin = await startOrigin();
+  return { dir, store, origin, cachedFetch: createCachedFetch({ store }) };
+}
+
+/** Closes the store and the origin and removes the scratch root (the store given may have been reopened since). */
+export async function closeFetchSetup(setup: Omit<FetchSetup, "cachedFetch">): Promise<void> {
+  await setup.store.close();
+  await setup.origin.close();
+  setup.dir.cleanup();
 }

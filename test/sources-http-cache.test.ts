@@ -3,30 +3,22 @@
 // unsafe methods, stale-if-error, stale-while-revalidate, fetch's cache modes and Cache-Status.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { createCachedFetch, openStore, type CacheStore, type FetchFunction } from "../src/index.js";
-import { tempDir } from "./helpers.js";
-import { answer, startOrigin, type Origin } from "./http-origin.js";
+import type { CacheStore, FetchFunction } from "../src/index.js";
+import { answer, closeFetchSetup, openFetchSetup, startOrigin, type FetchSetup, type Origin } from "./http-origin.js";
 import { startNode, workerPath } from "./workers/child.js";
 
 const REPO = new URL("..", import.meta.url).pathname;
 
 describe("cachedFetch: HTTP caching rules", () => {
-  let dir: ReturnType<typeof tempDir>;
+  let dir: FetchSetup["dir"];
   let store: CacheStore;
   let origin: Origin;
   let cachedFetch: FetchFunction;
 
   before(async () => {
-    dir = tempDir("cachet-http-");
-    store = await openStore({ cacheDir: dir.path });
-    origin = await startOrigin();
-    cachedFetch = createCachedFetch({ store });
+    ({ dir, store, origin, cachedFetch } = await openFetchSetup("cachet-http-"));
   });
-  after(async () => {
-    await store.close();
-    await origin.close();
-    dir.cleanup();
-  });
+  after(() => closeFetchSetup({ dir, store, origin }));
 
   async function get(path: string, init?: Parameters<FetchFunction>[1]) {
     const response = await cachedFetch(origin.url(path), init);

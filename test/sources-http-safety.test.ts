@@ -7,8 +7,8 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createCachedFetch, openStore, OfflineMissError, type CacheStore, type FetchFunction, type StoreWarning } from "../src/index.js";
-import { runCli, tempDir } from "./helpers.js";
-import { answer, startOrigin, type Origin } from "./http-origin.js";
+import { runCli } from "./helpers.js";
+import { answer, closeFetchSetup, openFetchSetup, startOrigin, type FetchSetup, type Origin } from "./http-origin.js";
 import { runToEnd } from "./workers/child.js";
 
 function filesUnder(dir: string): string[] {
@@ -19,22 +19,15 @@ function filesUnder(dir: string): string[] {
 }
 
 describe("cachedFetch: safety", () => {
-  let dir: ReturnType<typeof tempDir>;
+  let dir: FetchSetup["dir"];
   let store: CacheStore;
   let origin: Origin;
   let cachedFetch: FetchFunction;
 
   before(async () => {
-    dir = tempDir("cachet-http-safety-");
-    store = await openStore({ cacheDir: dir.path });
-    origin = await startOrigin();
-    cachedFetch = createCachedFetch({ store });
+    ({ dir, store, origin, cachedFetch } = await openFetchSetup("cachet-http-safety-"));
   });
-  after(async () => {
-    await store.close();
-    await origin.close();
-    dir.cleanup();
-  });
+  after(() => closeFetchSetup({ dir, store, origin }));
 
   async function keysOf(name: string): Promise<string[]> {
     const keys: string[] = [];
