@@ -77,6 +77,24 @@ function run(p: { dir: string; cache: string }, args: string[], env: NodeJS.Proc
 
 const BUILD = ["--", process.execPath, "build.cjs"];
 
+/** `cachet run` of the interleaving build with stdout and stderr both into the file `name`: what the file holds. */
+function interleavedIntoOneFile(p: { dir: string; cache: string }, name: string): string {
+  const file = join(p.dir, name);
+  const fd = openSync(file, "a");
+  try {
+    const child = spawnSync(process.execPath, [CLI, "--cache-dir", p.cache, "run", ...BUILD, "interleave"], {
+      cwd: p.dir,
+      stdio: ["ignore", fd, fd],
+      timeout: 30_000,
+      env: cleanEnv(),
+    });
+    assert.equal(child.status, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(file, "utf8");
+}
+
 describe("cachet run: hits and misses", () => {
   test("a miss runs the command and stores it; a hit replays its output and exit code without running it", async () => {
     const p = project();
@@ -152,20 +170,7 @@ describe("cachet run: hits and misses", () => {
     // Both streams into one file: the file's order is the order cachet wrote in, miss and hit alike.
     const expected = "out0\nerr0\nout1\nerr1\nout2\nerr2\nout3\nerr3\n";
     for (const label of ["hit-1", "hit-2"]) {
-      const file = join(p.dir, `${label}.txt`);
-      const fd = openSync(file, "a");
-      try {
-        const child = spawnSync(process.execPath, [CLI, "--cache-dir", p.cache, "run", ...BUILD, "interleave"], {
-          cwd: p.dir,
-          stdio: ["ignore", fd, fd],
-          timeout: 30_000,
-          env: cleanEnv(),
-        });
-        assert.equal(child.status, 0);
-      } finally {
-        closeSync(fd);
-      }
-      assert.equal(readFileSync(file, "utf8"), expected);
+      assert.equal(interleavedIntoOneFile(p, `${label}.txt`), expected);
     }
     assert.equal(p.runs(), 1);
     const replayed = await run(p, [...BUILD, "interleave"]);
@@ -175,20 +180,7 @@ describe("cachet run: hits and misses", () => {
 
   test("the interleaving of a miss is kept too, as it happened", async () => {
     const p = project();
-    const file = join(p.dir, "miss.txt");
-    const fd = openSync(file, "a");
-    try {
-      const child = spawnSync(process.execPath, [CLI, "--cache-dir", p.cache, "run", ...BUILD, "interleave"], {
-        cwd: p.dir,
-        stdio: ["ignore", fd, fd],
-        timeout: 30_000,
-        env: cleanEnv(),
-      });
-      assert.equal(child.status, 0);
-    } finally {
-      closeSync(fd);
-    }
-    assert.equal(readFileSync(file, "utf8"), "out0\nerr0\nout1\nerr1\nout2\nerr2\nout3\nerr3\n");
+    assert.equal(interleavedIntoOneFile(p, "miss.txt"), "out0\nerr0\nout1\nerr1\nout2\nerr2\nout3\nerr3\n");
     const hit = await run(p, [...BUILD, "interleave"]);
     assert.equal(hit.stderr, "err0\nerr1\nerr2\nerr3\n");
     assert.equal(p.runs(), 1);
