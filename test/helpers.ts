@@ -90,3 +90,15 @@ Module._load = function (request, ...rest) {
   );
   return path;
 }
+
+/** Awaits `promise`, which must fail with a cachet error of `code` and a one-line message; returns the error. */
+export async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.equal((error as { code?: string }).code, code, (error as Error).message);
+    assert.doesNotMatch((error as Error).message, /\n/);
+    return error as Error;
+  }
+  assert.fail(`expected ${code}`);
+}

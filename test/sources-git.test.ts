@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statS
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { gitSource, openStore, parseGitRemote, readSettings, type CacheStore } from "../src/index.js";
-import { runCli, tempDir } from "./helpers.js";
+import { rejectsWithCode, runCli, tempDir } from "./helpers.js";
 import { commitFiles, git, makeRepository, startGitDaemon, startGitHttpServer, type GitDaemon, type GitHttpServer } from "./git-servers.js";
 import { startNode, startProcess, workerPath, type Child } from "./workers/child.js";
 
@@ -28,17 +28,6 @@ function* filesUnder(dir: string): Generator<{ path: string; bytes: Buffer }> {
     if (entry.isDirectory()) yield* filesUnder(path);
     else if (entry.isFile()) yield { path, bytes: readFileSync(path) };
   }
-}
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.equal((error as { code?: string }).code, code, (error as Error).message);
-    assert.doesNotMatch((error as Error).message, /\n/);
-    return error as Error;
-  }
-  assert.fail(`expected ${code}`);
 }
 
 /** A JSON line a git-source worker printed. */

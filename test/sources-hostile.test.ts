@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { gitSource, openStore, parseGitRemote, readSettings, unpackArchive, type CacheStore } from "../src/index.js";
-import { tempDir } from "./helpers.js";
+import { rejectsWithCode, tempDir } from "./helpers.js";
 import { patchCentralRecord, paxRecord, rawTar, tarHeader, writeZip } from "./archive-builders.js";
 import { makeRepository } from "./git-servers.js";
 import { startNode } from "./workers/child.js";
@@ -18,17 +18,6 @@ import { startNode } from "./workers/child.js";
 const REPO = new URL("..", import.meta.url).pathname;
 
 const online = readSettings({ env: {} });
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.equal((error as { code?: string }).code, code, (error as Error).message);
-    assert.doesNotMatch((error as Error).message, /\n/);
-    return error as Error;
-  }
-  assert.fail(`expected ${code}`);
-}
 
 /** Fails (instead of hanging the run) when `promise` has not settled after `ms`: a guard, not a timing assertion. */
 async function settlesWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
