@@ -80,6 +80,43 @@ describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
     assert.equal(sizeAfter.stdout.trim(), String(3 + 100_000));
   });
 
+  test("ls --remote shows a value's size as the local listing does, and a tree's as what it is: its archive's size", async () => {
+    const dirs = tempDir("cachet-remote-ls-");
+    try {
+      const tree = join(dirs.path, "out");
+      mkdirSync(join(tree, "sub"), { recursive: true });
+      writeFileSync(join(tree, "sub", "a.bin"), Buffer.alloc(70_000, 1));
+      writeFileSync(join(tree, "b.txt"), "tree file\n");
+      const cacheDir = join(dirs.path, "cache");
+      const local = await openStore({ cacheDir });
+      const remote = await openRemoteStore({ url: db.url });
+      try {
+        for (const store of [local, remote]) {
+          await store.putTree("ls-sizes", "tree", tree);
+          await store.put("ls-sizes", "value", Buffer.alloc(40_000, 2));
+        }
+      } finally {
+        await Promise.all([local.close(), remote.close()]);
+      }
+      const [archive] = await sql<{ size: string }>(db.url, "SELECT b.size FROM cachet_blobs b JOIN cachet_entries e ON e.digest = b.digest WHERE e.name = 'ls-sizes' AND e.key = 'tree'");
+      const bySize = (stdout: string) => Object.fromEntries(JSON.parse(stdout).map((entry: { key: string }) => [entry.key, entry]));
+      const localJson = bySize((await runCli(["cache", "ls", "ls-sizes", "--json", "--cache-dir", cacheDir])).stdout);
+      const remoteRun = await runCli(["cache", "ls", "ls-sizes", "--json", "--remote", db.url]);
+      assert.equal(remoteRun.code, 0, remoteRun.stderr);
+      const remoteJson = bySize(remoteRun.stdout);
+      assert.equal(localJson.tree.size, 70_000 + 10);
+      assert.equal(remoteJson.value.size, localJson.value.size);
+      assert.equal(remoteJson.tree.size, null);
+      assert.equal(remoteJson.tree.archiveSize, Number(archive!.size));
+      const text = await runCli(["cache", "ls", "ls-sizes", "--remote", db.url]);
+      const rows = Object.fromEntries(text.stdout.trim().split("\n").slice(1).map((line) => line.split("\t")).map((cells) => [cells[1], cells[2]]));
+      assert.match(rows.tree!, / archive$/);
+      assert.doesNotMatch(rows.value!, /archive/);
+    } finally {
+      dirs.cleanup();
+    }
+  });
+
   test("push sends the local entries the shared tier lacks, once, whole, and never the machine's memo or a damaged entry", async () => {
     const dirs = tempDir("cachet-remote-push-");
     try {

@@ -59,6 +59,9 @@ describe("the shared tier against a hostile database", { skip: postgresSkipReaso
       }
       assert.deepEqual(readdirSync(outside), []);
       assert.deepEqual([...new Set(warnings.map((warning) => warning.code))], ["CACHET_INTEGRITY"]);
+      // Sound bytes (they hash to their digest), so a writable reader leaves the blobs: only damage is removed.
+      assert.doesNotMatch(warnings.map((warning) => warning.message).join("\n"), /removed/);
+      assert.deepEqual(await sql(suite.url, "SELECT count(*)::int AS n FROM cachet_entries e JOIN cachet_blobs b ON b.digest = e.digest WHERE e.name = 'evil'"), [{ n: 3 }]);
     } finally {
       await store.close();
     }

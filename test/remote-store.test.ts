@@ -133,13 +133,14 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
     }
   });
 
-  test("changed content in the database is never returned: a miss with one warning", async () => {
+  test("changed content in the database is never returned: a miss with one warning; a read-only client removes nothing", async () => {
     const { warnings, onWarning } = collect();
-    const store = await open({ onWarning });
+    const writer = await open();
+    const store = await open({ write: false, onWarning });
     try {
       const big = Buffer.alloc(2 << 20, 1);
-      const info = await store.put("damage", "blob", big);
-      await store.put("damage", "inline", "the right bytes");
+      const info = await writer.put("damage", "blob", big);
+      await writer.put("damage", "inline", "the right bytes");
       await sql(suite.url, "UPDATE cachet_blob_chunks SET data = $1 WHERE seq = 1 AND blob_id = (SELECT id FROM cachet_blobs WHERE digest = $2)", [Buffer.alloc(1 << 20, 2), info.digest]);
       await sql(suite.url, "UPDATE cachet_entries SET inline = $1 WHERE name = 'damage' AND key = 'inline'", [Buffer.from("the wrong bytes")]);
       assert.equal(await store.getValue("damage", "blob"), undefined);
@@ -149,8 +150,11 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
         for await (const _ of stream!) void _;
       }, /corrupt/);
       assert.deepEqual(warnings.map((warning) => warning.code), ["CACHET_INTEGRITY"]);
+      assert.doesNotMatch(warnings[0]!.message, /removed/);
+      assert.deepEqual(await sql(suite.url, "SELECT count(*)::int AS n FROM cachet_blobs WHERE digest = $1", [info.digest]), [{ n: 1 }]);
+      assert.deepEqual(await sql(suite.url, "SELECT count(*)::int AS n FROM cachet_entries WHERE name = 'damage'"), [{ n: 2 }]);
     } finally {
-      await store.close();
+      await Promise.all([writer.close(), store.close()]);
     }
   });
 

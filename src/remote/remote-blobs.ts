@@ -64,13 +64,14 @@ export interface EntryCommit<R> {
  * Uploads a blob and, with `commit`, the entry that refers to it, atomically: a reader never sees a blob before
  * all its chunks are there, nor an entry before its blob, and a writer that dies (or a server killed mid-upload)
  * leaves nothing. Content-addressed: when `expectedDigest` is given and the blob is there already, nothing is sent;
- * when another writer commits the same digest first, theirs is kept. `expectedDigest` is also checked against what
- * was read (a mismatch fails, nothing is kept). `committed` is the entry's row; it is missing when the blob was there
- * already and the upload rolled back, and the caller commits the entry on its own then.
+ * when another writer commits the same digest first, theirs is kept (and the entry committed on it, in the same
+ * transaction). `expectedDigest` is also checked against what was read (a mismatch fails, nothing is kept).
+ * `committed` is the entry's row; it is missing when the blob was found stored before anything was read, and the
+ * caller commits the entry on its own then.
  *
  * A blob of one chunk is hashed first and goes up in a single statement with its entry (one round trip, atomic as
  * any statement); a larger one streams in 1 MiB chunks inside one transaction, hashed while the server stores
- * them, and gets its digest (in the statement that writes the entry) only at the end.
+ * them, and gets its digest only at the end, after its entry's row is written (see {@link nameOrKeepStored}).
  */
 export async function uploadBlob<R = never>(
   database: Database,
@@ -149,73 +150,78 @@ async function uploadChunked<R>(
   expectedDigest: string | undefined,
   commit: EntryCommit<R> | undefined,
 ): Promise<RemoteBlob & { committed?: R }> {
-  try {
-    return await database.transaction(async (client) => {
-      let id: string | undefined;
-      const hash = createHash("sha256");
-      let size = 0;
-      let seq = 0;
-      // A few chunks per statement: fewer round trips, at most CHUNKS_PER_INSERT MiB held.
-      let batch: Buffer[] = [];
-      const flush = async () => {
-        if (batch.length === 0) return;
-        // $1 is the blob's id, or the chunk size of the blob row that goes with the first chunks (no digest yet).
-        const values: unknown[] = [id ?? CHUNK_SIZE];
-        const pairs = batch.map((chunk) => [`$${values.push(seq++)}`, `$${values.push(chunk)}`]);
-        const text =
-          id === undefined
-            ? `WITH blob AS (INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES (NULL, 0, $1) RETURNING id),
-               chunks AS (INSERT INTO cachet_blob_chunks (blob_id, seq, data) SELECT blob.id, chunk.seq, chunk.data
-                 FROM blob, (VALUES ${pairs.map(([seq, data]) => `(${seq}::integer, ${data}::bytea)`).join(", ")}) AS chunk (seq, data))
-               SELECT id FROM blob`
-            : `INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${pairs.map(([seq, data]) => `($1, ${seq}, ${data})`).join(", ")}`;
-        const sending = client.query<{ id: string }>(text, values);
-        // Hashed while the server stores them.
-        for (const chunk of batch) hash.update(chunk);
-        batch = [];
-        const result = await sending;
-        id ??= (result.rows[0] as { id: string }).id;
-      };
-      const add = async (chunk: Buffer) => {
-        size += chunk.byteLength;
-        batch.push(chunk);
-        if (batch.length === CHUNKS_PER_INSERT) await flush();
-      };
-      for (const chunk of head) await add(chunk);
-      for (let next = await rest.next(); !next.done; next = await rest.next()) await add(next.value);
-      await flush();
-      const digest = hash.digest("hex");
-      if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
-      if (commit?.before !== undefined) await commit.before(client);
-      // The blob is named and its entry written in one statement; neither happens when that content is stored already.
-      const entry = commit?.insert({ digest, size }, 4, "EXISTS (SELECT 1 FROM named)");
-      const text = `WITH named AS (
-           UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3 AND NOT EXISTS (SELECT 1 FROM cachet_blobs WHERE digest = $1) RETURNING id)
-         ${entry ? `, entry AS (${entry.text}) SELECT entry.* FROM entry` : "SELECT id FROM named"}`;
-      let named;
-      try {
-        named = await client.query(text, [digest, size, id, ...(entry?.values ?? [])]);
-      } catch (error) {
-        // Another writer committed the same content while this one was uploading: theirs stands.
-        if ((error as { code?: string }).code === "23505") throw new AlreadyStored(digest, size);
-        throw error;
-      }
-      if (named.rowCount !== 1) throw new AlreadyStored(digest, size);
-      const blob = { digest, size, uploaded: true };
-      return entry === undefined ? blob : { ...blob, committed: named.rows[0] as R };
-    });
-  } catch (error) {
-    if (error instanceof AlreadyStored) return { digest: error.digest, size: error.size, uploaded: false };
-    throw error;
-  }
+  return database.transaction(async (client) => {
+    let id: string | undefined;
+    const hash = createHash("sha256");
+    let size = 0;
+    let seq = 0;
+    // A few chunks per statement: fewer round trips, at most CHUNKS_PER_INSERT MiB held.
+    let batch: Buffer[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      // $1 is the blob's id, or the chunk size of the blob row that goes with the first chunks (no digest yet).
+      const values: unknown[] = [id ?? CHUNK_SIZE];
+      const pairs = batch.map((chunk) => [`$${values.push(seq++)}`, `$${values.push(chunk)}`]);
+      const text =
+        id === undefined
+          ? `WITH blob AS (INSERT INTO cachet_blobs (digest, size, chunk_size) VALUES (NULL, 0, $1) RETURNING id),
+             chunks AS (INSERT INTO cachet_blob_chunks (blob_id, seq, data) SELECT blob.id, chunk.seq, chunk.data
+               FROM blob, (VALUES ${pairs.map(([seq, data]) => `(${seq}::integer, ${data}::bytea)`).join(", ")}) AS chunk (seq, data))
+             SELECT id FROM blob`
+          : `INSERT INTO cachet_blob_chunks (blob_id, seq, data) VALUES ${pairs.map(([seq, data]) => `($1, ${seq}, ${data})`).join(", ")}`;
+      const sending = client.query<{ id: string }>(text, values);
+      // Hashed while the server stores them.
+      for (const chunk of batch) hash.update(chunk);
+      batch = [];
+      const result = await sending;
+      id ??= (result.rows[0] as { id: string }).id;
+    };
+    const add = async (chunk: Buffer) => {
+      size += chunk.byteLength;
+      batch.push(chunk);
+      if (batch.length === CHUNKS_PER_INSERT) await flush();
+    };
+    for (const chunk of head) await add(chunk);
+    for (let next = await rest.next(); !next.done; next = await rest.next()) await add(next.value);
+    await flush();
+    const digest = hash.digest("hex");
+    if (expectedDigest !== undefined && digest !== expectedDigest) throw new RemoteIntegrityError("upload", expectedDigest, digest);
+    if (commit?.before !== undefined) await commit.before(client);
+    // The entry's row first: writing it holds the entries table's ROW EXCLUSIVE lock, which a prune's SHARE lock
+    // conflicts with, so no prune removes a blob from here to the commit, and the look below is final.
+    let committed: R | undefined;
+    if (commit !== undefined) {
+      const entry = commit.insert({ digest, size }, 1, "true");
+      committed = (await client.query(entry.text, entry.values)).rows[0] as R;
+    }
+    const uploaded = await nameOrKeepStored(client, id!, digest, size);
+    return { digest, size, uploaded, ...(committed !== undefined ? { committed } : {}) };
+  });
 }
 
-/** Rolls the upload back: the same content is stored already. */
-class AlreadyStored extends Error {
-  /** A cachet code, so the database layer passes it through unwrapped. */
-  readonly code = "CACHET_ALREADY_STORED";
-  constructor(readonly digest: string, readonly size: number) {
-    super("already stored");
+/**
+ * At the end of a chunked upload: when another writer's blob of the same digest is stored, this upload's unnamed
+ * blob is dropped and theirs kept (locked, so no repair or verify removes it before the commit); else this one is
+ * named with the digest. A writer naming the same digest at the same moment commits first (the unique index makes
+ * this one wait, then refuse, 23505): back to the look, which finds theirs. False when the stored blob is kept.
+ */
+async function nameOrKeepStored(client: DatabaseClient, id: string, digest: string, size: number): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    const stored = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR KEY SHARE", [digest]);
+    if (stored.rowCount === 1) {
+      await client.query("DELETE FROM cachet_blobs WHERE id = $1", [id]);
+      return false;
+    }
+    await client.query("SAVEPOINT cachet_name_blob");
+    try {
+      await client.query("UPDATE cachet_blobs SET digest = $1, size = $2 WHERE id = $3", [digest, size, id]);
+      return true;
+    } catch (error) {
+      // A few tries: each 23505 means a blob of the digest was committed, which the next look finds (unless a
+      // repair removed it meanwhile).
+      if ((error as { code?: string }).code !== "23505" || attempt === 3) throw error;
+      await client.query("ROLLBACK TO SAVEPOINT cachet_name_blob");
+    }
   }
 }
 
@@ -267,12 +273,28 @@ export interface ChunkRow {
   data: string | null;
 }
 
+/** How a read treats a blob whose bytes do not hash to its digest. */
+export interface BlobReadOptions {
+  /**
+   * Remove that very blob row (by its id; its chunks go with it) before the read fails, so the next upload of the
+   * content sends it again instead of finding it stored. A writable client's reads do; a read-only one's do not.
+   */
+  removeDamaged?: boolean | undefined;
+}
+
+/** The {@link RemoteIntegrityError} of damaged content (a blob, an inline value), saying whether the reader removed it. */
+export class DamagedContentError extends RemoteIntegrityError {
+  constructor(digest: string, actual: string, readonly removed: boolean, what = `blob ${digest}`) {
+    super(what, digest, actual);
+  }
+}
+
 /**
  * A stream of the blob `digest`, fetched a few chunks per query and checked as it goes: the stream errors with
  * {@link RemoteIntegrityError} at its end when the bytes do not hash to `digest` (a missing chunk, a changed
  * one), so a reader that waits for the end never keeps wrong data. Undefined when the blob is not stored.
  */
-export async function openBlobStream(database: Database, digest: string): Promise<Readable | undefined> {
+export async function openBlobStream(database: Database, digest: string, options: BlobReadOptions = {}): Promise<Readable | undefined> {
   // The blob's row and its first page of chunks in one round trip (a blob of no bytes has no chunk rows).
   const found = await database.query<{ id: string; size: string } & ChunkRow>({
     name: "cachet_read_blob",
@@ -282,7 +304,7 @@ export async function openBlobStream(database: Database, digest: string): Promis
     values: [digest, CHUNKS_PER_FETCH],
   });
   const row = found.rows[0];
-  return row === undefined ? undefined : blobStream(database, row.id, Number(row.size), digest, found.rows);
+  return row === undefined ? undefined : blobStream(database, row.id, Number(row.size), digest, found.rows, options);
 }
 
 /** The first page of a blob's chunks, for a query that joins them on the blob `b` (see {@link CHUNK_DATA}). */
@@ -292,12 +314,14 @@ export const FIRST_PAGE = `c.seq < ${CHUNKS_PER_FETCH}`;
  * The stream of the blob `id` of `size` bytes, checked against `digest` as {@link openBlobStream}'s, from its first
  * page of chunks (rows whose `seq` is null, from a join that found none, are left out) and the pages after it.
  */
-export function blobStream(database: Database, id: string, size: number, digest: string, firstPage: readonly ChunkRow[]): Readable {
+export function blobStream(database: Database, id: string, size: number, digest: string, firstPage: readonly ChunkRow[], options: BlobReadOptions = {}): Readable {
   const first = inOrder(firstPage.filter((chunk) => chunk.seq !== null) as { seq: number; data: string }[]);
-  return Readable.from(readChunks(database, id, size, digest, first), { objectMode: false });
+  return Readable.from(readChunks(database, id, size, digest, first, options.removeDamaged === true), { objectMode: false });
 }
 
-async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: string }[]): AsyncGenerator<Buffer> {
+async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: string }[], removeDamaged: boolean): AsyncGenerator<Buffer> {
+  // The stream fails only once the removal is done, so an upload that follows the failed read sends the content.
+  const damaged = async (actual: string) => new DamagedContentError(digest, actual, removeDamaged && (await removeBlobRow(database, id, digest)));
   const hash = createHash("sha256");
   let read = 0;
   const fetch = (from: number) => {
@@ -318,7 +342,7 @@ async function* readChunks(database: Database, id: string, size: number, digest:
     // The next page is asked for while this one is hashed and consumed (on a connection of its own).
     if (seq + CHUNKS_PER_FETCH < chunks) next = fetch(seq + CHUNKS_PER_FETCH);
     for (const [offset, chunk] of page.rows.entries()) {
-      if (chunk.seq !== seq + offset) throw new RemoteIntegrityError(`blob ${digest}`, digest, `a gap at chunk ${seq + offset}`);
+      if (chunk.seq !== seq + offset) throw await damaged(`a gap at chunk ${seq + offset}`);
       // Lenient as base64 decoding is, whatever it makes of a damaged chunk is caught by the digest below.
       const data = Buffer.from(chunk.data, "base64");
       hash.update(data);
@@ -328,16 +352,48 @@ async function* readChunks(database: Database, id: string, size: number, digest:
     if (page.rows.length < CHUNKS_PER_FETCH || seq + CHUNKS_PER_FETCH >= chunks) break;
   }
   const actual = hash.digest("hex");
-  if (actual !== digest || read !== size) throw new RemoteIntegrityError(`blob ${digest}`, digest, `${actual} (${read} of ${size} bytes)`);
+  if (actual !== digest || read !== size) throw await damaged(`${actual} (${read} of ${size} bytes)`);
+}
+
+/**
+ * Deletes the blob row `id` whose bytes failed their digest; true when it is gone (this reader or another one, a
+ * prune, removed it). Blob rows are immutable once named and ids never come back, so this removes exactly the bytes
+ * that failed (a blob stored anew under the digest has another id, an upload in flight has no digest). A failure
+ * to delete (a timeout, a lost connection) leaves it: the read is a miss anyway.
+ */
+async function removeBlobRow(database: Database, id: string, digest: string): Promise<boolean> {
+  try {
+    await database.query("DELETE FROM cachet_blobs WHERE id = $1 AND digest = $2", [id, digest]);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function inOrder<T extends { seq: number }>(rows: T[]): T[] {
   return rows.sort((a, b) => a.seq - b.seq);
 }
 
+/**
+ * Reads the blob `digest` through and checks it, removing it when damaged (see {@link BlobReadOptions}): "sound",
+ * "removed", "damaged" (found so but not removed) or "missing" (gone already); undefined when the read failed
+ * otherwise.
+ */
+export async function checkBlob(database: Database, digest: string): Promise<"sound" | "removed" | "damaged" | "missing" | undefined> {
+  try {
+    const stream = await openBlobStream(database, digest, { removeDamaged: true });
+    if (stream === undefined) return "missing";
+    for await (const _ of stream) void _;
+    return "sound";
+  } catch (error) {
+    if (error instanceof DamagedContentError) return error.removed ? "removed" : "damaged";
+    return undefined;
+  }
+}
+
 /** The whole blob `digest`, checked, or undefined when it is not stored. */
-export async function readBlobBytes(database: Database, digest: string): Promise<Buffer | undefined> {
-  const stream = await openBlobStream(database, digest);
+export async function readBlobBytes(database: Database, digest: string, options: BlobReadOptions = {}): Promise<Buffer | undefined> {
+  const stream = await openBlobStream(database, digest, options);
   if (stream === undefined) return undefined;
   const parts: Buffer[] = [];
   for await (const part of stream) parts.push(part as Buffer);

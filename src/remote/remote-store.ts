@@ -14,7 +14,7 @@ import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError,
 import type { Lease } from "./leases.js";
 import { FENCE_CHECK, PgLeases } from "./pg-leases.js";
 import { RedisLeases } from "./redis-leases.js";
-import { CHUNK_DATA, FIRST_PAGE, blobStream, openBlobStream, readBlobBytes, uploadBlob, type ChunkRow } from "./remote-blobs.js";
+import { CHUNK_DATA, DamagedContentError, FIRST_PAGE, blobStream, checkBlob, openBlobStream, readBlobBytes, uploadBlob, type ChunkRow } from "./remote-blobs.js";
 import { migrate, schemaVersion } from "./schema.js";
 import { SCHEMA_VERSION } from "./migrations.js";
 import { cleanRemote, measureRemote, pruneRemote, verifyRemote } from "./remote-maintenance.js";
@@ -228,8 +228,8 @@ export class RemoteStore implements CacheStore {
       this.warnMissing(row);
       return undefined;
     }
-    const stream = blobStream(this.database, first!.cachet_blob_id, Number(first!.cachet_blob_size), row.digest, found.rows);
-    stream.on("error", (error) => this.warnOnce("CACHET_INTEGRITY", `cachet: shared entry ${name}/${key}: ${error.message}`));
+    const stream = blobStream(this.database, first!.cachet_blob_id, Number(first!.cachet_blob_size), row.digest, found.rows, { removeDamaged: this.writable });
+    stream.on("error", (error) => this.warnOnce("CACHET_INTEGRITY", `cachet: shared entry ${name}/${key}: ${error.message}${removedNote(error)}`));
     return { stream, meta: metaOf(row) };
   }
 
@@ -544,27 +544,50 @@ export class RemoteStore implements CacheStore {
     return false;
   }
 
-  /** An entry's bytes, checked against its digest; a mismatch is a miss with a warning. */
+  /**
+   * An entry's bytes, checked against its digest; a mismatch is a miss with a warning. A writable client removes
+   * what failed (see {@link removeDamagedInline} and `BlobReadOptions`), so the next write of the content stores it.
+   */
   private async content(row: EntryRow): Promise<Buffer | undefined> {
     try {
-      const data = row.inline ?? (await readBlobBytes(this.database, row.digest));
+      const data = row.inline ?? (await readBlobBytes(this.database, row.digest, { removeDamaged: this.writable }));
       if (data === undefined) {
         this.warnMissing(row);
         return undefined;
       }
       const actual = sha256Hex(data);
-      if (actual !== row.digest) throw new RemoteIntegrityError(`entry ${row.name}/${row.key}`, row.digest, actual);
+      if (actual !== row.digest) {
+        const removed = row.inline !== null && (await this.removeDamagedInline(row));
+        throw new DamagedContentError(row.digest, actual, removed, `entry ${row.name}/${row.key}`);
+      }
       return data;
     } catch (error) {
       if (!(error instanceof RemoteIntegrityError)) throw error;
-      this.warnOnce("CACHET_INTEGRITY", `cachet: ${error.message}; it is ignored`);
+      this.warnOnce("CACHET_INTEGRITY", `cachet: ${error.message}; it is ignored${removedNote(error)}`);
       return undefined;
+    }
+  }
+
+  /**
+   * Deletes an entry row whose inline value failed its digest, only while it is still that row (same digest, same
+   * bytes: a writer that replaced it meanwhile keeps its row); true when it did. Not on a read-only client.
+   */
+  private async removeDamagedInline(row: EntryRow): Promise<boolean> {
+    if (!this.writable) return false;
+    this.seen.delete(rowKey(row.name, row.key));
+    try {
+      const removed = await this.database.query("DELETE FROM cachet_entries WHERE name = $1 AND key = $2 AND digest = $3 AND inline = $4", [row.name, row.key, row.digest, row.inline]);
+      return removed.rowCount === 1;
+    } catch {
+      // A failure to delete (a timeout, a lost connection) leaves it: the read is a miss anyway.
+      return false;
     }
   }
 
   /** Unpacks a tree entry's archive into `dest`, checked against its digest before it is used; undefined on a miss. */
   private async unpackInto(row: EntryRow, dest: string, onFile?: (relativePath: string, bytes: number) => void) {
-    const stream = await openBlobStream(this.database, row.digest);
+    const removeDamaged = this.writable;
+    const stream = await openBlobStream(this.database, row.digest, { removeDamaged });
     if (stream === undefined) {
       this.warnMissing(row);
       return undefined;
@@ -575,7 +598,11 @@ export class RemoteStore implements CacheStore {
     } catch (error) {
       stream.destroy();
       if (!(error instanceof RemoteIntegrityError) && (error as { code?: string }).code !== "CACHET_INTEGRITY") throw error;
-      this.warnOnce("CACHET_INTEGRITY", `cachet: ${(error as Error).message}; it is ignored`);
+      // An archive refused before its end (damage can make it unreadable before the digest is known): the blob is
+      // read through once more, so a damaged one is removed too (unless the stream's own check, which may have
+      // reached the end before the refusal, removed it already), and a sound but hostile one is left alone.
+      const removed = error instanceof DamagedContentError ? error.removed : removeDamaged && ["removed", "missing"].includes((await checkBlob(this.database, row.digest)) ?? "");
+      this.warnOnce("CACHET_INTEGRITY", `cachet: ${(error as Error).message}; it is ignored${removed ? REMOVED_NOTE : ""}`);
       return undefined;
     }
   }
@@ -708,10 +735,17 @@ interface HeldLease {
   release(): void;
 }
 
-/** The fence: refuses the commit when the lease is no longer this holder's (see `FENCE_CHECK`). */
 /** The blob an entry was being committed with was removed by a prune meanwhile; nothing was committed. */
 class BlobPrunedError extends RemoteError {}
 
+const REMOVED_NOTE = " and removed from the shared cache, so the next upload of that content stores it again";
+
+/** What a warning about damaged content adds when the reader removed it. */
+function removedNote(error: unknown): string {
+  return error instanceof DamagedContentError && error.removed ? REMOVED_NOTE : "";
+}
+
+/** The fence: refuses the commit when the lease is no longer this holder's (see `FENCE_CHECK`). */
 async function checkFence(client: DatabaseClient, lease: Lease): Promise<void> {
   const owned = await client.query(FENCE_CHECK, [lease.name, lease.key, lease.owner, lease.token]);
   if (owned.rowCount !== 1) throw new LeaseLostError(lease.name, lease.key, lease.token);

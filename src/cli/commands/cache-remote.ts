@@ -20,7 +20,11 @@ async function withRemote(context: CommandContext, work: (store: RemoteStore) =>
   }
 }
 
-/** `cachet cache ls --remote [NAME]`. */
+/**
+ * `cachet cache ls --remote [NAME]`. A value's size is its bytes, as in the local listing. A tree is kept in the
+ * shared tier as one archive, whose size is all the remote knows (the files' total is known only once unpacked):
+ * its row says so (`4.0MiB archive`; JSON `size: null` and `archiveSize`), never passing it off as the local size.
+ */
 export function remoteLsCommand(context: CommandContext, name: string | undefined, flags: { json?: boolean }): Promise<number> {
   return withRemote(context, async (store) => {
     const out = context.output.stdout;
@@ -30,12 +34,13 @@ export function remoteLsCommand(context: CommandContext, name: string | undefine
     const now = Date.now();
     for await (const entry of store.list(name)) {
       if (flags.json) {
-        items.push({ ...entry, format: entry.format ?? null, createdAt: entry.createdAt.toISOString(), lastUsedAt: entry.lastUsedAt.toISOString() });
+        const size = entry.storage === "tree" ? { size: null, archiveSize: entry.size } : { size: entry.size };
+        items.push({ ...entry, ...size, format: entry.format ?? null, createdAt: entry.createdAt.toISOString(), lastUsedAt: entry.lastUsedAt.toISOString() });
       } else {
         table!.row([
           entry.name,
           terminal ? shortEntryKey(entry.key) : entry.key,
-          formatBytes(entry.size),
+          entry.storage === "tree" ? `${formatBytes(entry.size)} archive` : formatBytes(entry.size),
           entry.origin,
           formatAge(now - entry.createdAt.getTime()),
           formatAge(now - entry.lastUsedAt.getTime(), " ago"),
