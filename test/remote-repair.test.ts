@@ -202,7 +202,7 @@ describe("repairing damaged content in the shared tier", { skip: postgresSkipRea
         waiting = found.rows[0]!.n;
       }
       await holder.query("SELECT pg_advisory_unlock($1)", [LOCK]);
-      const [infoA, infoB] = await Promise.all(uploads);
+      const [infoA, infoB] = await Promise.all([uploads[0]!, uploads[1]!]);
       assert.equal(infoA.digest, infoB.digest);
     } finally {
       await holder.end();
@@ -214,5 +214,49 @@ describe("repairing damaged content in the shared tier", { skip: postgresSkipRea
     await freshly(async (store) => {
       for (const key of ["a", "b"]) assert.ok(Buffer.from((await store.getValue("same-moment", key))!.data).equals(content), key);
     });
+  });
+
+  test("a commit on a stored blob and a one-statement upload of the same content to the same key at once: both end, no deadlock", async () => {
+    const content = Buffer.alloc(200_000, 5);
+    const LOCK = 7_406_002;
+    // The first writer, its entry row written, waits for the test's lock before it checks its blob is still there.
+    await sql(
+      suite.url,
+      `CREATE FUNCTION cachet_test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN PERFORM pg_advisory_xact_lock_shared(${LOCK}); RETURN NEW; END $$`,
+    );
+    await sql(suite.url, "CREATE TRIGGER cachet_test_hold_commit AFTER INSERT ON cachet_entries FOR EACH ROW WHEN (NEW.name = 'at-once' AND NEW.origin = 'downloaded') EXECUTE FUNCTION cachet_test_hold_commit()");
+    const holder = new pg.Client({ connectionString: suite.url });
+    await holder.connect();
+    const [seed, a, b] = [await open({ signingKey }), await open({ signingKey }), await open({ signingKey })];
+    const waiting = async (what: string, query: string) => {
+      for (let tries = 0; ; tries++) {
+        if (tries === 1500) throw new Error(`never reached: ${what}`);
+        if ((await holder.query<{ n: number }>(query)).rows[0]!.n > 0) return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    try {
+      await seed.put("at-once", "seed", content);
+      await holder.query("SELECT pg_advisory_lock($1)", [LOCK]);
+      // Finds the blob stored, so it commits its entry on its own (entry row, then the blob's row locked).
+      const first = a.put("at-once", "k", content, { origin: "downloaded" });
+      first.catch(() => {});
+      await waiting("the first writer held", `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = ${LOCK} AND NOT granted`);
+      // Streams the content (no digest known first): its one statement locks the stored blob's row, then waits for the key's row.
+      const second = b.putStream("at-once", "k", Readable.from([content]));
+      second.catch(() => {});
+      await waiting("the second writer waiting for the key", "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted");
+      await holder.query("SELECT pg_advisory_unlock($1)", [LOCK]);
+      const [infoA, infoB] = await Promise.all([first, second]);
+      assert.equal(infoA.digest, sha256(content));
+      assert.equal(infoB.digest, sha256(content));
+    } finally {
+      await holder.end();
+      await Promise.all([seed.close(), a.close(), b.close()]);
+      await sql(suite.url, "DROP TRIGGER cachet_test_hold_commit ON cachet_entries");
+    }
+    assert.equal(await blobRows(sha256(content)), 1);
+    assert.ok(Buffer.from((await freshly((store) => store.getValue("at-once", "k")))!.data).equals(content));
   });
 });

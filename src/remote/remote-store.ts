@@ -449,8 +449,9 @@ export class RemoteStore implements CacheStore {
     const written = await client.query<EntryRow>(insert.text, insert.values);
     if (checkBlob) {
       // A prune that ran between the upload and this commit may have removed the blob (it locks the entries
-      // table, so once this row is written no prune can): then nothing is committed.
-      const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR SHARE", [digest]);
+      // table, so once this row is written no prune can): then nothing is committed. KEY SHARE is the least lock
+      // that keeps a repair or verify from deleting the row until the commit.
+      const present = await client.query("SELECT 1 FROM cachet_blobs WHERE digest = $1 FOR KEY SHARE", [digest]);
       if (present.rowCount !== 1) throw new BlobPrunedError(`the shared blob ${digest} was pruned while ${name}/${key} was being written; nothing was committed`);
     }
     return written.rows[0]!;
