@@ -195,16 +195,17 @@ describe("the shared tier when its servers fail", { skip }, () => {
    * two minutes: it must exit by itself long before that limit (the wait is bounded at 30 s, a quarter of it),
    * with everything it wrote in its local cache. What the frozen server holds is not waited for.
    */
-  async function frozenWriter(mode: "close" | "no-close", limits: { call: number; flush: number }, leasesUrl = "") {
+  async function frozenWriter(mode: "close" | "no-close", limits: { call: number; flush: number }, redis?: { url: string; pid: number }) {
     const cache = join(dirs.path, `cache-${++counter}`);
-    const pid = Number(readFileSync(join(server.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    // The PostgreSQL server is frozen, or, with Redis for leases, Redis alone.
+    const pid = redis?.pid ?? Number(readFileSync(join(server.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
     const child = startNode(["--import", "tsx", workerPath("frozen-remote-writer.ts")], {
       REMOTE_URL: server.url,
       CACHE_DIR: cache,
       QUERY_LIMIT_MS: "120000",
       CALL_LIMIT_MS: String(limits.call),
       FLUSH_LIMIT_MS: String(limits.flush),
-      LEASES_URL: leasesUrl,
+      LEASES_URL: redis?.url ?? "",
       MODE: mode,
     }, { cwd: new URL("..", import.meta.url).pathname });
     try {
@@ -244,6 +245,18 @@ describe("the shared tier when its servers fail", { skip }, () => {
   test("a server frozen while uploads run, the store never closed: once the breaker skips the remote, the process exits", async () => {
     const { output } = await frozenWriter("no-close", { call: 500, flush: 300 });
     assert.match(output, /^written /m);
+  });
+
+  test("Redis frozen while a lease is held: close releases what it can and the process exits, not waiting for Redis's time limit", { skip: ownRedisSkipReason }, async () => {
+    const redis = await startOwnRedis();
+    try {
+      const { output } = await frozenWriter("close", { call: 120_000, flush: 300 }, { url: redis.url, pid: redis.child.pid });
+      assert.match(output, /^closed \n$/m, "the uploads went to PostgreSQL");
+      assert.equal((await sql(server.url, "SELECT key FROM cachet_entries WHERE name = 'frozen' AND key LIKE 'k%'")).length, 3);
+      assert.deepEqual(await sql(server.url, "SELECT key FROM cachet_leases WHERE name = 'frozen'"), [], "the PostgreSQL lease was released");
+    } finally {
+      await redis.child.kill9();
+    }
   });
 
   test("Redis down: leases go through PostgreSQL alone, with one warning", { skip: ownRedisSkipReason }, async () => {
