@@ -19,7 +19,7 @@ export async function openConfiguredStore(options: StoreOptions = {}, settings: 
     const remoteOptions = { ...remoteOptionsFromSettings(settings)!, onWarning: options.onWarning };
     return new TieredStore({
       local,
-      openRemote: () => openRemoteStore(remoteOptions),
+      openRemote: (signal) => openRemoteStore({ ...remoteOptions, signal }),
       remoteName: redactUrl(remoteUrl),
       onWarning: options.onWarning,
     });

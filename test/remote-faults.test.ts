@@ -6,8 +6,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Cache, TieredStore, openRemoteStore, openStore, task, type StoreWarning } from "../src/index.js";
+import { Cache, TieredStore, openRemoteStore, openStore, pushToRemote, task, type StoreWarning } from "../src/index.js";
 import { freePort } from "./registry-servers.js";
+import { startNode, workerPath } from "./workers/child.js";
 import { ownPostgresSkipReason, ownRedisSkipReason, sql, startOwnPostgres, startOwnRedis, type OwnPostgres } from "./remote-servers.js";
 import { tempDir } from "./helpers.js";
 
@@ -186,6 +187,75 @@ describe("the shared tier when its servers fail", { skip }, () => {
     } finally {
       process.kill(pid, "SIGCONT");
       await store.close();
+    }
+  });
+
+  /**
+   * A program writing through the tiered store while its server is frozen (SIGSTOP), with a query time limit of
+   * two minutes: it must exit by itself long before that limit (the wait is bounded at 30 s, a quarter of it),
+   * with everything it wrote in its local cache. What the frozen server holds is not waited for.
+   */
+  async function frozenWriter(mode: "close" | "no-close", limits: { call: number; flush: number }, redis?: { url: string; pid: number }) {
+    const cache = join(dirs.path, `cache-${++counter}`);
+    // The PostgreSQL server is frozen, or, with Redis for leases, Redis alone.
+    const pid = redis?.pid ?? Number(readFileSync(join(server.dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+    const child = startNode(["--import", "tsx", workerPath("frozen-remote-writer.ts")], {
+      REMOTE_URL: server.url,
+      CACHE_DIR: cache,
+      QUERY_LIMIT_MS: "120000",
+      CALL_LIMIT_MS: String(limits.call),
+      FLUSH_LIMIT_MS: String(limits.flush),
+      LEASES_URL: redis?.url ?? "",
+      MODE: mode,
+    }, { cwd: new URL("..", import.meta.url).pathname });
+    try {
+      await child.waitFor("warm\n");
+      process.kill(pid, "SIGSTOP");
+      child.send("go");
+      const exit = await child.waitForExit({ timeoutMs: 30_000 });
+      assert.equal(exit.code, 0, child.stderr());
+    } finally {
+      process.kill(pid, "SIGCONT");
+      await child.kill9();
+    }
+    const local = await openStore({ cacheDir: cache });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal(Buffer.from((await local.getValue("frozen", `k${i}`))!.data).toString(), `value ${i}`);
+    } finally {
+      await local.close();
+    }
+    return { output: child.stdout(), cache };
+  }
+
+  test("a server frozen while uploads run: close gives up after the flush limit and the process exits, not waiting for the query time limit", async () => {
+    const { output, cache } = await frozenWriter("close", { call: 120_000, flush: 300 });
+    assert.match(output, /^closed CACHET_REMOTE_UPLOADS_DROPPED\n$/m);
+    // The dropped uploads are sent by a push once the server answers again.
+    const local = await openStore({ cacheDir: cache });
+    const remote = await openRemoteStore({ url: server.url });
+    try {
+      await pushToRemote(local, remote);
+      for (let i = 0; i < 3; i++) assert.equal(Buffer.from((await remote.getValue("frozen", `k${i}`))!.data).toString(), `value ${i}`);
+    } finally {
+      await remote.close();
+      await local.close();
+    }
+  });
+
+  test("a server frozen while uploads run, the store never closed: once the breaker skips the remote, the process exits", async () => {
+    const { output } = await frozenWriter("no-close", { call: 500, flush: 300 });
+    assert.match(output, /^written /m);
+  });
+
+  test("Redis frozen while a lease is held: close releases what it can and the process exits, not waiting for Redis's time limit", { skip: ownRedisSkipReason }, async () => {
+    const redis = await startOwnRedis();
+    try {
+      const { output } = await frozenWriter("close", { call: 120_000, flush: 300 }, { url: redis.url, pid: redis.child.pid });
+      assert.match(output, /^closed \n$/m, "the uploads went to PostgreSQL");
+      assert.equal((await sql(server.url, "SELECT key FROM cachet_entries WHERE name = 'frozen' AND key LIKE 'k%'")).length, 3);
+      assert.deepEqual(await sql(server.url, "SELECT key FROM cachet_leases WHERE name = 'frozen'"), [], "the PostgreSQL lease was released");
+    } finally {
+      await redis.child.kill9();
     }
   });
 

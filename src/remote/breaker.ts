@@ -12,6 +12,8 @@ export interface BreakerOptions {
   onWarning: WarningHandler;
   /** Names the remote in warnings (its URL, password redacted). */
   where: () => string;
+  /** Called each time the breaker opens (the remote is skipped from then on). */
+  onOpen?: (() => void) | undefined;
 }
 
 /**
@@ -24,6 +26,7 @@ export class Breaker {
   private inARow = 0;
   private openUntil = 0;
   private probing = false;
+  private silenced = false;
   private readonly warned = new Set<string>();
   readonly timeoutMs: number;
 
@@ -59,6 +62,7 @@ export class Breaker {
    * says what follows; the breaker opening and later failures are silent, so an outage is one warning.
    */
   failed(what: string, error: unknown): void {
+    if (this.silenced) return;
     if ((error as { code?: unknown } | undefined)?.code === "CACHET_REMOTE_REFUSED") {
       // One entry the server cannot hold says nothing about the server: reported once, not counted.
       this.warnOnce("CACHET_REMOTE_REFUSED", `cachet: ${what}: ${(error as Error).message}; such entries stay in the local cache only`);
@@ -77,7 +81,18 @@ export class Breaker {
           ? `and the shared cache is skipped for ${coolOff} s, then tried once again`
           : `and after ${limit} failures in a row the shared cache is skipped for ${coolOff} s, then tried once again`),
     );
-    if (this.inARow >= limit) this.openUntil = Date.now() + (this.options.coolOffMs ?? 30_000);
+    if (this.inARow >= limit) {
+      this.openUntil = Date.now() + (this.options.coolOffMs ?? 30_000);
+      this.options.onOpen?.();
+    }
+  }
+
+  /**
+   * Failures from now on are neither reported nor counted: the caller is closing and has reported what it gave up
+   * (calls dropped at close fail, and that is no news).
+   */
+  silence(): void {
+    this.silenced = true;
   }
 
   /** Records a success outside {@link call}. */

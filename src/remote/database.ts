@@ -36,12 +36,24 @@ export class Database {
   readonly timeoutMs: number;
   /** The URL with its password replaced, for messages. */
   readonly where: string;
+  /** Every connection the pool has opened or is opening, until it ends. */
+  private readonly connections = new Set<pg.Client>();
 
   /** @internal use {@link openDatabase}. */
   constructor(driver: typeof pg, readonly options: DatabaseOptions) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.where = redactUrl(options.url);
+    const connections = this.connections;
+    // The pool's clients, known here so that connections stuck on a server that stopped answering can be dropped.
+    class TrackedClient extends driver.Client {
+      constructor(config?: pg.ClientConfig) {
+        super(config);
+        connections.add(this);
+        this.once("end", () => connections.delete(this));
+      }
+    }
     this.pool = new driver.Pool({
+      Client: TrackedClient,
       connectionString: options.url,
       max: options.maxConnections ?? 4,
       connectionTimeoutMillis: this.timeoutMs,
@@ -124,8 +136,41 @@ export class Database {
     return new RemoteError(`the shared cache ${this.where} failed: ${message}`, typeof code === "string" ? { cause: { code } } : undefined);
   }
 
-  async close(): Promise<void> {
-    await this.pool.end().catch(() => {});
+  /**
+   * Drops every connection at once (its socket destroyed), failing what runs on it, instead of waiting for its
+   * query time limit: for a server that stopped answering, whose connections would otherwise keep the process
+   * alive that long. The pool opens new connections when it is used again.
+   */
+  dropConnections(): void {
+    for (const client of this.connections) (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+  }
+
+  /**
+   * Closes the pool: idle connections say goodbye, and queries still running are waited for up to `withinMs`
+   * (default the time limit); the connections still open then are dropped ({@link dropConnections}). 0 waits for
+   * nothing: for a server that did not answer in time already.
+   */
+  async close(withinMs: number = this.timeoutMs): Promise<void> {
+    const ending = this.pool.end().catch(() => {});
+    if (await settlesWithin(ending, withinMs)) return;
+    this.dropConnections();
+    await settlesWithin(ending, 1000);
+  }
+}
+
+/**
+ * True when `work` settled within `ms`. The timer keeps the process alive (at most `ms`): a caller awaiting a close
+ * whose sockets no longer hold the process must still see it end.
+ */
+export async function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, ms));
+  });
+  try {
+    return await Promise.race([work.then(() => true, () => true), limit]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import { redactIn, redactUrl } from "../config/index.js";
+import { settlesWithin } from "./database.js";
 import { RemoteError } from "./errors.js";
 
 const COMPARE_AND_EXTEND = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`;
@@ -24,7 +25,7 @@ export class RedisLeases {
     Driver: typeof Redis,
     private readonly url: string,
     private readonly expiryMs: number,
-    timeoutMs: number,
+    private readonly timeoutMs: number,
   ) {
     this.where = redactUrl(url);
     this.client = new Driver(url, {
@@ -72,11 +73,16 @@ export class RedisLeases {
     });
   }
 
-  async close(): Promise<void> {
-    if (this.client.status === "wait" || this.client.status === "end") {
+  /**
+   * Says goodbye (`QUIT`) and waits for it up to `withinMs` (default the time limit), then drops the connection: a
+   * Redis that stopped answering is not waited for longer (0: not at all).
+   */
+  async close(withinMs: number = this.timeoutMs): Promise<void> {
+    if (this.client.status === "wait" || this.client.status === "end" || withinMs <= 0) {
       this.client.disconnect();
       return;
     }
-    await this.client.quit().catch(() => this.client.disconnect());
+    const quitting = this.client.quit();
+    if (!(await settlesWithin(quitting, withinMs)) || !(await quitting.then(() => true, () => false))) this.client.disconnect();
   }
 }

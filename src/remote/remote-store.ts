@@ -9,7 +9,7 @@ import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, P
 import { EntryKindError, INLINE_LIMIT, LinkTargetError, LockTimeoutError, StoreClosedError } from "../store/index.js";
 import type { LinkTally, Origin, Storage, StoreWarning, WarningHandler } from "../store/index.js";
 import { assertValidKey, assertValidName } from "../store/entry-name.js";
-import { openDatabase, type Database, type DatabaseClient } from "./database.js";
+import { openDatabase, settlesWithin, type Database, type DatabaseClient } from "./database.js";
 import { LeaseLostError, RemoteError, RemoteIntegrityError, RemoteReadOnlyError, SignatureError } from "./errors.js";
 import type { Lease } from "./leases.js";
 import { FENCE_CHECK, PgLeases } from "./pg-leases.js";
@@ -41,6 +41,8 @@ export interface RemoteStoreOptions {
   timeoutMs?: number | undefined;
   /** Seconds `lockKey` waits before `LockTimeoutError` (default `CACHET_LOCK_TIMEOUT`, 300). */
   lockTimeoutSeconds?: number | undefined;
+  /** Aborting it while the store opens drops the connections being opened (a server that stopped answering). */
+  signal?: AbortSignal | undefined;
   /** Where `treePath` unpacks trees (default the system's temporary directory); removed at close. */
   scratchDir?: string | undefined;
   onWarning?: WarningHandler | undefined;
@@ -96,7 +98,10 @@ export function remoteOptionsFromSettings(settings: Settings = readSettings()): 
 
 /** Connects to the shared tier and creates or migrates its schema (under an advisory lock). */
 export async function openRemoteStore(options: RemoteStoreOptions): Promise<RemoteStore> {
+  options.signal?.throwIfAborted();
   const database = await openDatabase({ url: options.url, timeoutMs: options.timeoutMs });
+  const abandon = () => database.dropConnections();
+  options.signal?.addEventListener("abort", abandon, { once: true });
   try {
     // A read-only client may connect as a user that cannot create tables: it only checks the schema is there.
     const known = options.schemaVersion ?? SCHEMA_VERSION;
@@ -111,6 +116,8 @@ export async function openRemoteStore(options: RemoteStoreOptions): Promise<Remo
   } catch (error) {
     await database.close();
     throw error;
+  } finally {
+    options.signal?.removeEventListener("abort", abandon);
   }
   try {
     const redis = options.leasesUrl ? await RedisLeases.open(options.leasesUrl, (options.leaseExpirySeconds ?? 30) * 1000, options.timeoutMs ?? 10_000) : undefined;
@@ -392,16 +399,31 @@ export class RemoteStore implements CacheStore {
     return verifyRemote(this.database);
   }
 
-  /** Writes pending use times, gives up held leases and closes the connections. Idempotent. */
-  async close(): Promise<void> {
+  /**
+   * Drops every connection at once, failing what runs on them (see `Database.dropConnections`); the store opens
+   * new ones when it is used again.
+   */
+  dropConnections(): void {
+    this.database.dropConnections();
+  }
+
+  /**
+   * Writes pending use times, gives up held leases and closes the connections. Idempotent. Waits for the servers
+   * at most `withinMs` (default the time limit; 0: not at all, for a server that did not answer in time already):
+   * then the connections still busy are dropped, so a server that stopped answering holds neither the caller nor
+   * the process. What did not finish is lost to the shared tier only: a lease left behind expires, a use time is
+   * not written.
+   */
+  async close(options: { withinMs?: number | undefined } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const deadline = Date.now() + (options.withinMs ?? this.database.timeoutMs);
     clearInterval(this.useTimer);
     for (const held of this.held.values()) held.release();
-    await this.flushUses().catch(() => {});
-    await Promise.allSettled([...this.pending]);
-    await this.redis?.close();
-    await this.database.close();
+    this.track(this.flushUses());
+    await settlesWithin(Promise.allSettled([...this.pending]), deadline - Date.now());
+    await this.redis?.close(Math.max(0, deadline - Date.now()));
+    await this.database.close(Math.max(0, deadline - Date.now()));
     if (this.scratch !== undefined) await rm(this.scratch, { recursive: true, force: true }).catch(() => {});
   }
 

@@ -6,6 +6,7 @@ import type { CacheStore, EntryInfo, KeyLock, LinkTreeOptions, LockKeyOptions, P
 import { MACHINE_LOCAL_NAMES } from "../store/machine-local.js";
 import { EntryKindError, type LinkTally, type StoreWarning, type WarningHandler } from "../store/index.js";
 import { Breaker } from "./breaker.js";
+import { settlesWithin } from "./database.js";
 import { LeaseLostError } from "./errors.js";
 import type { RemoteKeyLock, RemoteStore } from "./remote-store.js";
 import { UploadQueue } from "./upload-queue.js";
@@ -14,8 +15,12 @@ import { UploadQueue } from "./upload-queue.js";
 export interface TieredStoreOptions {
   /** The local cache in front (`openStore()`). */
   local: CacheStore;
-  /** Opens the shared tier; called again (after the breaker's cool-off) when it fails. */
-  openRemote: () => Promise<RemoteStore>;
+  /**
+   * Opens the shared tier; called again (after the breaker's cool-off) when it fails. `signal` is aborted when the
+   * store gives up on an opening that has not finished (pass it to `openRemoteStore`, which then drops its
+   * connections).
+   */
+  openRemote: (signal: AbortSignal) => Promise<RemoteStore>;
   /** Shown in warnings for the remote (its URL, password redacted). */
   remoteName: string;
   onWarning?: WarningHandler | undefined;
@@ -39,6 +44,8 @@ export interface TieredStoreOptions {
  */
 export class TieredStore implements CacheStore {
   private remote: Promise<RemoteStore> | undefined;
+  /** Aborts the opening of the remote while it runs. */
+  private opening: AbortController | undefined;
   private readonly breaker: Breaker;
   private readonly queue: UploadQueue;
   private readonly onWarning: WarningHandler;
@@ -56,6 +63,7 @@ export class TieredStore implements CacheStore {
       timeoutMs: options.timeoutMs,
       failures: options.breakerFailures,
       coolOffMs: options.breakerCoolOffMs,
+      onOpen: () => this.abandonRemote(),
     });
     this.queue = new UploadQueue({ limit: options.queueLimit, onWarning: this.onWarning, where });
   }
@@ -201,39 +209,58 @@ export class TieredStore implements CacheStore {
     };
   }
 
-  /** Waits (up to the flush limit) for queued uploads, then closes the remote and the local store. Idempotent. */
+  /**
+   * Waits (up to the flush limit) for queued uploads, then closes the remote and the local store. Idempotent.
+   * A remote that did not take the uploads in time, or that the breaker skips, is not waited for again: its
+   * connections still busy are dropped, so a server that stopped answering does not keep the process alive.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (!(await this.queue.flush(this.options.flushLimitMs ?? 10_000))) {
+    const flushLimit = this.options.flushLimitMs ?? 10_000;
+    const flushed = await this.queue.flush(flushLimit);
+    if (!flushed) {
       this.queue.clear();
       this.onWarning({
         code: "CACHET_REMOTE_UPLOADS_DROPPED",
-        message: `cachet: uploads to the shared cache ${this.options.remoteName} did not finish within ${this.options.flushLimitMs ?? 10_000} ms; they stay in the local cache only`,
+        message: `cachet: uploads to the shared cache ${this.options.remoteName} did not finish within ${flushLimit} ms; they stay in the local cache only (\`cachet cache push\` sends them)`,
       });
     }
     const remote = this.remote;
     this.remote = undefined;
     if (remote !== undefined) {
-      // A remote still opening is closed whenever it opens; close() waits for that at most the flush limit.
-      const closing = remote.then((store) => store.close(), () => {});
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.flushLimitMs ?? 10_000);
-        void closing.finally(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      this.breaker.silence();
+      let withinMs = flushed && this.breaker.available ? flushLimit : 0;
+      if (withinMs === 0) this.opening?.abort();
+      // A remote still opening is closed whenever it opens; close() waits for that at most the flush limit, then
+      // gives the opening up.
+      const closing = remote.then((store) => store.close({ withinMs }), () => {});
+      if (!(await settlesWithin(closing, flushLimit))) {
+        withinMs = 0;
+        this.opening?.abort();
+      }
     }
     await this.options.local.close();
+  }
+
+  /** The remote is skipped from now on: what runs on it (or opens it) is dropped rather than waited for. */
+  private abandonRemote(): void {
+    this.opening?.abort();
+    void this.remote?.then((store) => store.dropConnections(), () => {});
   }
 
   /** The remote, opened once (again after a failed open, when the breaker allows). */
   private openedRemote(): Promise<RemoteStore> {
     if (this.remote === undefined) {
-      const opening = this.options.openRemote();
+      const controller = new AbortController();
+      this.opening = controller;
+      const opening = this.options.openRemote(controller.signal);
       this.remote = opening;
-      opening.catch(() => {
+      const opened = () => {
+        if (this.opening === controller) this.opening = undefined;
+      };
+      opening.then(opened, () => {
+        opened();
         if (this.remote === opening) this.remote = undefined;
       });
     }
