@@ -47,16 +47,19 @@ describe("waits on a child are bounded", () => {
   test("waitForExit fails after its timeout with the child's output; runToEnd also kills the child", async () => {
     const child = startNode(["-e", FOREVER]);
     try {
+      // Started and talking first: on a loaded machine node alone can take longer than the timeout to start.
+      await child.waitFor("stuck", "stderr");
       await assert.rejects(child.waitForExit({ timeoutMs: 200 }), /timed out after 200 ms waiting for node -e .* to exit[^]*stuck/);
     } finally {
       await child.kill9();
     }
     let pid = 0;
     await assert.rejects(
-      runToEnd(["-e", `console.log(process.pid); ${FOREVER}`], {}, { timeoutMs: 500 }),
+      // Long enough for node to start and print its pid on a loaded machine (500 ms was not, at times).
+      runToEnd(["-e", `console.log(process.pid); ${FOREVER}`], {}, { timeoutMs: 5000 }),
       (error: Error) => {
         pid = Number(/--- stdout of [^\n]*\n(\d+)/.exec(error.message)?.[1]);
-        return /timed out after 500 ms/.test(error.message);
+        return /timed out after 5000 ms/.test(error.message);
       },
     );
     assert.ok(pid > 0);
