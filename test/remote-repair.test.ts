@@ -177,37 +177,46 @@ describe("repairing damaged content in the shared tier", { skip: postgresSkipRea
     assert.ok(Buffer.from((await freshly((store) => store.getValue("twins-gone", "mine")))!.data).equals(content));
   });
 
-  test("two chunked uploads of the same content naming their blobs at the same moment: one blob, both entries", async () => {
-    const content = Buffer.concat([Buffer.alloc(2 * MiB, 4), Buffer.from("same moment")]);
-    const LOCK = 7_406_001;
-    // Each writer, about to name its blob, waits for the test's advisory lock: both have looked for a stored blob
-    // (none) before either names its own.
-    await sql(
-      suite.url,
-      `CREATE FUNCTION cachet_test_hold_naming() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN PERFORM pg_advisory_xact_lock_shared(${LOCK}); RETURN NEW; END $$`,
-    );
-    await sql(suite.url, "CREATE TRIGGER cachet_test_hold_naming BEFORE UPDATE ON cachet_blobs FOR EACH ROW WHEN (OLD.digest IS NULL AND NEW.digest IS NOT NULL) EXECUTE FUNCTION cachet_test_hold_naming()");
+  /**
+   * A trigger that makes each writer reaching it wait for an advisory lock the test holds, so the test decides when
+   * they go on. `until` waits for `count` rows of `query` (by default: writers waiting for that lock).
+   */
+  async function heldAt(name: string, timing: string, table: string, when: string, lock: number) {
+    await sql(suite.url, `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(${lock}); RETURN NEW; END $$`);
+    await sql(suite.url, `CREATE TRIGGER ${name} ${timing} ON ${table} FOR EACH ROW WHEN (${when}) EXECUTE FUNCTION ${name}()`);
     const holder = new pg.Client({ connectionString: suite.url });
     await holder.connect();
+    await holder.query("SELECT pg_advisory_lock($1)", [lock]);
+    return {
+      async until(what: string, count: number, query = `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = ${lock} AND NOT granted`) {
+        for (let tries = 0; (await holder.query<{ n: number }>(query)).rows[0]!.n < count; tries++) {
+          if (tries === 1500) throw new Error(`never reached: ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+      release: () => holder.query("SELECT pg_advisory_unlock($1)", [lock]),
+      async end() {
+        await holder.end();
+        await sql(suite.url, `DROP TRIGGER ${name} ON ${table}`);
+      },
+    };
+  }
+
+  test("two chunked uploads of the same content naming their blobs at the same moment: one blob, both entries", async () => {
+    const content = Buffer.concat([Buffer.alloc(2 * MiB, 4), Buffer.from("same moment")]);
+    // Each writer, about to name its blob, waits: both have looked for a stored blob (none) before either names its own.
+    const held = await heldAt("cachet_test_hold_naming", "BEFORE UPDATE", "cachet_blobs", "OLD.digest IS NULL AND NEW.digest IS NOT NULL", 7_406_001);
     const [a, b] = [await open({ signingKey }), await open({ signingKey })];
     try {
-      await holder.query("SELECT pg_advisory_lock($1)", [LOCK]);
-      const uploads = [a.putStream("same-moment", "a", Readable.from([content])), b.putStream("same-moment", "b", Readable.from([content]))];
+      const uploads = [a.putStream("same-moment", "a", Readable.from([content])), b.putStream("same-moment", "b", Readable.from([content]))] as const;
       uploads.forEach((upload) => upload.catch(() => {}));
-      for (let waiting = 0, tries = 0; waiting < 2; tries++) {
-        if (tries === 1500) throw new Error("the two uploads never both reached the naming of their blobs");
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        const found = await holder.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted", [LOCK]);
-        waiting = found.rows[0]!.n;
-      }
-      await holder.query("SELECT pg_advisory_unlock($1)", [LOCK]);
-      const [infoA, infoB] = await Promise.all([uploads[0]!, uploads[1]!]);
+      await held.until("both uploads naming their blobs", 2);
+      await held.release();
+      const [infoA, infoB] = await Promise.all(uploads);
       assert.equal(infoA.digest, infoB.digest);
     } finally {
-      await holder.end();
+      await held.end();
       await Promise.all([a.close(), b.close()]);
-      await sql(suite.url, "DROP TRIGGER cachet_test_hold_naming ON cachet_blobs");
     }
     assert.equal(await blobRows(sha256(content)), 1);
     assert.deepEqual(await sql(suite.url, "SELECT count(*)::int AS n FROM cachet_blobs WHERE digest IS NULL"), [{ n: 0 }]);
@@ -218,43 +227,26 @@ describe("repairing damaged content in the shared tier", { skip: postgresSkipRea
 
   test("a commit on a stored blob and a one-statement upload of the same content to the same key at once: both end, no deadlock", async () => {
     const content = Buffer.alloc(200_000, 5);
-    const LOCK = 7_406_002;
-    // The first writer, its entry row written, waits for the test's lock before it checks its blob is still there.
-    await sql(
-      suite.url,
-      `CREATE FUNCTION cachet_test_hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN PERFORM pg_advisory_xact_lock_shared(${LOCK}); RETURN NEW; END $$`,
-    );
-    await sql(suite.url, "CREATE TRIGGER cachet_test_hold_commit AFTER INSERT ON cachet_entries FOR EACH ROW WHEN (NEW.name = 'at-once' AND NEW.origin = 'downloaded') EXECUTE FUNCTION cachet_test_hold_commit()");
-    const holder = new pg.Client({ connectionString: suite.url });
-    await holder.connect();
     const [seed, a, b] = [await open({ signingKey }), await open({ signingKey }), await open({ signingKey })];
-    const waiting = async (what: string, query: string) => {
-      for (let tries = 0; ; tries++) {
-        if (tries === 1500) throw new Error(`never reached: ${what}`);
-        if ((await holder.query<{ n: number }>(query)).rows[0]!.n > 0) return;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
+    await seed.put("at-once", "seed", content);
+    // The first writer, its entry row written, waits before it checks its blob is still there.
+    const held = await heldAt("cachet_test_hold_commit", "AFTER INSERT", "cachet_entries", "NEW.name = 'at-once' AND NEW.origin = 'downloaded'", 7_406_002);
     try {
-      await seed.put("at-once", "seed", content);
-      await holder.query("SELECT pg_advisory_lock($1)", [LOCK]);
       // Finds the blob stored, so it commits its entry on its own (entry row, then the blob's row locked).
       const first = a.put("at-once", "k", content, { origin: "downloaded" });
       first.catch(() => {});
-      await waiting("the first writer held", `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = ${LOCK} AND NOT granted`);
+      await held.until("the first writer held", 1);
       // Streams the content (no digest known first): its one statement locks the stored blob's row, then waits for the key's row.
       const second = b.putStream("at-once", "k", Readable.from([content]));
       second.catch(() => {});
-      await waiting("the second writer waiting for the key", "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted");
-      await holder.query("SELECT pg_advisory_unlock($1)", [LOCK]);
+      await held.until("the second writer waiting for the key", 1, "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted");
+      await held.release();
       const [infoA, infoB] = await Promise.all([first, second]);
       assert.equal(infoA.digest, sha256(content));
       assert.equal(infoB.digest, sha256(content));
     } finally {
-      await holder.end();
+      await held.end();
       await Promise.all([seed.close(), a.close(), b.close()]);
-      await sql(suite.url, "DROP TRIGGER cachet_test_hold_commit ON cachet_entries");
     }
     assert.equal(await blobRows(sha256(content)), 1);
     assert.ok(Buffer.from((await freshly((store) => store.getValue("at-once", "k")))!.data).equals(content));
