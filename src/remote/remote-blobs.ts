@@ -289,7 +289,8 @@ export interface BlobReadOptions {
 
 /** The {@link RemoteIntegrityError} of damaged content (a blob, an inline value), saying whether the reader removed it. */
 export class DamagedContentError extends RemoteIntegrityError {
-  constructor(digest: string, actual: string, readonly removed: boolean, what = `blob ${digest}`) {
+  /** `blobId`: the row of the blob that failed (none for an inline value). */
+  constructor(digest: string, actual: string, readonly removed: boolean, what = `blob ${digest}`, readonly blobId?: string) {
     super(what, digest, actual);
   }
 }
@@ -326,7 +327,7 @@ export function blobStream(database: Database, id: string, size: number, digest:
 
 async function* readChunks(database: Database, id: string, size: number, digest: string, first: { seq: number; data: string }[], removeDamaged: boolean): AsyncGenerator<Buffer> {
   // The stream fails only once the removal is done, so an upload that follows the failed read sends the content.
-  const damaged = async (actual: string) => new DamagedContentError(digest, actual, removeDamaged && (await removeBlobRow(database, id, digest)));
+  const damaged = async (actual: string) => new DamagedContentError(digest, actual, removeDamaged && (await removeBlobRow(database, id, digest)), `blob ${digest}`, id);
   const hash = createHash("sha256");
   let read = 0;
   const fetch = (from: number) => {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Database } from "./database.js";
-import { openBlobStream } from "./remote-blobs.js";
+import { DamagedContentError, openBlobStream } from "./remote-blobs.js";
 import type { RemotePruneOptions, RemoteRemoval, RemoteSize, RemoteVerifyResult } from "./maintenance-results.js";
 
 /** Counts what the shared tier holds. */
@@ -94,15 +94,23 @@ export async function verifyRemote(database: Database): Promise<RemoteVerifyResu
   for (const row of inline.rows) {
     if (createHash("sha256").update(row.inline).digest("hex") === row.digest) continue;
     bad.push({ name: row.name, key: row.key, reason: "its inline value does not match its digest" });
-    await database.query("DELETE FROM cachet_entries WHERE name = $1 AND key = $2 AND digest = $3", [row.name, row.key, row.digest]);
+    // Only while it is still the row read: a writer that replaced it meanwhile (the same content, sound) keeps its row.
+    await database.query("DELETE FROM cachet_entries WHERE name = $1 AND key = $2 AND digest = $3 AND inline = $4", [row.name, row.key, row.digest, row.inline]);
   }
   const blobs = await database.query<{ digest: string }>("SELECT digest FROM cachet_blobs WHERE digest IS NOT NULL ORDER BY digest");
   for (const { digest } of blobs.rows) {
-    const reason = await blobProblem(database, digest);
-    if (reason === undefined) continue;
-    const dropped = await database.query<{ name: string; key: string }>("DELETE FROM cachet_entries WHERE digest = $1 AND inline IS NULL RETURNING name, key", [digest]);
-    for (const row of dropped.rows) bad.push({ name: row.name, key: row.key, reason });
-    await database.query("DELETE FROM cachet_blobs WHERE digest = $1", [digest]);
+    const problem = await blobProblem(database, digest);
+    if (problem === undefined) continue;
+    // The very blob row that failed goes (by its id): a reader may have removed it meanwhile and a writer stored
+    // the content again, sound, under a new row, which stays with the entries committed on it. The entries go only
+    // while no blob of the digest is stored.
+    if (problem.blobId !== undefined) await database.query("DELETE FROM cachet_blobs WHERE id = $1 AND digest = $2", [problem.blobId, digest]);
+    const dropped = await database.query<{ name: string; key: string }>(
+      `DELETE FROM cachet_entries e WHERE e.digest = $1 AND e.inline IS NULL AND NOT EXISTS (SELECT 1 FROM cachet_blobs b WHERE b.digest = $1)
+       RETURNING name, key`,
+      [digest],
+    );
+    for (const row of dropped.rows) bad.push({ name: row.name, key: row.key, reason: problem.reason });
   }
   const missing = await database.query<{ name: string; key: string }>(
     `DELETE FROM cachet_entries e WHERE e.inline IS NULL AND NOT EXISTS (SELECT 1 FROM cachet_blobs b WHERE b.digest = e.digest) RETURNING name, key`,
@@ -111,14 +119,16 @@ export async function verifyRemote(database: Database): Promise<RemoteVerifyResu
   return { entries: inline.rowCount ?? 0, blobs: blobs.rowCount ?? 0, bad };
 }
 
-async function blobProblem(database: Database, digest: string): Promise<string | undefined> {
+/** Why the blob `digest` fails its check (and the row that failed), or undefined when it is sound. */
+async function blobProblem(database: Database, digest: string): Promise<{ reason: string; blobId?: string } | undefined> {
   const stream = await openBlobStream(database, digest);
-  if (stream === undefined) return "its content is missing";
+  if (stream === undefined) return { reason: "its content is missing" };
   try {
     for await (const _ of stream) void _;
     return undefined;
   } catch (error) {
-    if ((error as { code?: string }).code === "CACHET_INTEGRITY") return (error as Error).message;
+    if (error instanceof DamagedContentError) return { reason: error.message, ...(error.blobId !== undefined ? { blobId: error.blobId } : {}) };
+    if ((error as { code?: string }).code === "CACHET_INTEGRITY") return { reason: (error as Error).message };
     throw error;
   }
 }
