@@ -81,8 +81,10 @@ export function remoteCleanCommand(context: CommandContext, names: string[], fla
 export function remotePruneCommand(
   context: CommandContext,
   options: { maxAgeMs?: number | undefined; maxSizeBytes?: number | undefined },
-  flags: { json?: boolean; dryRun?: boolean },
+  flags: { json?: boolean; dryRun?: boolean; ci?: boolean },
 ): Promise<number> {
+  // --ci's rule (drop downloads, keep computed results) is the local cache's; ignoring it would prune other than asked.
+  if (flags.ci === true) throw new UsageError("--ci prunes the local cache only; with --remote use --max-age or --max-size");
   const dryRun = flags.dryRun === true;
   return withRemote(context, async (store) => {
     printNote(context.output, `${dryRun ? "Checking" : "Pruning"} the shared cache at: ${store.root}`);
