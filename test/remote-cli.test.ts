@@ -63,6 +63,17 @@ describe("cachet cache … --remote", { skip: postgresSkipReason }, () => {
     await sql(db.url, "UPDATE cachet_entries SET last_used_at = now() - interval '3 days', created_at = now() - interval '3 days' WHERE key = 'old'");
     await sql(db.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 minute'");
     await sql(db.url, "INSERT INTO cachet_leases (name, key, owner, token, expires_at) VALUES ('gamma', 'expired', 'gone', 1, now() - interval '1 hour')");
+    const ci = await runCli(["cache", "prune", "--ci", "--remote", db.url]);
+    assert.equal(ci.code, 2, ci.stderr);
+    assert.match(ci.stderr, /--ci prunes the local cache only/);
+    const rehearsal = await runCli(["cache", "prune", "--max-age", "2d", "--dry-run", "--json", "--remote", db.url]);
+    assert.equal(rehearsal.code, 0, rehearsal.stderr);
+    assert.match(rehearsal.stderr, /Would remove 1 entry, 1 blob .* and 1 expired lease/);
+    assert.deepEqual(JSON.parse(rehearsal.stdout), { dryRun: true, removed: { entries: 1, blobs: 1, bytes: 50_000, leases: 1 } });
+    assert.deepEqual((await sql<{ key: string }>(db.url, "SELECT key FROM cachet_entries WHERE name = 'gamma' ORDER BY key")).map((row) => row.key), ["bad", "old"]);
+    assert.equal((await sql<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM cachet_blobs"))[0]!.n, 3);
+    assert.equal((await sql<{ n: number }>(db.url, "SELECT count(*)::int AS n FROM cachet_leases"))[0]!.n, 1);
+
     const prune = await runCli(["cache", "prune", "--max-age", "2d", "--remote", db.url]);
     assert.equal(prune.code, 0, prune.stderr);
     assert.match(prune.stderr, /Removed 1 entry, 1 blob .* and 1 expired lease/);

@@ -21,7 +21,7 @@ export function buildProgram(output: Output, env: NodeJS.ProcessEnv, run: (code:
     .addOption(new Option("--cache-dir <dir>", "cache root (env CACHET_CACHE_DIR)"))
     .addOption(new Option("--no-cache", "use a temporary cache for this process only, removed at exit"))
     .addOption(new Option("--force", "do not wait for other processes using the cache (clean, prune)"))
-    .addOption(new Option("--remote [url]", "the shared cache on PostgreSQL (env CACHET_REMOTE); cache ls, size, clean, prune and verify act on it"))
+    .addOption(new Option("--remote [url]", "the shared cache on PostgreSQL (env CACHET_REMOTE); cache ls, size, clean, prune and verify act on it, push sends to it"))
     .addOption(new Option("--remote-read-only", "read the shared cache but never write to it (env CACHET_REMOTE_WRITE=0)"))
     .addOption(new Option("--offline", "sources serve what is stored and never open a connection (env CACHET_OFFLINE)"))
     .addOption(new Option("--refresh", "rerun or revalidate every entry instead of using it (env CACHET_REFRESH)"))

@@ -98,6 +98,22 @@ export class Database {
     }
   }
 
+  /** Runs `work` in one transaction on one connection and always rolls it back: what it would change, unchanged. */
+  async rehearse<T>(work: (client: DatabaseClient) => Promise<T>): Promise<T> {
+    const client = await this.connect();
+    let broken = false;
+    try {
+      await client.query("BEGIN");
+      return await work(client);
+    } catch (error) {
+      broken = isStalePlan(error);
+      throw this.wrap(error);
+    } finally {
+      broken = !(await client.query("ROLLBACK").then(() => true, () => false)) || broken;
+      client.release(broken);
+    }
+  }
+
   /** A connection of its own (release it with `release()`; pass true when it broke). */
   async connect(): Promise<DatabaseClient> {
     try {

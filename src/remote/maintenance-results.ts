@@ -26,6 +26,8 @@ export interface RemotePruneOptions {
   maxAgeMs?: number | undefined;
   /** Also remove least-recently-used entries until entries and blobs fit this many bytes. */
   maxSizeBytes?: number | undefined;
+  /** Count what would be removed, and remove nothing. */
+  dryRun?: boolean | undefined;
 }
 
 /** What {@link verifyRemote} found. */

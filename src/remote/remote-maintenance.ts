@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import type { Database } from "./database.js";
+import type pg from "pg";
+import type { Database, DatabaseClient } from "./database.js";
 import { DamagedContentError, openBlobStream } from "./remote-blobs.js";
 import type { RemotePruneOptions, RemoteRemoval, RemoteSize, RemoteVerifyResult } from "./maintenance-results.js";
 
@@ -31,18 +32,33 @@ export async function cleanRemote(database: Database, names?: readonly string[])
     names === undefined || names.length === 0
       ? await database.query("DELETE FROM cachet_entries")
       : await database.query("DELETE FROM cachet_entries WHERE name = ANY($1::text[])", [names]);
-  const blobs = await removeUnreferencedBlobs(database);
+  const blobs = await database.transaction(removeUnreferencedBlobs);
   return { entries: removed.rowCount ?? 0, ...blobs, leases: 0 };
+}
+
+/** A connection, or the pool, to run a statement on. */
+interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 /**
  * Removes entries older than `maxAgeMs` and least-recently-used ones beyond `maxSizeBytes` (when given), then,
- * always, the blobs no entry refers to and the expired leases.
+ * always, the blobs no entry refers to and the expired leases. With `dryRun`, the same statements run in one
+ * transaction that is rolled back: the counts are what a prune at that moment would remove, and nothing goes.
  */
 export async function pruneRemote(database: Database, options: RemotePruneOptions = {}): Promise<RemoteRemoval> {
+  if (options.dryRun === true) return database.rehearse((client) => prune(client, options, (work) => work(client)));
+  return prune(database, options, (work) => database.transaction(work));
+}
+
+async function prune(
+  on: Queryable,
+  options: RemotePruneOptions,
+  inTransaction: <T>(work: (client: DatabaseClient) => Promise<T>) => Promise<T>,
+): Promise<RemoteRemoval> {
   let entries = 0;
   if (options.maxAgeMs !== undefined) {
-    const old = await database.query(
+    const old = await on.query(
       `DELETE FROM cachet_entries WHERE greatest(last_used_at, created_at) < now() - make_interval(secs => $1)
          OR least(last_used_at, created_at) > now() + interval '1 minute'`,
       [options.maxAgeMs / 1000],
@@ -51,7 +67,7 @@ export async function pruneRemote(database: Database, options: RemotePruneOption
   }
   if (options.maxSizeBytes !== undefined) {
     // Each entry's own bytes (inline, or its blob's once per digest, counted at its most recent user).
-    const over = await database.query(
+    const over = await on.query(
       `WITH sized AS (
          SELECT e.name, e.key, e.last_used_at,
                 CASE WHEN row_number() OVER (PARTITION BY e.digest ORDER BY e.last_used_at DESC, e.name, e.key) = 1 THEN e.size ELSE 0 END AS bytes
@@ -63,26 +79,24 @@ export async function pruneRemote(database: Database, options: RemotePruneOption
     );
     entries += over.rowCount ?? 0;
   }
-  const blobs = await removeUnreferencedBlobs(database);
-  const leases = await database.query("DELETE FROM cachet_leases WHERE expires_at < now()");
+  const blobs = await inTransaction(removeUnreferencedBlobs);
+  const leases = await on.query("DELETE FROM cachet_leases WHERE expires_at < now()");
   return { entries, ...blobs, leases: leases.rowCount ?? 0 };
 }
 
 /**
  * Deletes complete blobs that no entry refers to. The entries table is locked against writers meanwhile (readers
  * go on), and a commit checks its blob after writing its row, so a blob is never removed under an entry that is
- * being committed. Uploads in flight have no digest yet and are not seen.
+ * being committed. Uploads in flight have no digest yet and are not seen. Runs inside a transaction.
  */
-async function removeUnreferencedBlobs(database: Database): Promise<{ blobs: number; bytes: number }> {
-  return database.transaction(async (client) => {
-    await client.query("LOCK TABLE cachet_entries IN SHARE MODE");
-    const removed = await client.query<{ size: string }>(
-      `DELETE FROM cachet_blobs b WHERE b.digest IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM cachet_entries e WHERE e.digest = b.digest AND e.inline IS NULL)
-       RETURNING size`,
-    );
-    return { blobs: removed.rowCount ?? 0, bytes: removed.rows.reduce((total, row) => total + Number(row.size), 0) };
-  });
+async function removeUnreferencedBlobs(client: DatabaseClient): Promise<{ blobs: number; bytes: number }> {
+  await client.query("LOCK TABLE cachet_entries IN SHARE MODE");
+  const removed = await client.query<{ size: string }>(
+    `DELETE FROM cachet_blobs b WHERE b.digest IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM cachet_entries e WHERE e.digest = b.digest AND e.inline IS NULL)
+     RETURNING size`,
+  );
+  return { blobs: removed.rowCount ?? 0, bytes: removed.rows.reduce((total, row) => total + Number(row.size), 0) };
 }
 
 /** Reads every blob and inline value, checks each against its sha256, and removes what fails with the entries on it. */

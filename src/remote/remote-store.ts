@@ -383,11 +383,11 @@ export class RemoteStore implements CacheStore {
     return cleanRemote(this.database, names);
   }
 
-  /** Removes old or least-recently-used entries when asked, and always unreferenced blobs and expired leases. */
+  /** Removes old or least-recently-used entries when asked, and always unreferenced blobs and expired leases (`dryRun`: only counts them). */
   async prune(options: RemotePruneOptions = {}): Promise<RemoteRemoval> {
     this.assertOpen();
     if (!this.writable) throw new RemoteReadOnlyError("prune the shared cache");
-    this.seen.clear();
+    if (options.dryRun !== true) this.seen.clear();
     return pruneRemote(this.database, options);
   }
 

@@ -77,11 +77,18 @@ export function remoteCleanCommand(context: CommandContext, names: string[], fla
   });
 }
 
-/** `cachet cache prune --remote [--max-age D] [--max-size S]`. */
-export function remotePruneCommand(context: CommandContext, options: { maxAgeMs?: number | undefined; maxSizeBytes?: number | undefined }, flags: { json?: boolean }): Promise<number> {
+/** `cachet cache prune --remote [--max-age D] [--max-size S] [--dry-run]`: a dry run counts what would go and removes nothing. */
+export function remotePruneCommand(
+  context: CommandContext,
+  options: { maxAgeMs?: number | undefined; maxSizeBytes?: number | undefined },
+  flags: { json?: boolean; dryRun?: boolean; ci?: boolean },
+): Promise<number> {
+  // --ci's rule (drop downloads, keep computed results) is the local cache's; ignoring it would prune other than asked.
+  if (flags.ci === true) throw new UsageError("--ci prunes the local cache only; with --remote use --max-age or --max-size");
+  const dryRun = flags.dryRun === true;
   return withRemote(context, async (store) => {
-    printNote(context.output, `Pruning the shared cache at: ${store.root}`);
-    report(context, await store.prune(options), flags);
+    printNote(context.output, `${dryRun ? "Checking" : "Pruning"} the shared cache at: ${store.root}`);
+    report(context, await store.prune({ ...options, dryRun }), flags, dryRun);
     return 0;
   });
 }
@@ -131,11 +138,11 @@ export function remotePushCommand(context: CommandContext, names: string[], flag
   });
 }
 
-function report(context: CommandContext, removed: RemoteRemoval, flags: { json?: boolean }): void {
-  if (flags.json) printData(context.output, JSON.stringify({ removed }));
+function report(context: CommandContext, removed: RemoteRemoval, flags: { json?: boolean }, dryRun = false): void {
+  if (flags.json) printData(context.output, JSON.stringify({ dryRun, removed }));
   printNote(
     context.output,
-    `Removed ${plural(removed.entries, "entry", "entries")}, ${plural(removed.blobs, "blob", "blobs")} (${formatBytes(removed.bytes)})` +
+    `${dryRun ? "Would remove" : "Removed"} ${plural(removed.entries, "entry", "entries")}, ${plural(removed.blobs, "blob", "blobs")} (${formatBytes(removed.bytes)})` +
       (removed.leases > 0 ? ` and ${plural(removed.leases, "expired lease", "expired leases")}` : ""),
   );
 }
