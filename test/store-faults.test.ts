@@ -17,6 +17,20 @@ const newRoot = (): string => join(scratch.path, `root-${rootCount++}`);
 
 const LOAD = workerPath("store-load-worker.mjs");
 const MAINTENANCE = workerPath("maintenance-runner.mjs");
+const ONE_OP = workerPath("store-one-op.mjs");
+
+/** Runs one put or get on `root` in a child process; returns its output line. */
+async function inChild(root: string, ...args: string[]): Promise<string> {
+  const child = startNode([ONE_OP, root, ...args]);
+  try {
+    child.endInput();
+    const exit = await within(30_000, child.exit, `store-one-op ${args.join(" ")}`);
+    assert.equal(exit.code, 0, child.stderr());
+    return child.stdout().trim();
+  } finally {
+    await child.kill9();
+  }
+}
 
 /** Resolves with `promise`, or fails the test after `ms` naming what it waited for. */
 async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
@@ -133,6 +147,37 @@ describe("the index damaged under running processes", () => {
       assert.equal(exit.code, 0, verify.stderr());
     } finally {
       await verify.kill9();
+    }
+    await assertUsable(root);
+  });
+});
+
+describe("the -shm deleted under two stores of one process", () => {
+  // SQLite maps a database's -shm once per process and shares the mapping among its connections: a store that
+  // reconnects while another store of the process still holds the deleted -shm must not end up on that one.
+  test("a store that reconnects sees what another process wrote after the deletion, and its writes are seen", async () => {
+    const root = newRoot();
+    const first = await openStore({ cacheDir: root });
+    const second = await openStore({ cacheDir: root });
+    // Another process keeps the index open throughout, as in any shared cache (see the next test for the last one).
+    const holder = startNode([ONE_OP, root, "hold"]);
+    try {
+      await within(30_000, holder.waitFor("ready"), "the holder to open the store");
+      await first.put("shm", "k", "v1");
+      assert.equal(Buffer.from((await second.get("shm", "k"))!).toString(), "v1");
+      rmSync(`${currentIndex(root)}-shm`);
+      assert.equal(await inChild(root, "put", "shm", "k", "v2"), "stored");
+      assert.equal(Buffer.from((await first.get("shm", "k"))!).toString(), "v2");
+      assert.equal(Buffer.from((await second.get("shm", "k"))!).toString(), "v2");
+      await first.put("shm", "k", "v3");
+      assert.equal(await inChild(root, "get", "shm", "k"), "value v3");
+      assert.equal(Buffer.from((await second.get("shm", "k"))!).toString(), "v3");
+    } finally {
+      await first.close();
+      await second.close();
+      holder.endInput();
+      await within(30_000, holder.exit, "the holder to exit");
+      await holder.kill9();
     }
     await assertUsable(root);
   });

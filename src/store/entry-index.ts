@@ -105,6 +105,9 @@ const REBUILD_MIN_ROWS = 20_000;
  */
 const WRITE_LOCK = "write.lock";
 
+/** Reconnections in a row (the `-shm` deleted again each time) before an operation gives up with an error. */
+const RECONNECT_ATTEMPTS = 10;
+
 const openIndexes = new Set<EntryIndex>();
 let exitHookInstalled = false;
 
@@ -302,6 +305,7 @@ export class EntryIndex {
     return this.guarded(
       () => {
         this.endReadWindows();
+        this.checkConnection();
         return this.conn.db.prepare("SELECT count(*) FROM entries").pluck().get() as number;
       },
       () => 0,
@@ -337,6 +341,7 @@ export class EntryIndex {
     return this.guarded(
       () => {
         this.endReadWindows();
+        this.checkConnection();
         return referencedIn(this.conn.db);
       },
       () => ({ blobs: new Set<string>(), trees: new Set<string>(), gitDatabases: new Set<string>() }),
@@ -496,10 +501,22 @@ export class EntryIndex {
 
   /** Switches to a fresh connection when the current one no longer serves the index (see {@link IndexConnection.isCurrent}). */
   private checkConnection(): void {
-    if (this.conn.isCurrent()) return;
+    for (let attempt = 1; !this.conn.isCurrent(); attempt++) {
+      if (attempt > RECONNECT_ATTEMPTS) throw new IndexError(this.conn.file, "the -shm file kept changing while the index reconnected");
+      // SQLite maps a database's -shm once per process, shared by its connections: while another index of this
+      // process still holds the deleted one, a new connection would map that one again.
+      for (const index of openIndexes) if (index !== this && index.conn.file === this.conn.file) index.releaseStaleConnection();
+      this.dropConnectionState();
+      this.conn.close();
+      this.conn = this.connect();
+    }
+  }
+
+  /** Closes this index's connection if it no longer shares the log; the next operation reconnects. */
+  private releaseStaleConnection(): void {
+    if (this.conn.sharesLog()) return;
     this.dropConnectionState();
     this.conn.close();
-    this.conn = this.connect();
   }
 
   private dropConnectionState(): void {
@@ -526,8 +543,8 @@ export class EntryIndex {
   /**
    * Runs a write on a current connection; on damage, replaces the index and writes again, once. A write that
    * finds afterwards that the `-shm` file changed under it (someone deleted the shared memory) may have gone to
-   * a log other connections no longer read, so it is made again on a fresh connection: writes are idempotent
-   * (an upsert, a delete).
+   * a log other connections no longer read, so it is made again on a fresh connection until it lands on one that
+   * still shares the log afterwards (up to RECONNECT_ATTEMPTS times): writes are idempotent (an upsert, a delete).
    */
   private write<T>(fn: () => T): T {
     this.endReadWindows();
@@ -538,11 +555,12 @@ export class EntryIndex {
       // overwrite others' commits) and after (else the write is made again where they read). A CURRENT swapped
       // in between is noticed by the next read window or write; a write that went to the retired index is in
       // the damaged copy, where `verify --repair` finds it.
-      if (!this.conn.sharesLog()) this.checkConnection();
-      const result = fn();
-      if (this.conn.sharesLog()) return result;
-      this.checkConnection();
-      return fn();
+      for (let attempt = 1; ; attempt++) {
+        if (!this.conn.sharesLog()) this.checkConnection();
+        const result = fn();
+        if (this.conn.sharesLog()) return result;
+        if (attempt >= RECONNECT_ATTEMPTS) throw new IndexError(this.conn.file, "the -shm file kept changing under a write");
+      }
     } catch (error) {
       if (!isCorruption(error)) throw wrapError(this.conn.file, error);
       this.recoverFrom(error);

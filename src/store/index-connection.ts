@@ -1,5 +1,5 @@
 import type { Database as SqliteDatabase, Statement } from "better-sqlite3";
-import { statSync } from "node:fs";
+import { readFileSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadSqlite } from "./native-modules.js";
 import { CURRENT_FILE } from "./index-file.js";
@@ -89,7 +89,7 @@ export class IndexConnection {
     }
     this.shmPath = `${this.file}-shm`;
     this.pointerPath = join(this.dir, CURRENT_FILE);
-    this.shmInode = inodeOf(this.shmPath);
+    this.shmInode = mappedInodeOf(this.shmPath) ?? inodeOf(this.shmPath);
   }
 
   get file(): string {
@@ -107,7 +107,7 @@ export class IndexConnection {
 
   /** The `-shm` half of {@link isCurrent}: false when the shared memory file was deleted or replaced. One `stat`. */
   sharesLog(): boolean {
-    return inodeOf(this.shmPath) === this.shmInode;
+    return this.db.open && inodeOf(this.shmPath) === this.shmInode;
   }
 
   /** Closes without throwing (a connection to a damaged file may fail to close cleanly). */
@@ -131,6 +131,29 @@ function addMissingColumns(db: SqliteDatabase): void {
       if (!/duplicate column/i.test((error as Error).message)) throw error;
     }
   }
+}
+
+/**
+ * The inode of the `-shm` file this process has mapped for `shmPath` (Linux, from /proc/self/maps), or undefined
+ * where that cannot be told. Not the inode the path names now: the `-shm` may be deleted and recreated between
+ * SQLite mapping it and a `stat`, and SQLite shares one mapping per database file among the connections of a
+ * process, so a new connection opened while another still holds a deleted `-shm` uses the deleted one.
+ */
+function mappedInodeOf(shmPath: string): number | undefined {
+  let maps: string;
+  let path: string;
+  try {
+    maps = readFileSync("/proc/self/maps", "utf8");
+    path = join(realpathSync(join(shmPath, "..")), shmPath.slice(shmPath.lastIndexOf("/") + 1));
+  } catch {
+    return undefined;
+  }
+  for (const line of maps.split("\n")) {
+    // address perms offset dev inode path
+    const match = /^\S+ \S+ \S+ \S+ (\d+) +(.*)$/.exec(line);
+    if (match && (match[2] === path || match[2] === `${path} (deleted)`)) return Number(match[1]);
+  }
+  return undefined;
 }
 
 function inodeOf(path: string): number {
