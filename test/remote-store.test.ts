@@ -274,8 +274,17 @@ describe("the shared tier on PostgreSQL", { skip: postgresSkipReason }, () => {
       assert.equal(held.lost, false);
       const [row] = await sql<{ left: number }>(suite.url, "SELECT extract(epoch FROM expires_at - now()) AS left FROM cachet_leases WHERE name = 'heartbeat'");
       assert.ok(Number(row!.left) > 0, "the lease was extended");
-      await sql(suite.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
-      const taken = await other.lockKey("heartbeat", "k", { timeoutSeconds: 5 });
+      // Expired by hand; the holder's heartbeat may extend it again before the other asks (a holder that is still
+      // alive keeps a lease nobody took), so this is tried until the other gets in first.
+      let taken: Awaited<ReturnType<typeof other.lockKey>> | undefined;
+      for (let attempt = 0; taken === undefined; attempt++) {
+        await sql(suite.url, "UPDATE cachet_leases SET expires_at = now() - interval '1 second' WHERE name = 'heartbeat'");
+        try {
+          taken = await other.lockKey("heartbeat", "k", { timeoutSeconds: 0.3 });
+        } catch (error) {
+          if (!(error instanceof LockTimeoutError) || attempt === 30) throw error;
+        }
+      }
       for (let i = 0; i < 40 && !held.lost; i++) await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(held.lost, true);
       taken.release();
