@@ -1,24 +1,16 @@
 // `pushToRemote` (what `cachet cache push` runs): the machine-local memo is never sent, whoever calls it; and the
 // listing is a snapshot, so an entry removed or replaced (by another kind, or by other bytes of another format)
 // after it was listed is skipped, never sent with the listed entry's metadata, and never ends the push with an error.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { computeCacheKey, FILE_DIGEST_MEMO_NAME, openConfiguredStore, openRemoteStore, openStore, pushToRemote, type RemoteStore, type Store } from "../src/index.js";
-import { tempDir } from "./helpers.js";
-import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
+import { postgresSkipReason, suiteDatabase } from "./remote-servers.js";
 
 describe("pushToRemote: what it sends, and what it never does", { skip: postgresSkipReason }, () => {
-  let db: { url: string; drop: () => Promise<void> };
-  const dirs = tempDir("cachet-remote-push-");
-  before(async () => {
-    db = await createTestDatabase();
-  });
-  after(async () => {
-    await db?.drop();
-    dirs.cleanup();
-  });
+  const db = suiteDatabase("cachet-remote-push-");
+  const { dirs } = db;
 
   /** The remote, with `change` run when the push first asks it about `key` (after listing, before reading). */
   function changingBefore(remote: RemoteStore, key: string, change: () => Promise<unknown>): RemoteStore {

@@ -1,12 +1,12 @@
 // `cachet run` with a shared tier configured: what one machine (cache root, checkout folder) ran is replayed on
 // another, outputs restored and the command not run; the run's key does not depend on where the checkout is.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
-import { runCli, tempDir } from "./helpers.js";
-import { createTestDatabase, postgresSkipReason, sql } from "./remote-servers.js";
+import { runCli } from "./helpers.js";
+import { postgresSkipReason, suiteDatabase, sql } from "./remote-servers.js";
 
 const BUILD_SCRIPT = `
 const fs = require("node:fs");
@@ -19,15 +19,8 @@ process.stderr.write("note\\n");
 `;
 
 describe("cachet run through the shared tier", { skip: postgresSkipReason }, () => {
-  let db: { url: string; drop: () => Promise<void> };
-  const dirs = tempDir("cachet-remote-run-");
-  before(async () => {
-    db = await createTestDatabase();
-  });
-  after(async () => {
-    await db?.drop();
-    dirs.cleanup();
-  });
+  const db = suiteDatabase("cachet-remote-run-");
+  const { dirs } = db;
 
   function machine(label: string): { dir: string; cache: string } {
     const dir = join(dirs.path, label, "checkout");

@@ -1,26 +1,18 @@
 // The sources on the configured store: given `openConfiguredStore()` with a remote, a download, an HTTP response
 // and a git checkout made on one machine (cache root) are served on another whose origin and repository are gone.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { computeCacheKey, createCachedFetch, FILE_DIGEST_MEMO_NAME, fetchArtifact, gitSource, openConfiguredStore, openRemoteStore, TieredStore } from "../src/index.js";
 import { makeRepository } from "./git-servers.js";
-import { tempDir } from "./helpers.js";
 import { startOrigin } from "./http-origin.js";
-import { createTestDatabase, postgresSkipReason } from "./remote-servers.js";
+import { postgresSkipReason, suiteDatabase } from "./remote-servers.js";
 
 describe("sources through the shared tier", { skip: postgresSkipReason }, () => {
-  let db: { url: string; drop: () => Promise<void> };
-  const dirs = tempDir("cachet-remote-sources-");
-  before(async () => {
-    db = await createTestDatabase();
-  });
-  after(async () => {
-    await db?.drop();
-    dirs.cleanup();
-  });
+  const db = suiteDatabase("cachet-remote-sources-");
+  const { dirs } = db;
 
   test("a download, a response and a checkout made on one machine are served on another without origin or repository", async () => {
     const tool = Buffer.from("a tool shared through the remote\n");
